@@ -1,0 +1,1 @@
+"""HTTP routers by feature, and the dependencies they share."""

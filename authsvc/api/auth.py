@@ -1,0 +1,116 @@
+"""POST /login, POST /logout, GET /session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
+from authsvc.api.forms import login_request_body, read_login_request
+from authsvc.errors import InvalidCredentials
+from authsvc.schemas import (
+    CurrentSessionResponse,
+    ErrorResponse,
+    LoginRequest,
+    LoginResponse,
+    LogoutResponse,
+    SessionOut,
+    UserOut,
+)
+from authsvc.services import auth
+
+router = APIRouter(tags=["session"])
+
+_UNAUTHORISED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
+    415: {"model": ErrorResponse},
+}
+
+
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    response_model_exclude_none=True,
+    responses={**_UNAUTHORISED, **_BAD_INPUT, 503: {"model": ErrorResponse}},
+    openapi_extra={"requestBody": login_request_body()},
+    summary="Log in with username and password; sets the access-token cookie",
+)
+def login(
+    request: Request,
+    response: Response,
+    body: Annotated[LoginRequest, Depends(read_login_request)],
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+) -> LoginResponse:
+    # A plain `def`: FastAPI runs it in the threadpool, so argon2 never blocks the event loop.
+    try:
+        result = auth.login(
+            db,
+            runtime.hasher,
+            runtime.keys.ring,
+            runtime.token_policy,
+            runtime.lifetimes,
+            username=body.username,
+            password=body.password,
+            remember=body.remember,
+            client=client,
+            now=runtime.clock.now(),
+        )
+    except InvalidCredentials:
+        db.commit()  # keep the audit record of the failed attempt
+        raise
+    db.commit()
+    runtime.cookies.set_access(
+        response, request, result.access.token, runtime.settings.access_token_ttl_seconds
+    )
+    return LoginResponse(
+        user=UserOut(id=result.user.id, username=result.user.username, roles=result.user.roles),
+        session=SessionOut(
+            id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
+        ),
+        access_token=result.access.token if runtime.settings.expose_token_in_body else None,
+    )
+
+
+@router.post(
+    "/logout",
+    response_model=LogoutResponse,
+    responses={503: {"model": ErrorResponse}},
+    summary="Clear the cookie and end this session; everywhere=true revokes every token",
+)
+def logout(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: OptionalSession,
+    everywhere: Annotated[bool, Query()] = False,
+) -> LogoutResponse:
+    auth.logout(db, authenticated, everywhere=everywhere, client=client, now=runtime.clock.now())
+    db.commit()
+    runtime.cookies.clear_access(response, request)
+    return LogoutResponse(everywhere=everywhere and authenticated is not None)
+
+
+@router.get(
+    "/session",
+    response_model=CurrentSessionResponse,
+    responses={**_UNAUTHORISED, 503: {"model": ErrorResponse}},
+    summary="The current user and session state",
+)
+def current_session(authenticated: CurrentSession) -> CurrentSessionResponse:
+    user, claims = authenticated.user, authenticated.claims
+    return CurrentSessionResponse(
+        user=UserOut(id=user.id, username=user.username, roles=user.roles),
+        session=SessionOut(
+            id=claims.sid,
+            expires_at=datetime.fromtimestamp(claims.exp, UTC),
+            state=dict(claims.sess),
+        ),
+    )

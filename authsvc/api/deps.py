@@ -1,0 +1,96 @@
+"""Dependencies the routers share, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from authsvc.config import Settings
+from authsvc.cookies import client_is_trusted_proxy
+from authsvc.errors import InvalidToken, NotAuthenticated
+from authsvc.runtime import Runtime
+from authsvc.services.audit import ClientInfo
+from authsvc.services.auth import Authenticated, authenticate
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_db(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session per request; routes that write commit it, anything left over is rolled back."""
+    with runtime.session_factory() as db:
+        try:
+            yield db
+        finally:
+            db.rollback()
+
+
+DbDep = Annotated[Session, Depends(get_db)]
+
+
+def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
+    trusted = runtime.cookies.trusted_proxies
+    ip = request.client.host if request.client else None
+    if client_is_trusted_proxy(request, trusted):
+        # Walk X-Forwarded-For from the right: the first address that is not one of our own
+        # proxies is the client; anything left of it may be forged by that client.
+        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+        for hop in reversed([hop for hop in hops if hop]):
+            ip = hop
+            if hop not in trusted:
+                break
+    return ClientInfo(ip=ip, user_agent=request.headers.get("user-agent"))
+
+
+ClientDep = Annotated[ClientInfo, Depends(get_client)]
+
+
+def presented_token(request: Request, runtime: RuntimeDep) -> str | None:
+    """The bearer token if the Authorization header carries one, else the access cookie."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return runtime.cookies.read_access(request)
+
+
+PresentedToken = Annotated[str | None, Depends(presented_token)]
+
+
+def current_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> Authenticated:
+    if token is None:
+        raise NotAuthenticated()
+    return authenticate(db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now())
+
+
+CurrentSession = Annotated[Authenticated, Depends(current_session)]
+
+
+def optional_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> Authenticated | None:
+    if token is None:
+        return None
+    try:
+        return authenticate(
+            db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now()
+        )
+    except InvalidToken:
+        return None
+
+
+OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]

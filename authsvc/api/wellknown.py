@@ -1,0 +1,43 @@
+"""Discovery: the JWKS and the OpenID-style configuration document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from authsvc.api.deps import RuntimeDep
+from authsvc.schemas import JsonWebKeySet
+
+router = APIRouter(tags=["discovery"])
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=JsonWebKeySet,
+    summary="Public keys that verify access tokens (pending, active and retiring ones)",
+)
+def jwks(runtime: RuntimeDep) -> JSONResponse:
+    max_age = runtime.settings.jwks_max_age_seconds
+    return JSONResponse(
+        runtime.keys.ring.jwks, headers={"Cache-Control": f"public, max-age={max_age}"}
+    )
+
+
+@router.get(
+    "/.well-known/openid-configuration",
+    summary="Issuer metadata so that standard libraries can discover the JWKS and endpoints",
+)
+def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
+    issuer = runtime.settings.issuer
+    algorithms = sorted({key.alg for key in runtime.keys.ring.verification_keys.values()})
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "login_endpoint": f"{issuer}/login",
+        "logout_endpoint": f"{issuer}/logout",
+        "session_endpoint": f"{issuer}/session",
+        "token_signing_alg_values_supported": algorithms,
+        "access_token_type": "at+jwt",
+    }

@@ -1,0 +1,105 @@
+"""create_app(settings) -> FastAPI: routers, lifespan, and the one place errors become JSON."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from authsvc import __version__
+from authsvc.api import auth, health, wellknown
+from authsvc.body_limit import BodySizeLimit
+from authsvc.clock import Clock
+from authsvc.config import Settings
+from authsvc.errors import AuthError, ServiceUnavailable
+from authsvc.passwords import PasswordHasher
+from authsvc.runtime import Runtime
+
+logger = logging.getLogger("authsvc")
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(Runtime.start, settings, clock=clock, hasher=hasher)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="authsvc",
+        version=__version__,
+        summary="Stateless JWT authentication with HttpOnly cookies and token-version revocation.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (auth.router, wellknown.router, health.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The uvicorn factory used by `authsvc serve`."""
+    return create_app(Settings())
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def auth_error(_request: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return JSONResponse(error_body("invalid_request", details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # Fail closed: if the database cannot answer, nobody is authenticated.
+        logger.warning("database unavailable: %s", type(exc.orig).__name__)
+        unavailable = ServiceUnavailable("The database is unavailable; try again shortly.")
+        return JSONResponse(
+            error_body(unavailable.code, unavailable.detail),
+            status_code=unavailable.status,
+            headers={"Retry-After": "1"},
+        )

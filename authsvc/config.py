@@ -1,0 +1,141 @@
+"""Service settings, read from AUTHSVC_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class CookieSecure(StrEnum):
+    true = "true"
+    false = "false"
+    # Follow the request scheme (X-Forwarded-Proto only from trusted proxies).
+    auto = "auto"
+
+
+class SameSite(StrEnum):
+    lax = "lax"
+    strict = "strict"
+    none = "none"
+
+
+class SigningAlgorithm(StrEnum):
+    ES256 = "ES256"
+    EdDSA = "EdDSA"
+    RS256 = "RS256"
+
+
+class MissingSetting(Exception):
+    """A setting this command needs is not configured."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; validated once, at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHSVC_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str = "sqlite:///./var/authsvc.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # Needed only by commands that touch signing keys (serve, keys ...); checked there.
+    key_encryption_secret: SecretStr | None = Field(
+        default=None, description="Encrypts signing keys at rest; at least 32 characters."
+    )
+    signing_algorithm: SigningAlgorithm = SigningAlgorithm.ES256
+    create_key_if_missing: bool = True
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "authsvc"
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    clock_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_max_age_seconds: int = Field(default=300, ge=0, le=86400)
+    session_state_max_bytes: int = Field(default=1024, ge=0, le=2048)
+    # OWASP session guidance: idle timeouts of minutes to hours, an absolute cap of hours;
+    # "remember me" sessions get a longer absolute lifetime.
+    session_idle_timeout_seconds: int = Field(default=2 * 3600, ge=60)
+    session_absolute_timeout_seconds: int = Field(default=12 * 3600, ge=300)
+    remember_absolute_timeout_seconds: int = Field(default=30 * 86400, ge=300)
+
+    cookie_name: str = Field(default="authsvc_at", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    cookie_secure: CookieSecure = CookieSecure.true
+    cookie_samesite: SameSite = SameSite.lax
+    cookie_domain: str | None = None
+    # Proxies whose X-Forwarded-Proto/-For headers are believed (exact client addresses).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Return the access token in the /login body too, for API clients that cannot hold cookies.
+    expose_token_in_body: bool = False
+
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    log_level: str = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("key_encryption_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            msg = "must be at least 32 characters (generate one with `openssl rand -base64 32`)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://auth.example.com")
+        return value.rstrip("/")
+
+    def require_key_encryption_secret(self) -> str:
+        if self.key_encryption_secret is None:
+            raise MissingSetting(
+                "AUTHSVC_KEY_ENCRYPTION_SECRET is required: it encrypts the signing keys at rest "
+                "(generate one with `openssl rand -base64 32`; `make run` writes one to .env)"
+            )
+        return self.key_encryption_secret.get_secret_value()
+
+    @model_validator(mode="after")
+    def _samesite_none_needs_secure(self) -> Self:
+        if self.cookie_samesite is SameSite.none and self.cookie_secure is not CookieSecure.true:
+            msg = (
+                "AUTHSVC_COOKIE_SAMESITE=none requires AUTHSVC_COOKIE_SECURE=true "
+                "(browsers drop SameSite=None cookies that are not Secure)"
+            )
+            raise ValueError(msg)
+        return self
+
+
+def describe_validation_error(error: Exception) -> str:
+    """Turn a pydantic ValidationError into lines that name the environment variables."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        name = f"AUTHSVC_{field.upper()}" if field else "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set"
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)

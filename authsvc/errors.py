@@ -1,0 +1,106 @@
+"""Errors the service reports to clients, each with a stable machine-readable code.
+
+Services raise these; one handler in `app.py` turns them into `{"error": code, "detail": msg}`.
+
+AuthError
+ ├── BadRequest (400 invalid_request)
+ │    └── UnsupportedMediaType (415 unsupported_media_type)
+ ├── PayloadTooLarge (413 payload_too_large)
+ ├── InvalidCredentials (401 invalid_credentials)
+ ├── NotAuthenticated (401 not_authenticated)
+ ├── InvalidToken (401 invalid_token)
+ │    ├── TokenExpired (401 token_expired)
+ │    └── TokenRevoked (401 token_revoked)
+ ├── Forbidden (403 forbidden)
+ ├── NotFound (404 not_found)
+ ├── Conflict (409 conflict)
+ └── ServiceUnavailable (503 service_unavailable)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AuthError(Exception):
+    """Base of every error a client may see; `detail` is safe to show."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    default_detail: ClassVar[str] = "Internal error."
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+        self.detail = detail or self.default_detail
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class BadRequest(AuthError):
+    code = "invalid_request"
+    status = 400
+    default_detail = "The request is malformed."
+
+
+class UnsupportedMediaType(BadRequest):
+    code = "unsupported_media_type"
+    status = 415
+    default_detail = "Send application/json or application/x-www-form-urlencoded."
+
+
+class PayloadTooLarge(AuthError):
+    code = "payload_too_large"
+    status = 413
+    default_detail = "The request body is too large."
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid_credentials"
+    status = 401
+    # The same words for an unknown user, a wrong password and a disabled account.
+    default_detail = "Invalid username or password."
+
+
+class NotAuthenticated(AuthError):
+    code = "not_authenticated"
+    status = 401
+    default_detail = "No access token was presented."
+
+
+class InvalidToken(AuthError):
+    code = "invalid_token"
+    status = 401
+    default_detail = "The access token is not valid."
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
+    default_detail = "The access token has expired."
+
+
+class TokenRevoked(InvalidToken):
+    code = "token_revoked"
+    default_detail = "The access token has been revoked."
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+    status = 403
+    default_detail = "Not allowed."
+
+
+class NotFound(AuthError):
+    code = "not_found"
+    status = 404
+    default_detail = "Not found."
+
+
+class Conflict(AuthError):
+    code = "conflict"
+    status = 409
+    default_detail = "The request conflicts with the current state."
+
+
+class ServiceUnavailable(AuthError):
+    code = "service_unavailable"
+    status = 503
+    default_detail = "The service is temporarily unavailable."

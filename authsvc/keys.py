@@ -1,0 +1,166 @@
+"""The signing key ring: key generation, encryption at rest, the loaded ring and the JWKS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwt.algorithms import get_default_algorithms
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authsvc.models import SigningKey
+from authsvc.tokens import SigningMaterial, VerificationKey
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+class KeyState(StrEnum):
+    pending = "pending"
+    active = "active"
+    retiring = "retiring"
+    retired = "retired"
+    revoked = "revoked"
+
+
+# States whose public key downstream services must be able to find.
+PUBLISHED_STATES = (KeyState.pending, KeyState.active, KeyState.retiring)
+
+
+class KeyDecryptionError(Exception):
+    """The key-encryption secret does not open a stored key."""
+
+
+class KeyEncryptor:
+    """AES-256-GCM with a key derived from the operator's secret; the kid is bound as AAD."""
+
+    _VERSION = b"v1"
+
+    def __init__(self, secret: str):
+        derived = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=b"authsvc/key-encryption/v1",
+            info=b"signing-key-at-rest",
+        ).derive(secret.encode())
+        self._aead = AESGCM(derived)
+
+    def encrypt(self, kid: str, plaintext: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return self._VERSION + nonce + self._aead.encrypt(nonce, plaintext, kid.encode())
+
+    def decrypt(self, kid: str, blob: bytes) -> bytes:
+        if blob[:2] != self._VERSION:
+            raise KeyDecryptionError(f"key {kid}: unknown encryption format")
+        nonce, ciphertext = blob[2:14], blob[14:]
+        try:
+            return self._aead.decrypt(nonce, ciphertext, kid.encode())
+        except InvalidTag as exc:
+            raise KeyDecryptionError(
+                f"key {kid}: AUTHSVC_KEY_ENCRYPTION_SECRET does not decrypt it "
+                "(wrong secret, or the key was encrypted with another one)"
+            ) from exc
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    raise ValueError(f"unsupported signing algorithm {alg!r}")
+
+
+def public_jwk(private_key: PrivateKey, alg: str) -> dict[str, Any]:
+    """The public JWK with a kid that is its RFC 7638 thumbprint."""
+    algorithm = get_default_algorithms()[alg]
+    jwk: dict[str, Any] = algorithm.to_jwk(private_key.public_key(), as_dict=True)
+    required = {name: jwk[name] for name in ("crv", "e", "kty", "n", "x", "y") if name in jwk}
+    digest = hashlib.sha256(json.dumps(required, separators=(",", ":"), sort_keys=True).encode())
+    kid = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
+
+
+def new_signing_key(
+    alg: str, encryptor: KeyEncryptor, *, state: KeyState, now: datetime
+) -> SigningKey:
+    private_key = generate_private_key(alg)
+    jwk = public_jwk(private_key, alg)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return SigningKey(
+        kid=jwk["kid"],
+        alg=alg,
+        state=state.value,
+        public_jwk=jwk,
+        private_key_encrypted=encryptor.encrypt(jwk["kid"], pem),
+        created_at=now,
+        activate_at=now if state is KeyState.active else None,
+        activated_at=now if state is KeyState.active else None,
+    )
+
+
+def active_key(db: Session) -> SigningKey | None:
+    return db.scalars(select(SigningKey).where(SigningKey.state == KeyState.active)).first()
+
+
+def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datetime) -> bool:
+    """Create an active key when there is none; True when this call created it.
+
+    Commits, because it is its own unit of work (start-up or the CLI); when several instances
+    race, the one-active-key index lets exactly one win and the others simply find its key.
+    """
+    if active_key(db) is not None:
+        return False
+    db.add(new_signing_key(alg, encryptor, state=KeyState.active, now=now))
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """An immutable snapshot of the keys; swapped whole when the database changes."""
+
+    signer: SigningMaterial | None
+    verification_keys: dict[str, VerificationKey] = field(default_factory=dict)
+    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+
+    @classmethod
+    def load(cls, db: Session, encryptor: KeyEncryptor) -> KeyRing:
+        rows = db.scalars(
+            select(SigningKey)
+            .where(SigningKey.state.in_([state.value for state in PUBLISHED_STATES]))
+            .order_by(SigningKey.created_at)
+        ).all()
+        signer = None
+        verification: dict[str, VerificationKey] = {}
+        for row in rows:
+            algorithm = get_default_algorithms()[row.alg]
+            public = algorithm.from_jwk(row.public_jwk)
+            verification[row.kid] = VerificationKey(kid=row.kid, alg=row.alg, key=public)
+            if row.state == KeyState.active:
+                pem = encryptor.decrypt(row.kid, row.private_key_encrypted)
+                private = serialization.load_pem_private_key(pem, password=None)
+                signer = SigningMaterial(kid=row.kid, alg=row.alg, key=private)  # type: ignore[arg-type]
+        jwks = {"keys": [dict(row.public_jwk) for row in rows]}
+        return cls(signer=signer, verification_keys=verification, jwks=jwks)

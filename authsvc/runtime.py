@@ -1,0 +1,114 @@
+"""What a running service holds: built once per app in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from authsvc.clock import Clock, SystemClock
+from authsvc.config import Settings
+from authsvc.cookies import CookiePolicy
+from authsvc.db import engine_from_settings, make_session_factory
+from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
+from authsvc.passwords import Argon2Hasher, PasswordHasher
+from authsvc.services.auth import SessionLifetimes
+from authsvc.tokens import TokenPolicy
+
+logger = logging.getLogger("authsvc")
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says what the operator must do."""
+
+
+class KeyRingHolder:
+    """The current key ring; replaced whole, so readers never see half an update."""
+
+    def __init__(self, ring: KeyRing):
+        self.ring = ring
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    hasher: PasswordHasher
+    clock: Clock
+    encryptor: KeyEncryptor
+    keys: KeyRingHolder
+    cookies: CookiePolicy
+    token_policy: TokenPolicy
+    lifetimes: SessionLifetimes
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        hasher: PasswordHasher | None = None,
+    ) -> Runtime:
+        clock = clock or SystemClock()
+        encryptor = KeyEncryptor(settings.require_key_encryption_secret())
+        engine = engine_from_settings(settings)
+        session_factory = make_session_factory(engine)
+        try:
+            ring = _prepare_keys(settings, session_factory, encryptor, clock)
+        except DBAPIError as exc:
+            engine.dispose()
+            raise StartupError(
+                f"database {engine.url.render_as_string(hide_password=True)} is not usable "
+                f"({type(exc.orig).__name__}); is it reachable, and did `authsvc db upgrade` run?"
+            ) from exc
+        except KeyDecryptionError as exc:
+            engine.dispose()
+            raise StartupError(str(exc)) from exc
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            hasher=hasher or Argon2Hasher(),
+            clock=clock,
+            encryptor=encryptor,
+            keys=KeyRingHolder(ring),
+            cookies=CookiePolicy.from_settings(settings),
+            token_policy=TokenPolicy(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                leeway=timedelta(seconds=settings.clock_leeway_seconds),
+            ),
+            lifetimes=SessionLifetimes(
+                access_token=timedelta(seconds=settings.access_token_ttl_seconds),
+                idle=timedelta(seconds=settings.session_idle_timeout_seconds),
+                absolute=timedelta(seconds=settings.session_absolute_timeout_seconds),
+                remember_absolute=timedelta(seconds=settings.remember_absolute_timeout_seconds),
+            ),
+        )
+
+    def reload_keys(self) -> KeyRing:
+        with self.session_factory() as db:
+            self.keys.ring = KeyRing.load(db, self.encryptor)
+        return self.keys.ring
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _prepare_keys(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    encryptor: KeyEncryptor,
+    clock: Clock,
+) -> KeyRing:
+    with session_factory() as db:
+        if settings.create_key_if_missing and ensure_active_key(
+            db, encryptor, settings.signing_algorithm.value, clock.now()
+        ):
+            logger.info("created a %s signing key", settings.signing_algorithm.value)
+        return KeyRing.load(db, encryptor)

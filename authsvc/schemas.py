@@ -1,0 +1,75 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=150)
+    # Long enough for any passphrase, short enough that hashing it is no denial of service.
+    password: str = Field(min_length=1, max_length=1024)
+    remember: bool = False
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    roles: list[str]
+
+
+class SessionOut(BaseModel):
+    id: str
+    expires_at: datetime = Field(description="When the access token expires.")
+    state: dict[str, Any]
+
+
+class LoginResponse(BaseModel):
+    user: UserOut
+    session: SessionOut
+    access_token: str | None = Field(
+        default=None, description="Only when AUTHSVC_EXPOSE_TOKEN_IN_BODY=true."
+    )
+
+
+class CurrentSessionResponse(BaseModel):
+    user: UserOut
+    session: SessionOut
+
+
+class LogoutResponse(BaseModel):
+    logged_out: bool = True
+    everywhere: bool = False
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="Stable machine-readable code.")
+    detail: str = Field(description="Human-readable message.")
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadinessResponse(BaseModel):
+    status: str
+    database: bool
+    signing_key: bool
+
+
+class JsonWebKey(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kty: str
+    kid: str
+    alg: str
+    use: str
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[JsonWebKey]

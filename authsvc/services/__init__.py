@@ -1,0 +1,1 @@
+"""Use cases that know no HTTP: login, logout, users, the audit trail."""

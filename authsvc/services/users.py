@@ -1,0 +1,85 @@
+"""User accounts: creation, lookup, and the token-version bump that revokes every token."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authsvc.errors import BadRequest, Conflict
+from authsvc.models import User
+from authsvc.passwords import PasswordHasher
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+def normalise_username(username: str) -> str:
+    """NFKC plus casefold, so look-alike spellings of one name cannot become two accounts."""
+    return unicodedata.normalize("NFKC", username).casefold().strip()
+
+
+def validate_new_username(username: str) -> str:
+    name = normalise_username(username)
+    if not 1 <= len(name) <= 150:
+        raise BadRequest("A username has 1 to 150 characters.")
+    if any(unicodedata.category(char).startswith(("C", "Z")) and char != " " for char in name):
+        raise BadRequest("A username may not contain control or separator characters.")
+    return name
+
+
+def validate_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(f"A password has at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(f"A password has at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def find_by_username(db: Session, username: str) -> User | None:
+    return db.scalars(select(User).where(User.username == normalise_username(username))).first()
+
+
+def create_user(
+    db: Session,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    password: str,
+    roles: list[str],
+    now: datetime,
+) -> User:
+    name = validate_new_username(username)
+    validate_new_password(password)
+    if find_by_username(db, name) is not None:
+        raise Conflict("A user with that username exists already.")
+    user = User(
+        id=str(uuid.uuid4()),
+        username=name,
+        password_hash=hasher.hash(password),
+        token_version=0,
+        disabled=False,
+        roles=sorted(set(roles)),
+        created_at=now,
+        password_changed_at=now,
+    )
+    db.add(user)
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise Conflict("A user with that username exists already.") from exc
+    return user
+
+
+def bump_token_version(db: Session, user_id: str) -> int:
+    """Revoke every access token of the user with one UPDATE; returns the new version."""
+    new_version = db.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(token_version=User.token_version + 1)
+        .returning(User.token_version)
+    ).scalar_one()
+    return int(new_version)

@@ -1,0 +1,214 @@
+"""Issue and verify access tokens (RFC 9068 profile, RFC 8725 rules).
+
+Pure functions over keys and a time: no database, no HTTP, so the downstream verifier in
+`authsvc.verify` applies exactly the same rules as the service.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from jwt.algorithms import AllowedPrivateKeys, AllowedPublicKeys
+
+from authsvc.errors import InvalidToken, TokenExpired
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+# RFC 9068 allows the media type spelled out; both mean the same.
+ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
+# A real token is well under 2 KB; anything far larger is refused before any decoding.
+MAX_TOKEN_BYTES = 4096
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "tv", "iat", "nbf", "exp", "jti")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    kid: str
+    alg: str
+    key: AllowedPublicKeys | bytes
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    kid: str
+    alg: str
+    key: AllowedPrivateKeys | bytes
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """The verified contents of an access token."""
+
+    sub: str
+    sid: str
+    tv: int
+    jti: str
+    iat: int
+    exp: int
+    roles: tuple[str, ...] = ()
+    sess: Mapping[str, Any] = field(default_factory=dict)
+    kid: str = ""
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    issuer: str
+    audience: str
+    leeway: timedelta = timedelta(seconds=30)
+
+
+def issue_access_token(
+    signer: SigningMaterial,
+    policy: TokenPolicy,
+    *,
+    subject: str,
+    session_id: str,
+    token_version: int,
+    roles: list[str],
+    session_state: Mapping[str, Any],
+    now: datetime,
+    lifetime: timedelta,
+) -> tuple[str, AccessClaims]:
+    issued_at = int(now.timestamp())
+    expires_at = issued_at + int(lifetime.total_seconds())
+    jti = secrets.token_urlsafe(16)
+    payload = {
+        "iss": policy.issuer,
+        "aud": policy.audience,
+        "sub": subject,
+        "sid": session_id,
+        "tv": token_version,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": expires_at,
+        "jti": jti,
+        "roles": list(roles),
+        "sess": dict(session_state),
+    }
+    token = jwt.encode(
+        payload,
+        signer.key,
+        algorithm=signer.alg,
+        headers={"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE},
+    )
+    claims = AccessClaims(
+        sub=subject,
+        sid=session_id,
+        tv=token_version,
+        jti=jti,
+        iat=issued_at,
+        exp=expires_at,
+        roles=tuple(roles),
+        sess=dict(session_state),
+        kid=signer.kid,
+    )
+    return token, claims
+
+
+def read_header(token: str) -> dict[str, Any]:
+    """Check size and shape, then return the (unverified) header, refusing what we never accept."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("The access token is too large.")
+    if not _COMPACT_JWS.fullmatch(token):
+        raise InvalidToken("The access token is not a compact JWS.")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken("The access token header is unreadable.") from exc
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
+        raise InvalidToken("The token is not an access token.")
+    if "crit" in header:
+        # We understand no critical extension, so RFC 7515 says refuse.
+        raise InvalidToken("The access token has unsupported critical headers.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID.fullmatch(kid):
+        raise InvalidToken("The access token names no valid key.")
+    if not isinstance(header.get("alg"), str):
+        raise InvalidToken("The access token names no algorithm.")
+    return header
+
+
+def verify_access_token(
+    token: str,
+    keys: Mapping[str, VerificationKey],
+    policy: TokenPolicy,
+    *,
+    now: datetime,
+) -> AccessClaims:
+    """Verify signature and claims; the caller still checks the token version."""
+    header = read_header(token)
+    key = keys.get(header["kid"])
+    if key is None:
+        raise InvalidToken("The access token was signed by an unknown key.")
+    # The algorithm comes from our key, never from the token (RFC 8725 section 3.1).
+    if header["alg"] != key.alg:
+        raise InvalidToken("The access token's algorithm does not match its key.")
+    try:
+        payload = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.alg],
+            audience=policy.audience,
+            issuer=policy.issuer,
+            # Times are checked below against the injected clock.
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken() from exc
+    return _claims_from_payload(payload, header["kid"], policy, now)
+
+
+def _claims_from_payload(
+    payload: dict[str, Any], kid: str, policy: TokenPolicy, now: datetime
+) -> AccessClaims:
+    iat, nbf, exp = (_timestamp(payload, name) for name in ("iat", "nbf", "exp"))
+    current = now.timestamp()
+    leeway = policy.leeway.total_seconds()
+    if exp <= current - leeway:
+        raise TokenExpired()
+    if nbf > current + leeway or iat > current + leeway:
+        raise InvalidToken("The access token is not valid yet.")
+    sub, sid, jti = payload["sub"], payload["sid"], payload["jti"]
+    tv = payload["tv"]
+    roles = payload.get("roles", [])
+    sess = payload.get("sess", {})
+    if not all(isinstance(value, str) and value for value in (sub, sid, jti)):
+        raise InvalidToken("The access token has malformed claims.")
+    if not isinstance(tv, int) or isinstance(tv, bool) or tv < 0:
+        raise InvalidToken("The access token has a malformed token version.")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise InvalidToken("The access token has malformed roles.")
+    if not isinstance(sess, dict):
+        raise InvalidToken("The access token has malformed session state.")
+    return AccessClaims(
+        sub=sub,
+        sid=sid,
+        tv=tv,
+        jti=jti,
+        iat=int(iat),
+        exp=int(exp),
+        roles=tuple(roles),
+        sess=sess,
+        kid=kid,
+    )
+
+
+def _timestamp(payload: Mapping[str, Any], name: str) -> float:
+    value = payload[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"The access token's {name} claim is not a number.")
+    return float(value)
