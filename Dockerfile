@@ -61,8 +61,8 @@ ENV PATH=/opt/authsvc/venv/bin:$PATH \
     AUTHSVC_PORT=8000
 
 # Fixed uid/gid so volume ownership is predictable across hosts.
-RUN groupadd --system --gid 10001 authsvc \
- && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+RUN groupadd --gid 10001 authsvc \
+ && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin authsvc \
  && mkdir -p /data /app \
  && chown 10001:10001 /data

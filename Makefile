@@ -1,0 +1,50 @@
+# The README's two commands: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
+
+.PHONY: install run test lint typecheck pytest openapi bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The embedded default needs a key-encryption secret; generate one into the git-ignored .env.
+.env:
+	@umask 077 && printf 'AUTHSVC_KEY_ENCRYPTION_SECRET=%s\n' \
+	  "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env
+	@echo "make: wrote a new AUTHSVC_KEY_ENCRYPTION_SECRET to .env (git-ignored; keep it: it decrypts the signing keys)"
+
+run: install .env
+	$(BIN)/authsvc db upgrade
+	$(BIN)/authsvc serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy authsvc
+
+# PostgreSQL and Redis suites run when the local servers answer (CI sets the URLs itself).
+pytest: install
+	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
+	AUTHSVC_TEST_REDIS_URL="$${AUTHSVC_TEST_REDIS_URL:-$$($(BIN)/python scripts/local_services.py redis)}" \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+openapi: install
+	$(BIN)/authsvc openapi --output openapi/openapi.json
+
+bench: install
+	$(BIN)/python benchmarks/session_vs_healthz.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
