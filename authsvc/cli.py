@@ -17,6 +17,7 @@ from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.errors import AuthError
 from authsvc.migrations_runner import upgrade_database
 from authsvc.passwords import Argon2Hasher
+from authsvc.runtime import Runtime, StartupError
 from authsvc.services.users import create_user
 
 app = typer.Typer(help="authsvc: stateless JWT authentication service.", no_args_is_help=True)
@@ -48,13 +49,15 @@ def serve(
     import uvicorn
 
     settings = load_settings()
-    try:
-        settings.require_key_encryption_secret()
-    except MissingSetting as exc:
-        raise fail(str(exc)) from None
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    # Start once here, so a bad secret or an unmigrated database is one clear line, not a
+    # traceback from every worker; this also creates the first signing key if there is none.
+    try:
+        Runtime.start(settings).close()
+    except (MissingSetting, StartupError) as exc:
+        raise fail(str(exc)) from None
     uvicorn.run(
         "authsvc.app:create_app_from_environment",
         factory=True,

@@ -1,0 +1,115 @@
+"""Bad input of every kind gets a clear 4xx JSON error, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "error"),
+    [
+        (b"{bad json", "application/json", 400, "invalid_request"),
+        (b"[]", "application/json", 400, "invalid_request"),
+        (b'{"username": "alice"}', "application/json", 400, "invalid_request"),
+        (b'{"username": 7, "password": "x"}', "application/json", 400, "invalid_request"),
+        (
+            b'{"username": "a", "password": "x", "admin": true}',
+            "application/json",
+            400,
+            "invalid_request",
+        ),
+        (b'{"username": "\xff\xfe", "password": "x"}', "application/json", 400, "invalid_request"),
+        (
+            b"username=alice&password=%FF",
+            "application/x-www-form-urlencoded",
+            400,
+            "invalid_request",
+        ),
+        (
+            b"username=a&username=b&password=x",
+            "application/x-www-form-urlencoded",
+            400,
+            "invalid_request",
+        ),
+        (b"===&&&", "application/x-www-form-urlencoded", 400, "invalid_request"),
+        (b"username=alice", "text/plain", 415, "unsupported_media_type"),
+        (b"--x\r\n", "multipart/form-data; boundary=x", 415, "unsupported_media_type"),
+        (b"", "", 415, "unsupported_media_type"),
+    ],
+    ids=[
+        "malformed-json",
+        "json-array",
+        "missing-password",
+        "wrong-type",
+        "extra-field",
+        "non-utf8",
+        "form-non-utf8",
+        "form-repeated",
+        "form-garbage",
+        "text-plain",
+        "multipart",
+        "no-content-type",
+    ],
+)
+async def test_malformed_login_bodies(client, content, content_type, status, error):
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post("/login", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == error
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "u" * 151, "password": "x"},
+        {"username": "alice", "password": "p" * 1025},
+        {"username": "", "password": "x"},
+    ],
+    ids=["long-username", "long-password", "empty-username"],
+)
+async def test_oversized_or_empty_fields_are_refused_before_hashing(client, body):
+    response = await client.post("/login", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_a_declared_oversized_body_is_refused_with_413(client):
+    response = await client.post(
+        "/login", content=b"x" * 20_000, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+async def test_a_streamed_oversized_body_is_refused_with_413(client):
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 1024
+
+    response = await client.post(
+        "/login", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+async def test_unknown_routes_and_methods_answer_json(client):
+    missing = await client.get("/nope")
+    wrong_method = await client.get("/logout")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+
+
+async def test_bad_query_parameter_is_a_clear_422(client):
+    response = await client.post("/logout", params={"everywhere": "maybe"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_a_valid_login_still_works_next_to_all_that(client, make_user):
+    make_user()
+    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
