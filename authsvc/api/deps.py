@@ -1,4 +1,8 @@
-"""Dependencies the routers share, as Annotated aliases."""
+"""Dependencies the routers share, as Annotated aliases.
+
+Those that never block are `async def`: FastAPI runs a plain `def` dependency in the
+threadpool, and a thread hop per dependency showed up in the /session benchmark.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from authsvc.services.audit import ClientInfo
 from authsvc.services.auth import Authenticated, authenticate
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -24,7 +28,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -43,7 +47,7 @@ def get_db(runtime: RuntimeDep) -> Iterator[Session]:
 DbDep = Annotated[Session, Depends(get_db)]
 
 
-def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
+async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
     trusted = runtime.cookies.trusted_proxies
     ip = request.client.host if request.client else None
     if client_is_trusted_proxy(request, trusted):
@@ -60,7 +64,7 @@ def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 
 
-def presented_token(request: Request, runtime: RuntimeDep) -> str | None:
+async def presented_token(request: Request, runtime: RuntimeDep) -> str | None:
     """The bearer token if the Authorization header carries one, else the access cookie."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
