@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from http.cookies import SimpleCookie
 
 import jwt
 from sqlalchemy import create_engine, text
 
-from authsvc.passwords import Argon2Hasher
+from authsvc.passwords import Argon2Hasher, Verification
 from tests.conftest import PASSWORD
 
 
@@ -165,3 +167,30 @@ async def test_an_old_hash_is_upgraded_on_the_next_successful_login(
     after = db_query("SELECT password_hash FROM users")[0].password_hash
     assert after.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert weak.verify(PASSWORD, after).ok
+
+
+async def test_password_hashing_runs_off_the_event_loop(client_factory, settings, make_user):
+    """While one login's verification is blocked, the same app still answers other requests."""
+    make_user()
+    entered, release = threading.Event(), threading.Event()
+    released_in_time: list[bool] = []
+
+    class BlockingHasher(Argon2Hasher):
+        def verify(self, password: str, stored_hash: str) -> Verification:
+            entered.set()
+            # On the event loop, nothing could set `release` while this waits: it times out.
+            released_in_time.append(release.wait(timeout=10))
+            return super().verify(password, stored_hash)
+
+    hasher = BlockingHasher(memory_cost=1024, time_cost=1)
+    async with client_factory(settings, hasher=hasher) as client:
+        login = asyncio.create_task(
+            client.post("/login", json={"username": "alice", "password": PASSWORD})
+        )
+        await asyncio.to_thread(entered.wait, 30)
+        # Were hashing on the event loop, this request could not be served until release.
+        health = await asyncio.wait_for(client.get("/healthz"), timeout=10)
+        release.set()
+        assert health.status_code == 200
+        assert (await login).status_code == 200
+    assert released_in_time == [True]
