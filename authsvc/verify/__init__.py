@@ -1,0 +1,1 @@
+"""The downstream verifier: validates authsvc tokens without calling authsvc."""
