@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +21,7 @@ from authsvc.body_limit import BodySizeLimit
 from authsvc.clock import Clock
 from authsvc.config import Settings
 from authsvc.errors import AuthError, ServiceUnavailable
+from authsvc.key_refresh import refresh_periodically
 from authsvc.passwords import PasswordHasher
 from authsvc.runtime import Runtime
 
@@ -42,9 +45,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(Runtime.start, settings, clock=clock, hasher=hasher)
         app.state.runtime = runtime
+        key_refresher = asyncio.create_task(
+            refresh_periodically(runtime.keys, timedelta(seconds=settings.key_refresh_seconds))
+        )
         try:
             yield
         finally:
+            key_refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await key_refresher
             runtime.close()
 
     app = FastAPI(

@@ -1,23 +1,32 @@
-"""The `authsvc` command: serve, db, users, openapi."""
+"""The `authsvc` command: serve, db, users, keys, openapi."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from authsvc.clock import SystemClock
-from authsvc.config import MissingSetting, Settings, describe_validation_error
+from authsvc.config import MissingSetting, Settings, SigningAlgorithm, describe_validation_error
 from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.errors import AuthError
+from authsvc.keys import KeyDecryptionError, KeyEncryptor
 from authsvc.migrations_runner import upgrade_database
+from authsvc.models import SigningKey
 from authsvc.passwords import Argon2Hasher
 from authsvc.runtime import Runtime, StartupError
+from authsvc.services import keys as key_lifecycle
+from authsvc.services.keys import RaceLost
 from authsvc.services.users import create_user
 
 app = typer.Typer(help="authsvc: stateless JWT authentication service.", no_args_is_help=True)
@@ -129,6 +138,156 @@ def openapi(
         sys.stdout.write(document)
     else:
         output.write_text(document)
+
+
+# --- issue3: signing keys ---
+
+keys_app = typer.Typer(help="Signing keys: list, rotate, revoke, re-encrypt.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@contextmanager
+def key_session() -> Iterator[tuple[Settings, Session, KeyEncryptor]]:
+    """A database session and the key encryptor; commits when the command succeeds."""
+    settings = load_settings()
+    if settings.hs256_mode:
+        raise fail(
+            "AUTHSVC_JWT_SECRETS is set (HS256 mode): no key is stored; rotate by putting a new "
+            "secret first in the list, revoke by removing one"
+        )
+    try:
+        encryptor = KeyEncryptor(settings.require_key_encryption_secret())
+    except MissingSetting as exc:
+        raise fail(str(exc)) from None
+    engine = engine_from_settings(settings)
+    try:
+        with make_session_factory(engine)() as db:
+            try:
+                yield settings, db, encryptor
+                db.commit()
+            except (AuthError, RaceLost) as exc:
+                db.rollback()
+                detail = exc.detail if isinstance(exc, AuthError) else "another instance won"
+                raise fail(detail) from None
+            except KeyDecryptionError as exc:
+                db.rollback()
+                raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _describe(key: SigningKey) -> dict[str, str | None]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state,
+        "created": _iso(key.created_at),
+        "activate_at": _iso(key.activate_at),
+        "activated": _iso(key.activated_at),
+        "retire_after": _iso(key.retire_after),
+        "retired": _iso(key.retired_at),
+        "revoked": _iso(key.revoked_at),
+    }
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array, for scripts.")] = False,
+) -> None:
+    """Show every key: kid, alg, state, created, activated, retire-after."""
+    with key_session() as (_settings, db, _encryptor):
+        keys = [_describe(key) for key in key_lifecycle.list_keys(db)]
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    columns = ("kid", "alg", "state", "created", "activated", "retire_after")
+    rows = [[name.upper().replace("_", "-") for name in columns]]
+    rows += [
+        [_short_time(key[name]) if name != "kid" else str(key[name]) for name in columns]
+        for key in keys
+    ]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _short_time(value: str | None) -> str:
+    return "-" if value is None else value[:19].replace("T", " ")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[
+        SigningAlgorithm | None, typer.Option(help="Default: AUTHSVC_SIGNING_ALGORITHM.")
+    ] = None,
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now",
+            help="Sign with the new key at once: only for one instance with no downstream caches.",
+        ),
+    ] = False,
+) -> None:
+    """Add the next key: published at once, signing after the publish-ahead delay."""
+    with key_session() as (settings, db, encryptor):
+        key = key_lifecycle.rotate(
+            db,
+            encryptor,
+            key_lifecycle.RotationPolicy.from_settings(settings),
+            now=SystemClock().now(),
+            alg=alg.value if alg is not None else None,
+            immediately=now,
+        )
+        described = _describe(key)
+    typer.echo(json.dumps(described))
+
+
+@keys_app.command("revoke")
+def keys_revoke(kid: str) -> None:
+    """Withdraw a key at once; its tokens are refused, and a successor signs if it was active."""
+    with key_session() as (settings, db, encryptor):
+        result = key_lifecycle.revoke(
+            db,
+            encryptor,
+            key_lifecycle.RotationPolicy.from_settings(settings),
+            kid,
+            now=SystemClock().now(),
+        )
+        described = {
+            "revoked": result.revoked.kid,
+            "successor": result.successor.kid if result.successor is not None else None,
+        }
+    typer.echo(json.dumps(described))
+
+
+@keys_app.command("reencrypt")
+def keys_reencrypt(
+    new_secret_stdin: Annotated[
+        bool,
+        typer.Option("--new-secret-stdin", help="Read the new secret from standard input."),
+    ] = False,
+) -> None:
+    """Re-encrypt every private key from AUTHSVC_KEY_ENCRYPTION_SECRET to a new secret."""
+    if not new_secret_stdin:
+        raise fail("pass --new-secret-stdin and give the new secret on standard input")
+    new_secret = sys.stdin.readline().rstrip("\r\n")
+    if len(new_secret) < 32:
+        raise fail("the new secret must be at least 32 characters (`openssl rand -base64 32`)")
+    with key_session() as (settings, db, old):
+        if hmac.compare_digest(settings.require_key_encryption_secret(), new_secret):
+            raise fail("the new secret is the one already configured")
+        result = key_lifecycle.reencrypt(db, old, KeyEncryptor(new_secret), now=SystemClock().now())
+    typer.echo(json.dumps({"reencrypted": result.reencrypted, "already_new": result.already_new}))
+    typer.echo(
+        "now set AUTHSVC_KEY_ENCRYPTION_SECRET to the new secret on every instance", err=True
+    )
+
+
+# --- end issue3 ---
 
 
 def main() -> None:

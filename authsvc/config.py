@@ -32,6 +32,10 @@ class MissingSetting(Exception):
     """A setting this command needs is not configured."""
 
 
+# Covers clock skew between instances and downstream services in the key rotation timeline.
+KEY_TIMING_MARGIN_SECONDS = 60
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -84,6 +88,58 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     log_level: str = "info"
+
+    # --- issue3: signing keys and rotation ---
+    # Every instance reloads its key ring from the database this often: the bound on how long a
+    # rotation or a revoke made anywhere takes to reach every instance.
+    key_refresh_seconds: int = Field(default=10, ge=1, le=300)
+    # How long a new key is published before it signs; unset = JWKS max-age + refresh + 60 s.
+    key_publish_ahead_seconds: int | None = Field(default=None, ge=0, le=7 * 86400)
+    # Start a rotation when the active key is older than this many days; 0 = only by hand.
+    key_rotation_days: int = Field(default=0, ge=0, le=3650)
+    # HS256 mode when set (comma-separated): the first secret signs, all of them verify.
+    jwt_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    @field_validator("jwt_secrets", mode="before")
+    @classmethod
+    def _parse_secrets(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("jwt_secrets")
+    @classmethod
+    def _secrets_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
+        plain = [secret.get_secret_value() for secret in value]
+        # RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output.
+        if any(len(secret.encode()) < 32 for secret in plain):
+            raise ValueError("every secret must be at least 32 bytes (`openssl rand -base64 32`)")
+        if len(set(plain)) != len(plain):
+            raise ValueError("the secrets must differ from one another")
+        return value
+
+    @model_validator(mode="after")
+    def _publish_ahead_covers_caches(self) -> Self:
+        ahead = self.key_publish_ahead_seconds
+        if ahead is not None and ahead < self.jwks_max_age_seconds + self.key_refresh_seconds:
+            msg = (
+                "AUTHSVC_KEY_PUBLISH_AHEAD_SECONDS must be at least AUTHSVC_JWKS_MAX_AGE_SECONDS + "
+                "AUTHSVC_KEY_REFRESH_SECONDS, or downstream JWKS caches would not know a new key "
+                "when it starts signing"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def hs256_mode(self) -> bool:
+        return bool(self.jwt_secrets)
+
+    @property
+    def key_publish_ahead(self) -> int:
+        """Seconds between publishing a new key and signing with it."""
+        if self.key_publish_ahead_seconds is not None:
+            return self.key_publish_ahead_seconds
+        return self.jwks_max_age_seconds + self.key_refresh_seconds + KEY_TIMING_MARGIN_SECONDS
+
+    # --- end issue3 ---
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

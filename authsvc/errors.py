@@ -10,7 +10,9 @@ AuthError
  ├── NotAuthenticated (401 not_authenticated)
  ├── InvalidToken (401 invalid_token)
  │    ├── TokenExpired (401 token_expired)
- │    └── TokenRevoked (401 token_revoked)
+ │    ├── TokenRevoked (401 token_revoked)
+ │    ├── KeyRevoked (401 key_revoked)
+ │    └── KeyRetired (401 key_retired)
  ├── Forbidden (403 forbidden)
  ├── NotFound (404 not_found)
  ├── Conflict (409 conflict)
@@ -104,3 +106,16 @@ class ServiceUnavailable(AuthError):
     code = "service_unavailable"
     status = 503
     default_detail = "The service is temporarily unavailable."
+
+
+# --- issue3: signing keys ---
+
+
+class KeyRevoked(InvalidToken):
+    code = "key_revoked"
+    default_detail = "The access token was signed by a key that has been revoked."
+
+
+class KeyRetired(InvalidToken):
+    code = "key_retired"
+    default_detail = "The access token was signed by a key that has been retired."

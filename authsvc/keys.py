@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,8 +23,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from authsvc.errors import KeyRetired, KeyRevoked
 from authsvc.models import SigningKey
-from authsvc.tokens import SigningMaterial, VerificationKey
+from authsvc.tokens import (
+    AccessClaims,
+    SigningMaterial,
+    TokenPolicy,
+    VerificationKey,
+    read_header,
+    verify_access_token,
+)
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -37,6 +47,9 @@ class KeyState(StrEnum):
 
 # States whose public key downstream services must be able to find.
 PUBLISHED_STATES = (KeyState.pending, KeyState.active, KeyState.retiring)
+# States whose tokens are refused by name, so that clients learn why.
+WITHDRAWN_STATES = (KeyState.retired, KeyState.revoked)
+HS256 = "HS256"
 
 
 class KeyDecryptionError(Exception):
@@ -95,7 +108,12 @@ def public_jwk(private_key: PrivateKey, alg: str) -> dict[str, Any]:
 
 
 def new_signing_key(
-    alg: str, encryptor: KeyEncryptor, *, state: KeyState, now: datetime
+    alg: str,
+    encryptor: KeyEncryptor,
+    *,
+    state: KeyState,
+    now: datetime,
+    activate_at: datetime | None = None,
 ) -> SigningKey:
     private_key = generate_private_key(alg)
     jwk = public_jwk(private_key, alg)
@@ -111,7 +129,7 @@ def new_signing_key(
         public_jwk=jwk,
         private_key_encrypted=encryptor.encrypt(jwk["kid"], pem),
         created_at=now,
-        activate_at=now if state is KeyState.active else None,
+        activate_at=now if state is KeyState.active else activate_at,
         activated_at=now if state is KeyState.active else None,
     )
 
@@ -137,30 +155,80 @@ def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datet
     return True
 
 
+def all_keys(db: Session) -> Sequence[SigningKey]:
+    return db.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
+
+
+def hs256_kid(secret: bytes) -> str:
+    """A kid that names a shared secret without revealing anything about it."""
+    digest = hmac.new(secret, b"authsvc/hs256-kid", hashlib.sha256).digest()
+    return "hs256-" + base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def decrypt_signer(
+    rows: Sequence[SigningKey], encryptor: KeyEncryptor, previous: KeyRing | None = None
+) -> SigningMaterial | None:
+    """The active key's private part; reused from the previous ring rather than decrypted again.
+
+    Reuse keeps a running instance signing while `authsvc keys reencrypt` changes the secret
+    under it; only a key it has never seen needs the secret it was started with.
+    """
+    active = next((row for row in rows if row.state == KeyState.active), None)
+    if active is None:
+        return None
+    if previous is not None and previous.signer is not None and previous.signer.kid == active.kid:
+        return previous.signer
+    pem = encryptor.decrypt(active.kid, active.private_key_encrypted)
+    private = serialization.load_pem_private_key(pem, password=None)
+    return SigningMaterial(kid=active.kid, alg=active.alg, key=private)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class KeyRing:
     """An immutable snapshot of the keys; swapped whole when the database changes."""
 
     signer: SigningMaterial | None
-    verification_keys: dict[str, VerificationKey] = field(default_factory=dict)
+    verification_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+    # Retired and revoked kids, so that their tokens are refused with a specific code.
+    withdrawn: Mapping[str, KeyState] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, db: Session, encryptor: KeyEncryptor) -> KeyRing:
-        rows = db.scalars(
-            select(SigningKey)
-            .where(SigningKey.state.in_([state.value for state in PUBLISHED_STATES]))
-            .order_by(SigningKey.created_at)
-        ).all()
-        signer = None
-        verification: dict[str, VerificationKey] = {}
-        for row in rows:
-            algorithm = get_default_algorithms()[row.alg]
-            public = algorithm.from_jwk(row.public_jwk)
-            verification[row.kid] = VerificationKey(kid=row.kid, alg=row.alg, key=public)
-            if row.state == KeyState.active:
-                pem = encryptor.decrypt(row.kid, row.private_key_encrypted)
-                private = serialization.load_pem_private_key(pem, password=None)
-                signer = SigningMaterial(kid=row.kid, alg=row.alg, key=private)  # type: ignore[arg-type]
-        jwks = {"keys": [dict(row.public_jwk) for row in rows]}
-        return cls(signer=signer, verification_keys=verification, jwks=jwks)
+    def load(cls, db: Session, encryptor: KeyEncryptor, previous: KeyRing | None = None) -> KeyRing:
+        rows = all_keys(db)
+        return cls.from_rows(rows, decrypt_signer(rows, encryptor, previous))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[SigningKey], signer: SigningMaterial | None) -> KeyRing:
+        published = [row for row in rows if row.state in PUBLISHED_STATES]
+        algorithms = get_default_algorithms()
+        verification = {
+            row.kid: VerificationKey(
+                kid=row.kid, alg=row.alg, key=algorithms[row.alg].from_jwk(row.public_jwk)
+            )
+            for row in published
+        }
+        withdrawn = {row.kid: KeyState(row.state) for row in rows if row.state in WITHDRAWN_STATES}
+        return cls(
+            signer=signer,
+            verification_keys=verification,
+            jwks={"keys": [dict(row.public_jwk) for row in published]},
+            withdrawn=withdrawn,
+        )
+
+    @classmethod
+    def from_secrets(cls, secrets: Sequence[str]) -> KeyRing:
+        """HS256 mode: the first secret signs, every one verifies, and nothing is published."""
+        keys = [(hs256_kid(secret.encode()), secret.encode()) for secret in secrets]
+        verification = {kid: VerificationKey(kid=kid, alg=HS256, key=key) for kid, key in keys}
+        signer = SigningMaterial(kid=keys[0][0], alg=HS256, key=keys[0][1])
+        return cls(signer=signer, verification_keys=verification)
+
+    def verify(self, token: str, policy: TokenPolicy, *, now: datetime) -> AccessClaims:
+        """Verify a token against the ring, naming a retired or revoked key when it used one."""
+        fate = self.withdrawn.get(read_header(token)["kid"])
+        if fate is KeyState.revoked:
+            raise KeyRevoked()
+        if fate is KeyState.retired:
+            raise KeyRetired()
+        return verify_access_token(token, self.verification_keys, policy, now=now)

@@ -92,7 +92,11 @@ class Session(Base):
 
 
 class SigningKey(Base):
-    """A key of the ring: pending -> active -> retiring -> retired, or revoked at any time."""
+    """A key of the ring: pending -> active -> retiring -> retired, or revoked at any time.
+
+    Retired and revoked keys keep their row (so their tokens are refused by name) but lose
+    their private part.
+    """
 
     __tablename__ = "signing_keys"
     __table_args__ = (
@@ -103,6 +107,14 @@ class SigningKey(Base):
             unique=True,
             sqlite_where=text("state = 'active'"),
             postgresql_where=text("state = 'active'"),
+        ),
+        # At most one rotation under way, so that racing instances start exactly one.
+        Index(
+            "uq_signing_keys_one_pending",
+            "state",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
         ),
     )
 

@@ -11,12 +11,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock, SystemClock
-from authsvc.config import Settings
+from authsvc.config import MissingSetting, Settings
 from authsvc.cookies import CookiePolicy
 from authsvc.db import engine_from_settings, make_session_factory
+from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
 from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import SessionLifetimes
+from authsvc.services.keys import RotationPolicy
 from authsvc.tokens import TokenPolicy
 
 logger = logging.getLogger("authsvc")
@@ -26,13 +28,6 @@ class StartupError(Exception):
     """The service cannot start; the message says what the operator must do."""
 
 
-class KeyRingHolder:
-    """The current key ring; replaced whole, so readers never see half an update."""
-
-    def __init__(self, ring: KeyRing):
-        self.ring = ring
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -40,7 +35,8 @@ class Runtime:
     session_factory: sessionmaker[Session]
     hasher: PasswordHasher
     clock: Clock
-    encryptor: KeyEncryptor
+    # None in HS256 mode, where no key is stored.
+    encryptor: KeyEncryptor | None
     keys: KeyRingHolder
     cookies: CookiePolicy
     token_policy: TokenPolicy
@@ -55,18 +51,17 @@ class Runtime:
         hasher: PasswordHasher | None = None,
     ) -> Runtime:
         clock = clock or SystemClock()
-        encryptor = KeyEncryptor(settings.require_key_encryption_secret())
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:
-            ring = _prepare_keys(settings, session_factory, encryptor, clock)
+            encryptor, keys = _prepare_keys(settings, session_factory, clock)
         except DBAPIError as exc:
             engine.dispose()
             raise StartupError(
                 f"database {engine.url.render_as_string(hide_password=True)} is not usable "
                 f"({type(exc.orig).__name__}); is it reachable, and did `authsvc db upgrade` run?"
             ) from exc
-        except KeyDecryptionError as exc:
+        except (KeyDecryptionError, MissingSetting) as exc:
             engine.dispose()
             raise StartupError(str(exc)) from exc
         return cls(
@@ -76,7 +71,7 @@ class Runtime:
             hasher=hasher or Argon2Hasher(),
             clock=clock,
             encryptor=encryptor,
-            keys=KeyRingHolder(ring),
+            keys=keys,
             cookies=CookiePolicy.from_settings(settings),
             token_policy=TokenPolicy(
                 issuer=settings.issuer,
@@ -92,23 +87,30 @@ class Runtime:
         )
 
     def reload_keys(self) -> KeyRing:
-        with self.session_factory() as db:
-            self.keys.ring = KeyRing.load(db, self.encryptor)
-        return self.keys.ring
+        return self.keys.refresh_now()
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def _prepare_keys(
-    settings: Settings,
-    session_factory: sessionmaker[Session],
-    encryptor: KeyEncryptor,
-    clock: Clock,
-) -> KeyRing:
+    settings: Settings, session_factory: sessionmaker[Session], clock: Clock
+) -> tuple[KeyEncryptor | None, KeyRingHolder]:
+    interval = timedelta(seconds=settings.key_refresh_seconds)
+    if settings.hs256_mode:
+        secrets = [secret.get_secret_value() for secret in settings.jwt_secrets]
+        return None, KeyRingHolder(KeyRing.from_secrets(secrets), clock=clock)
+    encryptor = KeyEncryptor(settings.require_key_encryption_secret())
+    maintainer = KeyMaintainer(
+        session_factory, encryptor, RotationPolicy.from_settings(settings), clock
+    )
+    # Transitions that fell due while no instance ran happen before the first request.
+    maintainer.advance(clock.now())
     with session_factory() as db:
         if settings.create_key_if_missing and ensure_active_key(
             db, encryptor, settings.signing_algorithm.value, clock.now()
         ):
             logger.info("created a %s signing key", settings.signing_algorithm.value)
-        return KeyRing.load(db, encryptor)
+        ring = KeyRing.load(db, encryptor)
+    holder = KeyRingHolder(ring, clock=clock, refresh=maintainer, interval=interval)
+    return encryptor, holder

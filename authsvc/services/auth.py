@@ -19,7 +19,7 @@ from authsvc.passwords import PasswordHasher
 from authsvc.services import audit
 from authsvc.services.audit import ClientInfo
 from authsvc.services.users import bump_token_version, find_by_username
-from authsvc.tokens import AccessClaims, TokenPolicy, issue_access_token, verify_access_token
+from authsvc.tokens import AccessClaims, TokenPolicy, issue_access_token
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def authenticate(
     db: Session, ring: KeyRing, policy: TokenPolicy, token: str, *, now: datetime
 ) -> Authenticated:
     """Verify the token and compare its `tv` with the user's row: the revocation check."""
-    claims = verify_access_token(token, ring.verification_keys, policy, now=now)
+    claims = ring.verify(token, policy, now=now)
     user = db.get(User, claims.sub)
     if user is None or user.disabled or user.token_version != claims.tv:
         raise TokenRevoked()
