@@ -204,7 +204,7 @@ def keys_list(
     if as_json:
         typer.echo(json.dumps(keys, indent=2))
         return
-    columns = ("kid", "alg", "state", "created", "activated", "retire_after")
+    columns = ("kid", "alg", "state", "created", "activate_at", "activated", "retire_after")
     rows = [[name.upper().replace("_", "-") for name in columns]]
     rows += [
         [_short_time(key[name]) if name != "kid" else str(key[name]) for name in columns]
@@ -212,7 +212,8 @@ def keys_list(
     ]
     widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
 
 
 def _short_time(value: str | None) -> str:
