@@ -6,6 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from authsvc.config import Settings
 from tests.conftest import TEST_SECRET
 from tests.keys_support import cli, cli_json, kid_of, login, session_status
@@ -120,3 +123,11 @@ def test_serve_with_a_wrong_secret_says_so_in_one_line(
     assert result.returncode == 1
     assert "AUTHSVC_KEY_ENCRYPTION_SECRET does not decrypt it" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_publish_ahead_shorter_than_the_jwks_cache_is_refused(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ValidationError, match="downstream JWKS caches"):
+        make_settings(jwks_max_age_seconds=300, key_publish_ahead_seconds=305)
+    assert make_settings(key_publish_ahead_seconds=310).key_publish_ahead == 310
