@@ -17,11 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
 from authsvc.api import auth, health, wellknown
+from authsvc.api import metrics as metrics_api
 from authsvc.body_limit import BodySizeLimit
 from authsvc.clock import Clock
 from authsvc.config import Settings
 from authsvc.errors import AuthError, ServiceUnavailable
 from authsvc.key_refresh import refresh_periodically
+from authsvc.logs import configure_logging
+from authsvc.observe import RequestObserver
 from authsvc.passwords import PasswordHasher
 from authsvc.runtime import Runtime
 
@@ -63,15 +66,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it is outermost: it sees every response, 413s included.
+    app.add_middleware(RequestObserver)
     for router in (auth.router, wellknown.router, health.router):
         app.include_router(router)
+    # --- issue7: routers ---
+    app.include_router(metrics_api.router)
     _install_error_handlers(app)
     return app
 
 
 def create_app_from_environment() -> FastAPI:
     """The uvicorn factory used by `authsvc serve`."""
-    return create_app(Settings())
+    settings = Settings()
+    # Each worker process builds its app here, so each one sets up its own logging.
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def error_body(code: str, detail: str) -> dict[str, str]:
@@ -80,13 +90,16 @@ def error_body(code: str, detail: str) -> dict[str, str]:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
-    async def auth_error(_request: Request, exc: AuthError) -> JSONResponse:
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        # The RequestObserver reads it to label the outcome metrics.
+        request.state.error_code = exc.code
         return JSONResponse(
             error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        request.state.error_code = "invalid_request"
         details = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
@@ -94,8 +107,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        request.state.error_code = code
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
@@ -103,10 +117,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # Fail closed: if the database cannot answer, nobody is authenticated.
         logger.warning("database unavailable: %s", type(exc.orig).__name__)
         unavailable = ServiceUnavailable("The database is unavailable; try again shortly.")
+        request.state.error_code = unavailable.code
         return JSONResponse(
             error_body(unavailable.code, unavailable.detail),
             status_code=unavailable.status,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from authsvc.config import MissingSetting, Settings, SigningAlgorithm, describe_
 from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.errors import AuthError
 from authsvc.keys import KeyDecryptionError, KeyEncryptor
+from authsvc.logs import configure_logging
 from authsvc.migrations_runner import upgrade_database
 from authsvc.models import SigningKey
 from authsvc.passwords import Argon2Hasher
@@ -52,15 +52,20 @@ def load_settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: AUTHSVC_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: AUTHSVC_PORT.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes. Each keeps its own /metrics: for whole-instance metrics run "
+            "one worker per instance and scale with instances.",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API with uvicorn."""
+    """Serve the HTTP API with uvicorn; SIGTERM drains in-flight requests before exiting."""
     import uvicorn
 
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     # Start once here, so a bad secret or an unmigrated database is one clear line, not a
     # traceback from every worker; this also creates the first signing key if there is none.
     try:
@@ -77,7 +82,10 @@ def serve(
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=20,
+        # Our logging (JSON, request ids) stays in charge; the access log is the app's own line.
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

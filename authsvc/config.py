@@ -8,6 +8,8 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authsvc.logs import LogFormat
+
 
 class CookieSecure(StrEnum):
     true = "true"
@@ -140,6 +142,14 @@ class Settings(BaseSettings):
         return self.jwks_max_age_seconds + self.key_refresh_seconds + KEY_TIMING_MARGIN_SECONDS
 
     # --- end issue3 ---
+
+    # --- issue7: fleet operation (logs, metrics, shutdown) ---
+    # One JSON object per log line (with the request id); `text` for reading by eye.
+    log_format: LogFormat = LogFormat.json
+    # GET /metrics on the service port; keep it off the public listener (see deploy/nginx).
+    metrics_enabled: bool = True
+    # How long SIGTERM waits for in-flight requests before closing their connections.
+    shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

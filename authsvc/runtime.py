@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,7 @@ from authsvc.cookies import CookiePolicy
 from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
+from authsvc.metrics import Metrics
 from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import SessionLifetimes
 from authsvc.services.keys import RotationPolicy
@@ -41,6 +43,9 @@ class Runtime:
     cookies: CookiePolicy
     token_policy: TokenPolicy
     lifetimes: SessionLifetimes
+    # --- issue7: observability ---
+    metrics: Metrics = field(default_factory=Metrics)
+    metrics_collector: Collector | None = None
 
     @classmethod
     def start(
@@ -64,7 +69,7 @@ class Runtime:
         except (KeyDecryptionError, MissingSetting) as exc:
             engine.dispose()
             raise StartupError(str(exc)) from exc
-        return cls(
+        runtime = cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
@@ -85,11 +90,16 @@ class Runtime:
                 remember_absolute=timedelta(seconds=settings.remember_absolute_timeout_seconds),
             ),
         )
+        runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
+        return runtime
 
     def reload_keys(self) -> KeyRing:
         return self.keys.refresh_now()
 
     def close(self) -> None:
+        if self.metrics_collector is not None:
+            self.metrics.registry.unregister(self.metrics_collector)
+            self.metrics_collector = None
         self.engine.dispose()
 
 

@@ -94,6 +94,8 @@ def logout(
 ) -> LogoutResponse:
     auth.logout(db, authenticated, everywhere=everywhere, client=client, now=runtime.clock.now())
     db.commit()
+    if authenticated is not None:
+        runtime.metrics.revoked("token_version" if everywhere else "session")
     runtime.cookies.clear_access(response, request)
     return LogoutResponse(everywhere=everywhere and authenticated is not None)
 

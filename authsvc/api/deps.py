@@ -77,10 +77,24 @@ async def presented_token(request: Request, runtime: RuntimeDep) -> str | None:
 PresentedToken = Annotated[str | None, Depends(presented_token)]
 
 
+def _authenticate(runtime: Runtime, db: Session, token: str) -> Authenticated:
+    """The token check, counted by result in the metrics."""
+    try:
+        authenticated = authenticate(
+            db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now()
+        )
+    except InvalidToken as exc:
+        runtime.metrics.validated(exc.code)
+        raise
+    runtime.metrics.validated("valid")
+    return authenticated
+
+
 def current_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> Authenticated:
     if token is None:
+        runtime.metrics.validated("missing")
         raise NotAuthenticated()
-    return authenticate(db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now())
+    return _authenticate(runtime, db, token)
 
 
 CurrentSession = Annotated[Authenticated, Depends(current_session)]
@@ -90,9 +104,7 @@ def optional_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> A
     if token is None:
         return None
     try:
-        return authenticate(
-            db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now()
-        )
+        return _authenticate(runtime, db, token)
     except InvalidToken:
         return None
 

@@ -1,0 +1,57 @@
+"""Log set-up: one JSON object per line on stderr, each carrying the request id if there is one."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+from enum import StrEnum
+
+from pythonjsonlogger.json import JsonFormatter
+
+# Set per request by the RequestObserver; threadpool calls inherit it (anyio copies contexts).
+request_id_var: ContextVar[str | None] = ContextVar("authsvc_request_id", default=None)
+
+# What we accept from a client or proxy; anything else is replaced, so a log line cannot be
+# forged or bloated through this header.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+def accept_request_id(presented: str | None) -> str:
+    if presented is not None and _REQUEST_ID.fullmatch(presented):
+        return presented
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every record (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    """Replace the root handlers; called by `authsvc serve` and by each worker's app factory."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    if log_format is LogFormat.json:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
