@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -274,3 +275,35 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
         assert "Finished server process" in instance.log()
     finally:
         instance.stop()
+
+
+def test_the_deploy_nginx_config_is_valid(tmp_path: Path) -> None:
+    """deploy/nginx/nginx.conf passes `nginx -t` with the compose host names mapped to loopback."""
+    from tests.fleet import LOCATIONS_CONF, REPO, nginx_binary
+
+    binary = require(nginx_binary)
+    conf = (REPO / "deploy" / "nginx" / "nginx.conf").read_text()
+    assert "authsvc-locations.conf" in conf
+    for number in (1, 2, 3):
+        conf = conf.replace(f"authsvc-{number}:8000", f"127.0.0.1:{free_port()}")
+    conf = conf.replace("/etc/nginx/authsvc-locations.conf", str(LOCATIONS_CONF))
+    conf = conf.replace("/tmp/nginx.pid", str(tmp_path / "nginx.pid"))
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{free_port()};")
+    (tmp_path / "nginx.conf").write_text(conf)
+    checked = subprocess.run(
+        [
+            binary,
+            "-t",
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-e",
+            "/dev/stderr",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -1,0 +1,198 @@
+"""Fleet benchmark: GET /session through nginx with 1, 2 and 3 instances, and revocation spread.
+
+Usage:
+    python benchmarks/fleet.py [--seconds N] [--connections C] [--rounds R] [--postgres-url URL]
+
+Starts three `authsvc serve` instances on one PostgreSQL database and three nginx processes
+(balancing over the first 1, 2 and 3 instances), all on 127.0.0.1, stopped by their PIDs at
+the end. The load generator is wrk when on PATH (Debian: `apt-get install -y wrk`), else a
+bounded httpx client. Reported:
+
+  * requests/s of GET /session (a valid cookie: signature, claims and the token-version read)
+    for each fleet size, and the ratio to one instance measured in the same run;
+  * revocation propagation: after POST /logout?everywhere=true returns on one instance, the time
+    until every instance refuses the old token (each instance polled directly).
+
+On a machine with C cores, instances beyond C compete with each other, with PostgreSQL and with
+the load generator for the same cores: the ratio says how much of the fleet's extra capacity
+this machine can show, not how it would scale on separate hosts.
+
+PostgreSQL: only the database named `authsvc_bench_fleet` is used; it is created when missing
+and its schema is recreated. Nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from authsvc.migrations_runner import upgrade_database
+from tests.fleet import Instance, Nginx, add_user, instance_env
+from tests.support import free_port
+
+BENCH_DB = "authsvc_bench_fleet"
+DEFAULT_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
+PASSWORD = "benchmark password 0123"
+COOKIE = "authsvc_at"
+
+
+def fresh_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.database != BENCH_DB:
+        sys.exit(f"refusing to reset {parsed.database!r}: the benchmark only uses {BENCH_DB!r}")
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if not connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": BENCH_DB}
+        ).first():
+            connection.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
+    admin.dispose()
+    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade_database(url)
+
+
+def login(base_url: str, username: str) -> str:
+    response = httpx.post(
+        f"{base_url}/login", json={"username": username, "password": PASSWORD}, timeout=15
+    )
+    response.raise_for_status()
+    return response.cookies[COOKIE]
+
+
+def load_wrk(url: str, token: str, seconds: float, connections: int) -> float:
+    result = subprocess.run(
+        [
+            "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:.0f}s",
+            "-H", f"Cookie: {COOKIE}={token}", f"{url}/session",
+        ],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )  # fmt: skip
+    if "Non-2xx" in result.stdout:
+        sys.exit(f"wrk saw non-2xx answers:\n{result.stdout}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if match is None:
+        sys.exit(f"could not read wrk's output:\n{result.stdout}")
+    return float(match.group(1))
+
+
+def load_httpx(url: str, token: str, seconds: float, connections: int) -> float:
+    deadline = time.monotonic() + seconds
+    counts = [0] * connections
+    failures: list[int] = []
+
+    def worker(slot: int) -> None:
+        with httpx.Client(base_url=url, headers={"Cookie": f"{COOKIE}={token}"}) as http:
+            while time.monotonic() < deadline:
+                status = http.get("/session").status_code
+                if status != 200:
+                    failures.append(status)
+                    return
+                counts[slot] += 1
+
+    threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        sys.exit(f"non-200 answers during the load: {failures[:5]}")
+    return sum(counts) / (time.monotonic() - started)
+
+
+def propagation(instances: list[Instance], entry: str, rounds: int) -> tuple[list[float], int]:
+    """Seconds from a logout-everywhere's response until the slowest instance refuses the token,
+    and how many instance checks accepted the old token at least once (must be 0)."""
+    clients = [httpx.Client(base_url=instance.url, timeout=5) for instance in instances]
+    spreads, stale = [], 0
+    try:
+        for client in clients:
+            client.get("/healthz")  # open the keep-alive connections before timing
+        for _ in range(rounds):
+            token = login(entry, "revoked")
+            cookie = {"Cookie": f"{COOKIE}={token}"}
+            httpx.post(f"{entry}/logout?everywhere=true", headers=cookie, timeout=15)
+            done = time.perf_counter()
+            slowest = 0.0
+            for client in clients:
+                deadline = time.monotonic() + 5
+                while client.get("/session", headers=cookie).status_code != 401:
+                    stale += 1
+                    if time.monotonic() > deadline:
+                        sys.exit(f"{client.base_url} still accepted a revoked token after 5 s")
+                slowest = max(slowest, time.perf_counter() - done)
+            spreads.append(slowest)
+    finally:
+        for client in clients:
+            client.close()
+    return spreads, stale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=20, help="revocation rounds")
+    parser.add_argument("--postgres-url", default=DEFAULT_URL)
+    args = parser.parse_args()
+
+    fresh_database(args.postgres_url)
+    add_user(args.postgres_url, "bench", PASSWORD)
+    add_user(args.postgres_url, "revoked", PASSWORD)
+    load = load_wrk if shutil.which("wrk") else load_httpx
+    workdir = Path(tempfile.mkdtemp(prefix="authsvc-bench-fleet-"))
+    env = instance_env(args.postgres_url, AUTHSVC_LOG_LEVEL="warning")
+    instances = [Instance(port=free_port(), env=env, workdir=workdir) for _ in range(3)]
+    balancers = [
+        Nginx(upstream_ports=[i.port for i in instances[:size]], workdir=workdir / f"nginx{size}")
+        for size in (1, 2, 3)
+    ]
+    try:
+        for part in (*instances, *balancers):
+            part.start()
+        token = login(balancers[0].url, "bench")
+        print(
+            f"load generator: {load.__name__.removeprefix('load_')}, "
+            f"{args.connections} connections, {args.seconds:.0f} s per size"
+        )
+        rates = []
+        for size, balancer in enumerate(balancers, start=1):
+            load(balancer.url, token, 1, args.connections)  # warm-up: pools, keep-alive
+            rates.append(load(balancer.url, token, args.seconds, args.connections))
+            print(
+                f"GET /session via nginx, {size} instance(s): {rates[-1]:9.1f} req/s "
+                f"(x{rates[-1] / rates[0]:.2f} of one instance)"
+            )
+        spreads, stale = propagation(instances, balancers[2].url, args.rounds)
+        verdict = "OK" if max(spreads) < 1 and stale == 0 else "FAILED"
+        print(
+            f"revocation reaches all 3 instances: median {statistics.median(spreads) * 1000:.1f}"
+            f" ms, max {max(spreads) * 1000:.1f} ms over {len(spreads)} rounds, "
+            f"{stale} stale acceptances (bound: < 1000 ms, 0 stale) -> {verdict}"
+        )
+    finally:
+        for part in (*balancers, *instances):
+            part.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
