@@ -34,6 +34,8 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        # uvicorn's copy of the message with terminal colour codes; noise in a JSON line.
+        record.__dict__.pop("color_message", None)
         return True
 
 

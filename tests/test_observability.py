@@ -157,6 +157,7 @@ def test_server_logs_json_lines_with_request_ids_and_no_secret(
     by_request: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         assert {"time", "level", "logger", "message"} <= record.keys()
+        assert "color_message" not in record
         by_request.setdefault(str(record.get("request_id")), []).append(record)
     login_lines = by_request["req-login-1"]
     assert any(line.get("audit_event") == "login_success" for line in login_lines)
