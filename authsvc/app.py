@@ -16,16 +16,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
-from authsvc.api import auth, health, wellknown
+from authsvc.api import account, admin, auth, health, sessions, wellknown
 from authsvc.api import metrics as metrics_api
 from authsvc.body_limit import BodySizeLimit
 from authsvc.clock import Clock
-from authsvc.config import Settings
+from authsvc.config import Registration, Settings
 from authsvc.errors import AuthError, ServiceUnavailable
 from authsvc.key_refresh import refresh_periodically
 from authsvc.logs import configure_logging
 from authsvc.observe import RequestObserver
 from authsvc.passwords import PasswordHasher
+from authsvc.purge_task import start_purge_task, stop_purge_task
 from authsvc.runtime import Runtime
 
 logger = logging.getLogger("authsvc")
@@ -51,12 +52,15 @@ def create_app(
         key_refresher = asyncio.create_task(
             refresh_periodically(runtime.keys, timedelta(seconds=settings.key_refresh_seconds))
         )
+        purger = None
         try:
+            purger = await start_purge_task(runtime)
             yield
         finally:
             key_refresher.cancel()
             with suppress(asyncio.CancelledError):
                 await key_refresher
+            await stop_purge_task(purger)
             runtime.close()
 
     app = FastAPI(
@@ -72,6 +76,11 @@ def create_app(
         app.include_router(router)
     # --- issue7: routers ---
     app.include_router(metrics_api.router)
+    # --- issue5: sessions, account, admin ---
+    for router in (sessions.router, account.router, admin.router):
+        app.include_router(router)
+    if settings.registration is Registration.open:
+        app.include_router(account.registration_router)
     _install_error_handlers(app)
     return app
 

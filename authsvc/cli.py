@@ -1,13 +1,13 @@
-"""The `authsvc` command: serve, db, users, keys, openapi."""
+"""The `authsvc` command: serve, db, users, keys, sessions, openapi."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +25,10 @@ from authsvc.migrations_runner import upgrade_database
 from authsvc.models import SigningKey
 from authsvc.passwords import Argon2Hasher
 from authsvc.runtime import Runtime, StartupError
+from authsvc.services import admin
 from authsvc.services import keys as key_lifecycle
 from authsvc.services.keys import RaceLost
+from authsvc.services.purge import purge
 from authsvc.services.users import create_user
 
 app = typer.Typer(help="authsvc: stateless JWT authentication service.", no_args_is_help=True)
@@ -297,6 +299,63 @@ def keys_reencrypt(
 
 
 # --- end issue3 ---
+
+
+# --- issue5: admin commands and the purge ---
+sessions_app = typer.Typer(help="Sessions.", no_args_is_help=True)
+app.add_typer(sessions_app, name="sessions")
+
+
+def _admin_action(action: Callable[..., None], user_ref: str, verb: str) -> None:
+    settings = load_settings()
+    engine = engine_from_settings(settings)
+    try:
+        with make_session_factory(engine)() as db:
+            user = admin.find_user(db, user_ref)
+            action(db, user, actor="cli", now=SystemClock().now())
+            db.commit()
+            typer.echo(json.dumps({"id": user.id, "username": user.username, verb: True}))
+    except AuthError as exc:
+        raise fail(exc.detail) from None
+    finally:
+        engine.dispose()
+
+
+@users_app.command("disable")
+def users_disable(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
+    """Disable a user: no login, no refresh, every token revoked at once."""
+    _admin_action(admin.disable, user, "disabled")
+
+
+@users_app.command("enable")
+def users_enable(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
+    """Enable a disabled user again."""
+    _admin_action(admin.enable, user, "enabled")
+
+
+@users_app.command("revoke")
+def users_revoke(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
+    """Revoke every token and end every session of a user."""
+    _admin_action(admin.revoke, user, "revoked")
+
+
+@sessions_app.command("purge")
+def sessions_purge() -> None:
+    """Delete sessions ended or expired beyond the retention, and old audit events."""
+    settings = load_settings()
+    engine = engine_from_settings(settings)
+    try:
+        with make_session_factory(engine)() as db:
+            purged = purge(
+                db,
+                now=SystemClock().now(),
+                session_retention=timedelta(seconds=settings.session_retention_seconds),
+                audit_retention=timedelta(days=settings.audit_retention_days),
+            )
+            db.commit()
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({"sessions": purged.sessions, "audit_events": purged.audit_events}))
 
 
 def main() -> None:

@@ -30,6 +30,19 @@ class SigningAlgorithm(StrEnum):
     RS256 = "RS256"
 
 
+class SingleSession(StrEnum):
+    off = "off"
+    # A new login ends every other session of the user at once (token version bump).
+    newest = "newest"
+    # A login while another session is alive is refused with 409.
+    deny = "deny"
+
+
+class Registration(StrEnum):
+    closed = "closed"
+    open = "open"
+
+
 class MissingSetting(Exception):
     """A setting this command needs is not configured."""
 
@@ -73,10 +86,11 @@ class Settings(BaseSettings):
     clock_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_max_age_seconds: int = Field(default=300, ge=0, le=86400)
     session_state_max_bytes: int = Field(default=1024, ge=0, le=2048)
-    # OWASP session guidance: idle timeouts of minutes to hours, an absolute cap of hours;
-    # "remember me" sessions get a longer absolute lifetime.
-    session_idle_timeout_seconds: int = Field(default=2 * 3600, ge=60)
-    session_absolute_timeout_seconds: int = Field(default=12 * 3600, ge=300)
+    # OWASP Session Management Cheat Sheet: idle timeouts of 15-30 minutes for low-risk
+    # applications, an absolute cap of a working day (4-8 hours); "remember me" sessions get a
+    # longer absolute lifetime (and idle timeout, see remember_idle_timeout_seconds).
+    session_idle_timeout_seconds: int = Field(default=30 * 60, ge=60)
+    session_absolute_timeout_seconds: int = Field(default=8 * 3600, ge=300)
     remember_absolute_timeout_seconds: int = Field(default=30 * 86400, ge=300)
 
     cookie_name: str = Field(default="authsvc_at", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
@@ -150,6 +164,42 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     # How long SIGTERM waits for in-flight requests before closing their connections.
     shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
+
+    # --- issue5: refresh tokens, sessions, passwords, admin, purge ---
+    refresh_cookie_name: str = Field(default="authsvc_rt", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    # Two tabs refreshing with the same token at once: the loser gets an access token for the
+    # same session within this window instead of being treated as a thief. Kept short because
+    # the old token works (for access tokens only, never a new refresh token) while it lasts.
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=60)
+    # "Remember me" is for days: a week away from the device does not end it.
+    remember_idle_timeout_seconds: int = Field(default=7 * 86400, ge=60)
+    single_session: SingleSession = SingleSession.off
+    # OWASP ASVS 2.1.1: at least 12 characters; 8 is the floor that is ever acceptable.
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    registration: Registration = Registration.closed
+    # Ended and expired sessions are kept this long (for GET /admin/... and forensics), then purged.
+    session_retention_seconds: int = Field(default=7 * 86400, ge=0, le=365 * 86400)
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)
+    # The periodic purge in every instance (deletes are idempotent); 0 turns it off.
+    purge_interval_seconds: int = Field(default=3600, ge=0, le=7 * 86400)
+
+    @model_validator(mode="after")
+    def _session_lifetimes_consistent(self) -> Self:
+        if self.refresh_cookie_name == self.cookie_name:
+            raise ValueError("AUTHSVC_REFRESH_COOKIE_NAME must differ from AUTHSVC_COOKIE_NAME")
+        if self.session_idle_timeout_seconds > self.session_absolute_timeout_seconds:
+            msg = (
+                "AUTHSVC_SESSION_IDLE_TIMEOUT_SECONDS may not exceed "
+                "AUTHSVC_SESSION_ABSOLUTE_TIMEOUT_SECONDS"
+            )
+            raise ValueError(msg)
+        if self.access_token_ttl_seconds > self.session_idle_timeout_seconds:
+            msg = (
+                "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS may not exceed "
+                "AUTHSVC_SESSION_IDLE_TIMEOUT_SECONDS (an access token would outlive its session)"
+            )
+            raise ValueError(msg)
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -4,18 +4,25 @@ Services raise these; one handler in `app.py` turns them into `{"error": code, "
 
 AuthError
  ├── BadRequest (400 invalid_request)
- │    └── UnsupportedMediaType (415 unsupported_media_type)
+ │    ├── UnsupportedMediaType (415 unsupported_media_type)
+ │    └── WeakPassword (400 weak_password)
  ├── PayloadTooLarge (413 payload_too_large)
+ │    └── SessionStateTooLarge (413 session_state_too_large)
  ├── InvalidCredentials (401 invalid_credentials)
  ├── NotAuthenticated (401 not_authenticated)
  ├── InvalidToken (401 invalid_token)
  │    ├── TokenExpired (401 token_expired)
  │    ├── TokenRevoked (401 token_revoked)
+ │    │    └── SessionEnded (401 session_ended)
  │    ├── KeyRevoked (401 key_revoked)
  │    └── KeyRetired (401 key_retired)
+ ├── InvalidRefreshToken (401 invalid_refresh_token)
+ │    ├── SessionExpired (401 session_expired)
+ │    └── RefreshTokenReused (401 refresh_token_reused)
  ├── Forbidden (403 forbidden)
  ├── NotFound (404 not_found)
  ├── Conflict (409 conflict)
+ │    └── SessionActive (409 session_active)
  └── ServiceUnavailable (503 service_unavailable)
 """
 
@@ -119,3 +126,42 @@ class KeyRevoked(InvalidToken):
 class KeyRetired(InvalidToken):
     code = "key_retired"
     default_detail = "The access token was signed by a key that has been retired."
+
+
+# --- issue5: refresh tokens, sessions, passwords ---
+
+
+class WeakPassword(BadRequest):
+    code = "weak_password"
+    default_detail = "The password does not meet the password policy."
+
+
+class SessionStateTooLarge(PayloadTooLarge):
+    code = "session_state_too_large"
+    default_detail = "The session state is too large."
+
+
+class SessionEnded(TokenRevoked):
+    code = "session_ended"
+    default_detail = "This session has ended; log in again."
+
+
+class InvalidRefreshToken(AuthError):
+    code = "invalid_refresh_token"
+    status = 401
+    default_detail = "The refresh token is missing, unknown or revoked; log in again."
+
+
+class SessionExpired(InvalidRefreshToken):
+    code = "session_expired"
+    default_detail = "The session has expired; log in again."
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    code = "refresh_token_reused"
+    default_detail = "This refresh token was already used; the session has been ended."
+
+
+class SessionActive(Conflict):
+    code = "session_active"
+    default_detail = "Another session of this account is active; log out there first."

@@ -18,6 +18,7 @@ from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
 from authsvc.metrics import Metrics
+from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import SessionLifetimes
 from authsvc.services.keys import RotationPolicy
@@ -43,6 +44,7 @@ class Runtime:
     cookies: CookiePolicy
     token_policy: TokenPolicy
     lifetimes: SessionLifetimes
+    password_policy: PasswordPolicy
     # --- issue7: observability ---
     metrics: Metrics = field(default_factory=Metrics)
     metrics_collector: Collector | None = None
@@ -88,7 +90,10 @@ class Runtime:
                 idle=timedelta(seconds=settings.session_idle_timeout_seconds),
                 absolute=timedelta(seconds=settings.session_absolute_timeout_seconds),
                 remember_absolute=timedelta(seconds=settings.remember_absolute_timeout_seconds),
+                remember_idle=timedelta(seconds=settings.remember_idle_timeout_seconds),
+                refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
             ),
+            password_policy=PasswordPolicy.with_common_list(settings.password_min_length),
         )
         runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
         return runtime

@@ -73,3 +73,50 @@ class JsonWebKey(BaseModel):
 
 class JsonWebKeySet(BaseModel):
     keys: list[JsonWebKey]
+
+
+# --- issue5: refresh, sessions, passwords, admin ---
+
+
+class RefreshResponse(BaseModel):
+    user: UserOut
+    session: SessionOut
+    access_token: str | None = Field(
+        default=None, description="Only when AUTHSVC_EXPOSE_TOKEN_IN_BODY=true."
+    )
+
+
+class DeviceOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime = Field(description="Login, last refresh or last state change.")
+    expires_at: datetime = Field(description="When the session ends unless it is used again.")
+    user_agent: str | None
+    client_ip: str | None
+    remember: bool
+    current: bool = Field(description="The session of the token that asked.")
+
+
+class SessionsResponse(BaseModel):
+    sessions: list[DeviceOut]
+
+
+class PasswordChangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class AdminUserOut(BaseModel):
+    id: str
+    username: str
+    roles: list[str]
+    disabled: bool

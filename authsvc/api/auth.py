@@ -1,4 +1,4 @@
-"""POST /login, POST /logout, GET /session."""
+"""POST /login, POST /logout, GET /session; they set and clear both cookies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
-from authsvc.errors import InvalidCredentials
+from authsvc.api.sessions import remember_max_age
+from authsvc.errors import InvalidCredentials, SessionActive
 from authsvc.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
@@ -35,7 +36,12 @@ _BAD_INPUT: dict[int | str, dict[str, Any]] = {
     "/login",
     response_model=LoginResponse,
     response_model_exclude_none=True,
-    responses={**_UNAUTHORISED, **_BAD_INPUT, 503: {"model": ErrorResponse}},
+    responses={
+        **_UNAUTHORISED,
+        **_BAD_INPUT,
+        409: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
     openapi_extra={"requestBody": login_request_body()},
     summary="Log in with username and password; sets the access-token cookie",
 )
@@ -60,13 +66,17 @@ def login(
             remember=body.remember,
             client=client,
             now=runtime.clock.now(),
+            single_session=runtime.settings.single_session,
         )
-    except InvalidCredentials:
+    except (InvalidCredentials, SessionActive):
         db.commit()  # keep the audit record of the failed attempt
         raise
     db.commit()
     runtime.cookies.set_access(
         response, request, result.access.token, runtime.settings.access_token_ttl_seconds
+    )
+    runtime.cookies.set_refresh(
+        response, request, result.refresh_token, remember_max_age(runtime, result.session)
     )
     return LoginResponse(
         user=UserOut(id=result.user.id, username=result.user.username, roles=result.user.roles),
@@ -92,12 +102,19 @@ def logout(
     authenticated: OptionalSession,
     everywhere: Annotated[bool, Query()] = False,
 ) -> LogoutResponse:
-    auth.logout(db, authenticated, everywhere=everywhere, client=client, now=runtime.clock.now())
+    logged_out = auth.logout(
+        db,
+        authenticated,
+        everywhere=everywhere,
+        client=client,
+        now=runtime.clock.now(),
+        refresh_token=runtime.cookies.read_refresh(request),
+    )
     db.commit()
-    if authenticated is not None:
+    if logged_out:
         runtime.metrics.revoked("token_version" if everywhere else "session")
-    runtime.cookies.clear_access(response, request)
-    return LogoutResponse(everywhere=everywhere and authenticated is not None)
+    runtime.cookies.clear_all(response, request)
+    return LogoutResponse(everywhere=everywhere and logged_out)
 
 
 @router.get(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from authsvc.config import Settings
 from authsvc.cookies import client_is_trusted_proxy
-from authsvc.errors import InvalidToken, NotAuthenticated
+from authsvc.errors import Forbidden, InvalidToken, NotAuthenticated
 from authsvc.runtime import Runtime
 from authsvc.services.audit import ClientInfo
 from authsvc.services.auth import Authenticated, authenticate
@@ -110,3 +110,17 @@ def optional_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> A
 
 
 OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]
+
+
+# --- issue5: admin ---
+ADMIN_ROLE = "admin"
+
+
+def admin_session(authenticated: CurrentSession) -> Authenticated:
+    """The token must carry the admin role and the account must still hold it."""
+    if ADMIN_ROLE not in authenticated.claims.roles or ADMIN_ROLE not in authenticated.user.roles:
+        raise Forbidden("This needs the admin role.")
+    return authenticated
+
+
+AdminSession = Annotated[Authenticated, Depends(admin_session)]

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from authsvc.config import SingleSession
 from authsvc.errors import InvalidCredentials, ServiceUnavailable, TokenRevoked
 from authsvc.keys import KeyRing
 from authsvc.models import Session as SessionRow
 from authsvc.models import User
 from authsvc.passwords import PasswordHasher
-from authsvc.services import audit
+from authsvc.refresh_tokens import hash_refresh_token, new_refresh_token, well_formed
+from authsvc.services import audit, sessions
 from authsvc.services.audit import ClientInfo
 from authsvc.services.users import bump_token_version, find_by_username
 from authsvc.tokens import AccessClaims, TokenPolicy, issue_access_token
@@ -28,6 +30,15 @@ class SessionLifetimes:
     idle: timedelta
     absolute: timedelta
     remember_absolute: timedelta
+    remember_idle: timedelta = timedelta(days=7)
+    # How long a just-rotated refresh token still yields an access token (the two-tabs race).
+    refresh_grace: timedelta = timedelta(seconds=10)
+
+    def idle_for(self, remember: bool) -> timedelta:
+        return self.remember_idle if remember else self.idle
+
+    def absolute_for(self, remember: bool) -> timedelta:
+        return self.remember_absolute if remember else self.absolute
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class LoginResult:
     user: User
     session: SessionRow
     access: IssuedToken
+    refresh_token: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ def login(
     remember: bool,
     client: ClientInfo,
     now: datetime,
+    single_session: SingleSession = SingleSession.off,
 ) -> LoginResult:
     user = find_by_username(db, username)
     if user is None:
@@ -102,14 +115,17 @@ def login(
         raise InvalidCredentials()
     if verification.upgraded_hash is not None:
         user.password_hash = verification.upgraded_hash
-    absolute = lifetimes.remember_absolute if remember else lifetimes.absolute
+    sessions.apply_single_session(db, user, single_session, client=client, now=now)
+    absolute_expires_at = now + lifetimes.absolute_for(remember)
+    refresh = new_refresh_token()
     session = SessionRow(
         id=str(uuid.uuid4()),
         user_id=user.id,
         created_at=now,
         last_used_at=now,
-        idle_expires_at=now + lifetimes.idle,
-        absolute_expires_at=now + absolute,
+        idle_expires_at=min(now + lifetimes.idle_for(remember), absolute_expires_at),
+        absolute_expires_at=absolute_expires_at,
+        refresh_hash=refresh.hash,
         remember=remember,
         user_agent=(client.user_agent or "")[:512] or None,
         client_ip=client.ip,
@@ -123,7 +139,7 @@ def login(
     audit.record(
         db, "login_success", now=now, user_id=user.id, client=client, session_id=session.id
     )
-    return LoginResult(user=user, session=session, access=access)
+    return LoginResult(user=user, session=session, access=access, refresh_token=refresh.token)
 
 
 def authenticate(
@@ -144,16 +160,25 @@ def logout(
     everywhere: bool,
     client: ClientInfo,
     now: datetime,
-) -> None:
-    """End this session (and with `everywhere`, every token of the user); a no-op when anonymous."""
-    if authenticated is None:
-        return
-    user_id = authenticated.user.id
+    refresh_token: str | None = None,
+) -> bool:
+    """End this session (and with `everywhere`, every token of the user); a no-op when anonymous.
+
+    The session is found from the access token, or from the refresh cookie when the access
+    token has already expired. Returns whether anybody was logged out.
+    """
+    if authenticated is not None:
+        user_id, session_id = authenticated.user.id, authenticated.claims.sid
+    else:
+        found = _session_by_refresh_token(db, refresh_token)
+        if found is None:
+            return False
+        user_id, session_id = found.user_id, found.id
     if everywhere:
         bump_token_version(db, user_id)
         ended = SessionRow.user_id == user_id
     else:
-        ended = SessionRow.id == authenticated.claims.sid
+        ended = SessionRow.id == session_id
     db.execute(
         update(SessionRow)
         .where(ended, SessionRow.ended_at.is_(None))
@@ -165,5 +190,16 @@ def logout(
         now=now,
         user_id=user_id,
         client=client,
-        session_id=authenticated.claims.sid,
+        session_id=session_id,
     )
+    return True
+
+
+def _session_by_refresh_token(db: Session, token: str | None) -> SessionRow | None:
+    if token is None or not well_formed(token):
+        return None
+    return db.scalars(
+        select(SessionRow).where(
+            SessionRow.refresh_hash == hash_refresh_token(token), SessionRow.ended_at.is_(None)
+        )
+    ).first()

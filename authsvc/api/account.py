@@ -1,0 +1,92 @@
+"""POST /password, and POST /register (mounted only when AUTHSVC_REGISTRATION=open)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
+from authsvc.api.sessions import remember_max_age
+from authsvc.errors import InvalidCredentials
+from authsvc.schemas import (
+    CurrentSessionResponse,
+    ErrorResponse,
+    PasswordChangeRequest,
+    RegisterRequest,
+    SessionOut,
+    UserOut,
+)
+from authsvc.services import account
+
+router = APIRouter(tags=["account"])
+registration_router = APIRouter(tags=["account"])
+
+
+@router.post(
+    "/password",
+    response_model=CurrentSessionResponse,
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
+    summary="Change the password; every other session ends, this one gets new tokens",
+)
+def change_password(
+    body: PasswordChangeRequest,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: CurrentSession,
+) -> CurrentSessionResponse:
+    # A plain `def`: argon2 runs in the threadpool, never on the event loop.
+    try:
+        changed = account.change_password(
+            db,
+            runtime.hasher,
+            runtime.password_policy,
+            runtime.keys.ring,
+            runtime.token_policy,
+            runtime.lifetimes,
+            authenticated,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            client=client,
+            now=runtime.clock.now(),
+        )
+    except InvalidCredentials:
+        db.commit()  # keep the audit record of the failed attempt
+        raise
+    db.commit()
+    cookies, row = runtime.cookies, changed.session
+    cookies.set_access(
+        response, request, changed.access.token, runtime.settings.access_token_ttl_seconds
+    )
+    cookies.set_refresh(response, request, changed.refresh_token, remember_max_age(runtime, row))
+    user = authenticated.user
+    return CurrentSessionResponse(
+        user=UserOut(id=user.id, username=user.username, roles=user.roles),
+        session=SessionOut(id=row.id, expires_at=changed.access.expires_at, state=row.state),
+    )
+
+
+@registration_router.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    responses={400: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    summary="Create an account (self-service sign-up); log in afterwards",
+)
+def register(body: RegisterRequest, runtime: RuntimeDep, db: DbDep, client: ClientDep) -> UserOut:
+    user = account.register(
+        db,
+        runtime.hasher,
+        runtime.password_policy,
+        username=body.username,
+        password=body.password,
+        client=client,
+        now=runtime.clock.now(),
+    )
+    db.commit()
+    return UserOut(id=user.id, username=user.username, roles=user.roles)

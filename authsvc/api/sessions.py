@@ -1,0 +1,210 @@
+"""POST /refresh, GET /sessions, DELETE /sessions/{sid}, PATCH /session."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
+from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
+from authsvc.models import Session as SessionRow
+from authsvc.runtime import Runtime
+from authsvc.schemas import (
+    CurrentSessionResponse,
+    DeviceOut,
+    ErrorResponse,
+    RefreshResponse,
+    SessionOut,
+    SessionsResponse,
+    UserOut,
+)
+from authsvc.services import refresh as refresh_service
+from authsvc.services import sessions
+from authsvc.services.auth import issue_for_session
+
+router = APIRouter(tags=["session"])
+
+_JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+
+
+def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:
+    """A persistent cookie lives as long as the session can; without "remember me", no Max-Age."""
+    if not row.remember:
+        return None
+    return max(0, int((row.absolute_expires_at - runtime.clock.now()).total_seconds()))
+
+
+@router.post(
+    "/refresh",
+    response_model=RefreshResponse,
+    response_model_exclude_none=True,
+    responses={401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    summary="Rotate the refresh token (cookie) and issue a fresh access token",
+)
+def refresh(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+) -> RefreshResponse | JSONResponse:
+    try:
+        result = refresh_service.refresh(
+            db,
+            runtime.keys.ring,
+            runtime.token_policy,
+            runtime.lifetimes,
+            token=runtime.cookies.read_refresh(request),
+            client=client,
+            now=runtime.clock.now(),
+        )
+    except InvalidRefreshToken as exc:
+        db.commit()  # the session's end and the audit record of a reuse must persist
+        failure = JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
+        runtime.cookies.clear_all(failure, request)
+        return failure
+    db.commit()
+    runtime.cookies.set_access(
+        response, request, result.access.token, runtime.settings.access_token_ttl_seconds
+    )
+    if result.refresh_token is not None:
+        runtime.cookies.set_refresh(
+            response, request, result.refresh_token, remember_max_age(runtime, result.session)
+        )
+    return RefreshResponse(
+        user=UserOut(id=result.user.id, username=result.user.username, roles=result.user.roles),
+        session=SessionOut(
+            id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
+        ),
+        access_token=result.access.token if runtime.settings.expose_token_in_body else None,
+    )
+
+
+def device(row: SessionRow, current_sid: str) -> DeviceOut:
+    return DeviceOut(
+        id=row.id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=sessions.expires_at(row),
+        user_agent=row.user_agent,
+        client_ip=row.client_ip,
+        remember=row.remember,
+        current=row.id == current_sid,
+    )
+
+
+@router.get(
+    "/sessions",
+    response_model=SessionsResponse,
+    responses={401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    summary="The user's live sessions (devices), most recently used first",
+)
+def list_sessions(
+    runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession
+) -> SessionsResponse:
+    rows = sessions.list_alive(db, authenticated.user.id, now=runtime.clock.now())
+    return SessionsResponse(sessions=[device(row, authenticated.claims.sid) for row in rows])
+
+
+@router.delete(
+    "/sessions/{sid}",
+    status_code=204,
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    summary="End one of the user's sessions: its refresh token dies at once",
+)
+def end_session(
+    sid: str,
+    request: Request,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: CurrentSession,
+) -> Response:
+    sessions.end_own_session(db, authenticated.user.id, sid, client=client, now=runtime.clock.now())
+    db.commit()
+    response = Response(status_code=204)
+    if sid == authenticated.claims.sid:
+        runtime.cookies.clear_all(response, request)
+    return response
+
+
+async def read_state_patch(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """A JSON object, size-checked before parsing; the merged size is checked by the service."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in _JSON_TYPES:
+        raise UnsupportedMediaType("Send the session state patch as application/json.")
+    limit = 2 * runtime.settings.session_state_max_bytes + 256
+    raw = await request.body()
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"A session state patch has at most {limit} bytes.")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("The session state patch must be a JSON object.")
+    return data
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; they would make tokens other parsers refuse.
+    raise ValueError(f"{name} is not allowed")
+
+
+@router.patch(
+    "/session",
+    response_model=CurrentSessionResponse,
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "JSON merge patch (RFC 7396): null removes a member.",
+                    }
+                }
+            },
+        }
+    },
+    summary="Merge into the session state carried in the token; re-issues the access cookie",
+)
+def patch_session(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    db: DbDep,
+    authenticated: CurrentSession,
+    patch: Annotated[dict[str, Any], Depends(read_state_patch)],
+) -> CurrentSessionResponse:
+    user, now = authenticated.user, runtime.clock.now()
+    row = sessions.live_session(db, user.id, authenticated.claims.sid, now=now)
+    state = sessions.update_state(
+        row, patch, max_bytes=runtime.settings.session_state_max_bytes, now=now
+    )
+    access = issue_for_session(
+        runtime.keys.ring,
+        runtime.token_policy,
+        runtime.lifetimes,
+        user=user,
+        session_id=row.id,
+        session_state=state,
+        now=now,
+    )
+    db.commit()
+    runtime.cookies.set_access(
+        response, request, access.token, runtime.settings.access_token_ttl_seconds
+    )
+    return CurrentSessionResponse(
+        user=UserOut(id=user.id, username=user.username, roles=user.roles),
+        session=SessionOut(id=row.id, expires_at=access.expires_at, state=state),
+    )

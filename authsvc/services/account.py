@@ -1,0 +1,97 @@
+"""What users do to their own account: change the password, sign up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from authsvc.errors import InvalidCredentials
+from authsvc.keys import KeyRing
+from authsvc.models import Session as SessionRow
+from authsvc.models import User
+from authsvc.password_policy import PasswordPolicy
+from authsvc.passwords import PasswordHasher
+from authsvc.refresh_tokens import new_refresh_token
+from authsvc.services import audit
+from authsvc.services.audit import ClientInfo
+from authsvc.services.auth import Authenticated, IssuedToken, SessionLifetimes, issue_for_session
+from authsvc.services.sessions import end_sessions, live_session
+from authsvc.services.users import bump_token_version, create_user
+from authsvc.tokens import TokenPolicy
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    session: SessionRow
+    access: IssuedToken
+    refresh_token: str
+
+
+def change_password(
+    db: Session,
+    hasher: PasswordHasher,
+    password_policy: PasswordPolicy,
+    ring: KeyRing,
+    token_policy: TokenPolicy,
+    lifetimes: SessionLifetimes,
+    authenticated: Authenticated,
+    *,
+    current_password: str,
+    new_password: str,
+    client: ClientInfo,
+    now: datetime,
+) -> PasswordChanged:
+    """Every other session ends and every old token dies; this session continues on new tokens."""
+    user = authenticated.user
+    row = live_session(db, user.id, authenticated.claims.sid, now=now)
+    if not hasher.verify(current_password, user.password_hash).ok:
+        audit.record(
+            db,
+            "password_change_failure",
+            now=now,
+            user_id=user.id,
+            client=client,
+            session_id=row.id,
+        )
+        raise InvalidCredentials("The current password is wrong.")
+    password_policy.check(new_password, username=user.username)
+    user.password_hash = hasher.hash(new_password)
+    user.password_changed_at = now
+    end_sessions(db, user.id, reason="password_changed", now=now, keep=row.id)
+    bump_token_version(db, user.id)
+    db.expire(user, ["token_version"])
+    refresh = new_refresh_token()
+    row.refresh_hash = refresh.hash
+    # The old refresh token of this session is not a racing tab's: it must not get the grace.
+    row.previous_refresh_hash = None
+    row.refreshed_at = now
+    row.last_used_at = now
+    access = issue_for_session(
+        ring,
+        token_policy,
+        lifetimes,
+        user=user,
+        session_id=row.id,
+        session_state=row.state,
+        now=now,
+    )
+    audit.record(db, "password_changed", now=now, user_id=user.id, client=client, session_id=row.id)
+    return PasswordChanged(session=row, access=access, refresh_token=refresh.token)
+
+
+def register(
+    db: Session,
+    hasher: PasswordHasher,
+    password_policy: PasswordPolicy,
+    *,
+    username: str,
+    password: str,
+    client: ClientInfo,
+    now: datetime,
+) -> User:
+    password_policy.check(password, username=username)
+    user = create_user(db, hasher, username=username, password=password, roles=[], now=now)
+    audit.record(db, "user_registered", now=now, user_id=user.id, client=client)
+    return user

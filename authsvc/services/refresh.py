@@ -1,0 +1,152 @@
+"""POST /refresh: rotate the refresh token, detect reuse (theft), tolerate the two-tabs race."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from authsvc.errors import InvalidRefreshToken, RefreshTokenReused, SessionExpired
+from authsvc.keys import KeyRing
+from authsvc.models import Session as SessionRow
+from authsvc.models import User
+from authsvc.refresh_tokens import hash_refresh_token, new_refresh_token, well_formed
+from authsvc.services import audit
+from authsvc.services.audit import ClientInfo
+from authsvc.services.auth import IssuedToken, SessionLifetimes, issue_for_session
+from authsvc.services.sessions import alive_clause, end_session, is_alive
+from authsvc.services.users import bump_token_version
+from authsvc.tokens import TokenPolicy
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    user: User
+    session: SessionRow
+    access: IssuedToken
+    # None when the request lost the two-tabs race: the winner's response sets the cookie.
+    refresh_token: str | None
+
+
+def refresh(
+    db: Session,
+    ring: KeyRing,
+    policy: TokenPolicy,
+    lifetimes: SessionLifetimes,
+    *,
+    token: str | None,
+    client: ClientInfo,
+    now: datetime,
+) -> RefreshResult:
+    if token is None or not well_formed(token):
+        raise InvalidRefreshToken()
+    presented = hash_refresh_token(token)
+    rotated = new_refresh_token()
+    # Claim the rotation with one conditional UPDATE as the transaction's first statement: of
+    # two racing requests exactly one matches (the other waits on the row or database lock and
+    # then finds the hash gone), on PostgreSQL and SQLite alike.
+    claimed = db.execute(
+        update(SessionRow)
+        .where(SessionRow.refresh_hash == presented, alive_clause(now))
+        .values(
+            refresh_hash=rotated.hash,
+            previous_refresh_hash=presented,
+            refreshed_at=now,
+            last_used_at=now,
+        )
+        .returning(SessionRow.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if claimed is not None:
+        row = db.get(SessionRow, claimed, populate_existing=True)
+        assert row is not None  # the UPDATE just returned it, inside this transaction
+        row.idle_expires_at = min(now + lifetimes.idle_for(row.remember), row.absolute_expires_at)
+        user, access = _issue(db, ring, policy, lifetimes, row, now=now)
+        return RefreshResult(user, row, access, rotated.token)
+    return _not_rotated(db, ring, policy, lifetimes, presented, client=client, now=now)
+
+
+def _not_rotated(
+    db: Session,
+    ring: KeyRing,
+    policy: TokenPolicy,
+    lifetimes: SessionLifetimes,
+    presented: str,
+    *,
+    client: ClientInfo,
+    now: datetime,
+) -> RefreshResult:
+    row = db.scalars(
+        select(SessionRow)
+        .where(
+            or_(SessionRow.refresh_hash == presented, SessionRow.previous_refresh_hash == presented)
+        )
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise InvalidRefreshToken()
+    if row.refresh_hash == presented:
+        _expire(db, row, client=client, now=now)
+        raise SessionExpired()
+    if is_alive(row, now) and _within_grace(row, lifetimes, now):
+        # The other tab's request rotated a moment ago. Answer with an access token for the same
+        # session and leave the refresh cookie alone: the winner's response sets the new one.
+        row.last_used_at = now
+        user, access = _issue(db, ring, policy, lifetimes, row, now=now)
+        return RefreshResult(user, row, access, None)
+    _reuse_detected(db, row, client=client, now=now)
+    raise RefreshTokenReused()
+
+
+def _within_grace(row: SessionRow, lifetimes: SessionLifetimes, now: datetime) -> bool:
+    return row.refreshed_at is not None and now - row.refreshed_at <= lifetimes.refresh_grace
+
+
+def _expire(db: Session, row: SessionRow, *, client: ClientInfo, now: datetime) -> None:
+    if row.ended_at is not None:
+        return
+    reason = "absolute_timeout" if row.absolute_expires_at <= now else "idle_timeout"
+    end_session(db, row, reason=reason, now=now)
+    audit.record(
+        db, "session_expired", now=now, user_id=row.user_id, client=client, session_id=row.id
+    )
+
+
+def _reuse_detected(db: Session, row: SessionRow, *, client: ClientInfo, now: datetime) -> None:
+    """A rotated token came back after the grace period: someone else holds a copy."""
+    was_alive = row.ended_at is None
+    if was_alive:
+        end_session(db, row, reason="refresh_token_reuse", now=now)
+        # Bumping the version kills the access tokens the thief may already hold, at once; the
+        # user's other devices keep their refresh tokens and simply refresh once.
+        bump_token_version(db, row.user_id)
+    audit.record(
+        db,
+        "refresh_token_reuse",
+        now=now,
+        user_id=row.user_id,
+        client=client,
+        session_id=row.id,
+        session_ended_now=was_alive,
+    )
+
+
+def _issue(
+    db: Session,
+    ring: KeyRing,
+    policy: TokenPolicy,
+    lifetimes: SessionLifetimes,
+    row: SessionRow,
+    *,
+    now: datetime,
+) -> tuple[User, IssuedToken]:
+    user = db.get(User, row.user_id, populate_existing=True)
+    if user is None or user.disabled:
+        end_session(db, row, reason="disabled", now=now)
+        raise InvalidRefreshToken()
+    access = issue_for_session(
+        ring, policy, lifetimes, user=user, session_id=row.id, session_state=row.state, now=now
+    )
+    return user, access

@@ -1,0 +1,158 @@
+"""A user's sessions (devices): which are alive, listing them, ending them, their state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy.orm import Session
+
+from authsvc.config import SingleSession
+from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
+from authsvc.models import Session as SessionRow
+from authsvc.models import User
+from authsvc.services import audit
+from authsvc.services.audit import ClientInfo
+from authsvc.services.users import bump_token_version
+
+
+def alive_clause(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        SessionRow.ended_at.is_(None),
+        SessionRow.idle_expires_at > now,
+        SessionRow.absolute_expires_at > now,
+    )
+
+
+def is_alive(row: SessionRow, now: datetime) -> bool:
+    return row.ended_at is None and row.idle_expires_at > now and row.absolute_expires_at > now
+
+
+def expires_at(row: SessionRow) -> datetime:
+    return min(row.idle_expires_at, row.absolute_expires_at)
+
+
+def end_sessions(
+    db: Session,
+    user_id: str,
+    *,
+    reason: str,
+    now: datetime,
+    keep: str | None = None,
+) -> int:
+    """End every unended session of the user (but `keep`); their refresh tokens die with them."""
+    condition = and_(SessionRow.user_id == user_id, SessionRow.ended_at.is_(None))
+    if keep is not None:
+        condition = and_(condition, SessionRow.id != keep)
+    result = db.execute(
+        update(SessionRow)
+        .where(condition)
+        .values(ended_at=now, end_reason=reason, refresh_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def end_session(db: Session, row: SessionRow, *, reason: str, now: datetime) -> None:
+    row.ended_at = now
+    row.end_reason = reason
+    row.refresh_hash = None
+
+
+def list_alive(db: Session, user_id: str, *, now: datetime) -> list[SessionRow]:
+    return list(
+        db.scalars(
+            select(SessionRow)
+            .where(SessionRow.user_id == user_id, alive_clause(now))
+            .order_by(SessionRow.last_used_at.desc(), SessionRow.id)
+        )
+    )
+
+
+def end_own_session(
+    db: Session, user_id: str, session_id: str, *, client: ClientInfo, now: datetime
+) -> None:
+    """End one session of this user; another user's session is as absent as a missing one."""
+    row = db.get(SessionRow, session_id)
+    if row is None or row.user_id != user_id or row.ended_at is not None:
+        raise NotFound("No such session.")
+    end_session(db, row, reason="ended_by_user", now=now)
+    audit.record(db, "session_ended", now=now, user_id=user_id, client=client, session_id=row.id)
+
+
+def live_session(db: Session, user_id: str, session_id: str, *, now: datetime) -> SessionRow:
+    """The row behind an access token, for changes that must be stored with the session."""
+    row = db.get(SessionRow, session_id)
+    if row is None or row.user_id != user_id or not is_alive(row, now):
+        raise SessionEnded()
+    return row
+
+
+def merge_state(state: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch: objects merge recursively, null removes a member."""
+    merged = dict(state)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        elif isinstance(value, Mapping):
+            current = merged.get(name)
+            merged[name] = merge_state(current if isinstance(current, Mapping) else {}, value)
+        else:
+            merged[name] = value
+    return merged
+
+
+def state_size(state: Mapping[str, Any]) -> int:
+    """Bytes the state takes in the token's payload (compact JSON, UTF-8)."""
+    return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def update_state(
+    row: SessionRow, patch: Mapping[str, Any], *, max_bytes: int, now: datetime
+) -> dict[str, Any]:
+    merged = merge_state(row.state or {}, patch)
+    size = state_size(merged)
+    if size > max_bytes:
+        raise SessionStateTooLarge(
+            f"The session state would take {size} bytes; the limit is {max_bytes} bytes "
+            "(it travels in the access-token cookie, which must stay under 4 KB)."
+        )
+    # A new dict, so that the JSON column sees the change.
+    row.state = merged
+    row.last_used_at = now
+    return merged
+
+
+def apply_single_session(
+    db: Session, user: User, mode: SingleSession, *, client: ClientInfo, now: datetime
+) -> None:
+    """Enforce the one-device policy at login, before the new session exists."""
+    if mode is SingleSession.off:
+        return
+    if mode is SingleSession.deny:
+        other = db.scalars(
+            select(SessionRow.id).where(SessionRow.user_id == user.id, alive_clause(now)).limit(1)
+        ).first()
+        if other is not None:
+            audit.record(
+                db,
+                "login_failure",
+                now=now,
+                user_id=user.id,
+                client=client,
+                reason="session_active",
+            )
+            raise SessionActive()
+        return
+    ended = end_sessions(db, user.id, reason="single_session", now=now)
+    # The bump makes every other device's next call fail, not just its next refresh; the new
+    # session's token is issued with the new version.
+    bump_token_version(db, user.id)
+    db.expire(user, ["token_version"])
+    if ended:
+        audit.record(
+            db, "sessions_ended", now=now, user_id=user.id, client=client, reason="single_session"
+        )
