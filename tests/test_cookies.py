@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import PASSWORD
-from tests.test_login import parse_set_cookie
+from tests.test_login import access_set_cookie, parse_set_cookie
 
 LOGIN = {"username": "alice", "password": PASSWORD}
 
@@ -15,7 +15,7 @@ async def login_cookie(client_factory, settings, base_url, headers=None):
     async with client_factory(settings, base_url=base_url) as client:
         response = await client.post("/login", json=LOGIN, headers=headers or {})
     assert response.status_code == 200, response.text
-    return parse_set_cookie(response.headers["set-cookie"])
+    return parse_set_cookie(access_set_cookie(response))
 
 
 async def test_secure_true_uses_the_host_prefix(client_factory, make_settings, make_user):

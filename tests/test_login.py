@@ -13,6 +13,12 @@ from authsvc.passwords import Argon2Hasher, Verification
 from tests.conftest import PASSWORD
 
 
+def access_set_cookie(response: object) -> str:
+    """The access cookie's Set-Cookie header; the refresh cookies follow it (see test_refresh)."""
+    headers = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+    return next(header for header in headers if not header.split("=")[0].endswith("_rt"))
+
+
 def parse_set_cookie(header: str) -> tuple[str, str, dict[str, str]]:
     cookie = SimpleCookie()
     cookie.load(header)
@@ -37,7 +43,7 @@ async def test_json_login_sets_an_httponly_lax_cookie_and_returns_user_and_sessi
     assert body["user"] == {"id": user_id, "username": "alice", "roles": ["reader"]}
     assert body["session"]["id"]
     assert "access_token" not in body
-    name, token, attributes = parse_set_cookie(response.headers["set-cookie"])
+    name, token, attributes = parse_set_cookie(access_set_cookie(response))
     assert name == "authsvc_at"
     assert attributes["httponly"] == "True"
     assert attributes["samesite"].lower() == "lax"
