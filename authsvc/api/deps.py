@@ -116,7 +116,7 @@ OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]
 ADMIN_ROLE = "admin"
 
 
-def admin_session(authenticated: CurrentSession) -> Authenticated:
+async def admin_session(authenticated: CurrentSession) -> Authenticated:
     """The token must carry the admin role and the account must still hold it."""
     if ADMIN_ROLE not in authenticated.claims.roles or ADMIN_ROLE not in authenticated.user.roles:
         raise Forbidden("This needs the admin role.")
