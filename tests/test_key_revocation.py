@@ -36,7 +36,7 @@ async def test_revoking_the_active_key_refuses_its_tokens_and_a_successor_signs(
         compromised = kid_of(token)
         assert await session_status(second, token) == (200, None)
 
-        result = cli_json(database_url, "keys", "revoke", compromised)
+        result = cli_json(database_url, "keys", "revoke", "--", compromised)
         assert result["revoked"] == compromised
         successor = result["successor"]
         assert successor not in (None, compromised)
@@ -69,7 +69,7 @@ async def test_revoking_the_active_key_promotes_the_pending_one(
     async with client_factory(key_settings(make_settings)) as client:
         old = kid_of(await login(client))
         pending = cli_json(database_url, "keys", "rotate")["kid"]
-        result = cli_json(database_url, "keys", "revoke", old)
+        result = cli_json(database_url, "keys", "revoke", "--", old)
         assert result["successor"] == pending
         clock.advance(REFRESH)
         assert kid_of(await login(client)) == pending
@@ -89,7 +89,7 @@ async def test_revoking_a_pending_key_cancels_the_rotation(
         pending = cli_json(database_url, "keys", "rotate")["kid"]
         clock.advance(REFRESH)
         assert set(await jwks_kids(client)) == {old, pending}
-        assert cli_json(database_url, "keys", "revoke", pending)["successor"] is None
+        assert cli_json(database_url, "keys", "revoke", "--", pending)["successor"] is None
         clock.advance(settings.key_publish_ahead + REFRESH)
         assert await jwks_kids(client) == [old]
         assert kid_of(await login(client)) == old

@@ -68,7 +68,7 @@ def test_revoke_of_an_unknown_kid_fails_cleanly(database_url: str, settings: Set
     from authsvc.runtime import Runtime
 
     Runtime.start(settings).close()
-    result = cli(database_url, "keys", "revoke", "no-such-kid")
+    result = cli(database_url, "keys", "revoke", "--", "no-such-kid")
     assert result.exit_code == 1
     assert "no signing key with kid 'no-such-kid'" in result.output
 
@@ -103,7 +103,7 @@ async def test_reencrypt_moves_every_key_to_the_new_secret_and_loses_none(
         assert await session_status(client, token) == (200, None)
         assert kid_of(await login(client)) == kid_of(token)
     assert (
-        cli_json(database_url, "keys", "revoke", pending, secret=NEW_SECRET)["revoked"] == pending
+        cli_json(database_url, "keys", "revoke", "--", pending, secret=NEW_SECRET)["revoked"] == pending
     )
 
 
