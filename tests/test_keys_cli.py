@@ -103,7 +103,8 @@ async def test_reencrypt_moves_every_key_to_the_new_secret_and_loses_none(
         assert await session_status(client, token) == (200, None)
         assert kid_of(await login(client)) == kid_of(token)
     assert (
-        cli_json(database_url, "keys", "revoke", "--", pending, secret=NEW_SECRET)["revoked"] == pending
+        cli_json(database_url, "keys", "revoke", "--", pending, secret=NEW_SECRET)["revoked"]
+        == pending
     )
 
 
