@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
 
-.PHONY: install run test lint typecheck pytest openapi bench clean fleet-deps bench-fleet
+.PHONY: install run test lint typecheck pytest openapi bench clean fleet-deps bench-fleet image-deps image image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,19 @@ fleet-deps:
 
 bench-fleet: install fleet-deps
 	$(BIN)/python benchmarks/fleet.py
+
+# --- the container image, built and run without a Docker engine (buildah, chroot isolation).
+image-deps:
+	@if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then \
+	  echo "make: installing buildah and debootstrap (Debian packages) for the image"; \
+	  apt-get update -q >/dev/null && apt-get install -y -q buildah debootstrap >/dev/null; \
+	fi
+
+# The real base is python:3.12-slim; registries are out of reach here, so build on a local
+# Debian base made once with debootstrap (cached in buildah's storage).
+image: image-deps
+	scripts/image/build-base.sh
+	scripts/image/build.sh --base localhost/authsvc-base:bookworm
+
+image-test: image
+	scripts/image/image-test.sh --postgres $(if $(CI),require,auto)

@@ -75,7 +75,7 @@ HOST_CA=/etc/ssl/certs/ca-certificates.crt
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/authsvc-base.XXXXXX")
 CTR=""
 cleanup() {
-    [[ -n "$CTR" ]] && "${BUILDAH[@]}" rm "$CTR" >/dev/null 2>&1 || true
+    if [[ -n "$CTR" ]]; then "${BUILDAH[@]}" rm "$CTR" >/dev/null 2>&1 || true; fi
     rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
