@@ -23,6 +23,7 @@ from authsvc.keys import KeyDecryptionError, KeyEncryptor
 from authsvc.logs import configure_logging
 from authsvc.migrations_runner import upgrade_database
 from authsvc.models import SigningKey
+from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher
 from authsvc.runtime import Runtime, StartupError
 from authsvc.services import admin
@@ -114,6 +115,12 @@ def users_create(
         raise fail("pass --password-stdin and give the password on standard input")
     password = sys.stdin.readline().rstrip("\r\n")
     settings = load_settings()
+    policy = PasswordPolicy.with_common_list(settings.password_min_length)
+    try:
+        # The operator's accounts obey the same policy as self-service ones.
+        policy.check(password, username=username)
+    except AuthError as exc:
+        raise fail(exc.detail) from None
     engine = engine_from_settings(settings)
     try:
         with make_session_factory(engine)() as db:

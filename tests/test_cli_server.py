@@ -44,7 +44,12 @@ def test_users_create_refuses_a_password_on_the_command_line(database_url, tmp_p
 
 @pytest.mark.parametrize(
     ("stdin", "message"),
-    [("\n", "at least 8 characters"), ("short\n", "at least 8 characters")],
+    [
+        ("\n", "at least 12 characters"),
+        ("short\n", "at least 12 characters"),
+        ("password1234\n", "too common"),
+        ("alice-wonderland-99\n", "may not contain the username"),
+    ],
 )
 def test_users_create_validates_the_password(database_url, tmp_path, stdin, message):
     result = run_cli(
