@@ -1,1 +1,58 @@
-"""The downstream verifier: validates authsvc tokens without calling authsvc."""
+"""The downstream verifier: validate authsvc tokens in another service, without calling authsvc.
+
+    from authsvc.verify import DatabaseSource, TokenVerifier
+    verifier = TokenVerifier("https://auth.example.com", versions=DatabaseSource(database_url))
+
+It imports nothing of the server (app, runtime, api): only the shared token rules
+(`authsvc.tokens`), the error classes and the `users` table definition.
+"""
+
+from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
+from authsvc.verify.jwks import DiscoveryError, JwksCache
+from authsvc.verify.middleware import VerifierMiddleware, session_of
+from authsvc.verify.push import (
+    PG_CHANNEL,
+    REDIS_CHANNEL,
+    PostgresPushListener,
+    PushHandler,
+    PushListener,
+    RedisPushListener,
+    decode_payload,
+    encode_payload,
+)
+from authsvc.verify.sources import (
+    DatabaseSource,
+    IntrospectionSource,
+    PushCachedSource,
+    TokenVersionSource,
+    VerifierUnavailable,
+)
+from authsvc.verify.verifier import TokenVerifier, VerifiedSession, VerifiedTokenCache
+from authsvc.verify.web import VerificationError
+
+__all__ = [
+    "PG_CHANNEL",
+    "REDIS_CHANNEL",
+    "DatabaseSource",
+    "DiscoveryError",
+    "HttpClient",
+    "HttpResponse",
+    "IntrospectionSource",
+    "JwksCache",
+    "PostgresPushListener",
+    "PushCachedSource",
+    "PushHandler",
+    "PushListener",
+    "RedisPushListener",
+    "TokenVerifier",
+    "TokenVersionSource",
+    "UrllibClient",
+    "VerificationError",
+    "VerifiedSession",
+    "VerifiedTokenCache",
+    "VerifierMiddleware",
+    "VerifierUnavailable",
+    "decode_payload",
+    "encode_payload",
+    "session_of",
+]

@@ -1,0 +1,208 @@
+"""TokenVerifier: authsvc's token rules, a verified-token cache, and the token-version check."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+
+from authsvc.clock import Clock, SystemClock
+from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated, TokenRevoked
+from authsvc.tokens import AccessClaims, TokenPolicy, read_header, verify_access_token
+from authsvc.verify.http import HttpClient, UrllibClient
+from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache
+from authsvc.verify.sources import TokenVersionSource, VerifierUnavailable
+from authsvc.verify.web import VerificationError, install_error_handler
+
+
+@dataclass(frozen=True)
+class VerifiedSession:
+    """Who the token speaks for, as a downstream service sees it."""
+
+    user_id: str
+    session_id: str
+    roles: tuple[str, ...]
+    state: Mapping[str, Any]
+    token_version: int
+    expires_at: datetime
+    claims: AccessClaims = field(repr=False)
+
+    def has_roles(self, *roles: str) -> bool:
+        return set(roles).issubset(self.roles)
+
+
+class VerifiedTokenCache:
+    """A bounded LRU of verified tokens, keyed by the exact token string.
+
+    An entry ends with the token's `exp` and with its key's presence in the JWKS; the
+    token-version check is not cached here, it runs on every request.
+    """
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, VerifiedSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float, keys: Mapping[str, object]) -> VerifiedSession | None:
+        session = self._entries.get(token)
+        if session is None:
+            return None
+        if now >= session.claims.exp or session.claims.kid not in keys:
+            with self._lock:
+                self._entries.pop(token, None)
+            return None
+        try:
+            self._entries.move_to_end(token)
+        except KeyError:  # evicted by another thread meanwhile; the entry was still valid
+            pass
+        return session
+
+    def put(self, token: str, session: VerifiedSession) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[token] = session
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass
+class VerifierStats:
+    verified: int = 0
+    cache_hits: int = 0
+    refused: int = 0
+
+
+class TokenVerifier:
+    """Validates authsvc access tokens on every request, without calling authsvc.
+
+    The signature is checked against the published JWKS, the claims with the same rules as
+    authsvc (`authsvc.tokens`), and `tv` against `versions` (see `authsvc.verify.sources`).
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        versions: TokenVersionSource,
+        audience: str = "authsvc",
+        jwks_url: str | None = None,
+        leeway: timedelta = timedelta(seconds=30),
+        algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
+        cookie_name: str = "authsvc_at",
+        cache_size: int = 10_000,
+        clock: Clock | None = None,
+        http: HttpClient | None = None,
+        jwks: JwksCache | None = None,
+    ):
+        self.issuer = issuer.rstrip("/")
+        self.policy = TokenPolicy(issuer=self.issuer, audience=audience, leeway=leeway)
+        self.versions = versions
+        self.clock = clock or SystemClock()
+        self.jwks = jwks or JwksCache(
+            http or UrllibClient(),
+            jwks_url=jwks_url,
+            issuer=self.issuer,
+            algorithms=algorithms,
+            clock=self.clock,
+        )
+        # authsvc adds the __Host- prefix where its rules hold; accept both spellings.
+        self.cookie_names = (f"__Host-{cookie_name}", cookie_name)
+        self.cache = VerifiedTokenCache(cache_size)
+        self.stats = VerifierStats()
+
+    def verify(self, token: str) -> VerifiedSession:
+        """The session a token speaks for; raises InvalidToken (401) or VerifierUnavailable."""
+        try:
+            session = self._verified(token)
+            version = self.versions.current_version(
+                session.user_id, token=token, claimed=session.token_version
+            )
+        except InvalidToken:
+            self.stats.refused += 1
+            raise
+        if version is None or version != session.token_version:
+            self.stats.refused += 1
+            raise TokenRevoked()
+        self.stats.verified += 1
+        return session
+
+    def _verified(self, token: str) -> VerifiedSession:
+        now = self.clock.now()
+        try:
+            keys = self.jwks.keys()
+        except DiscoveryError as exc:
+            raise VerifierUnavailable("The signing keys cannot be fetched.") from exc
+        cached = self.cache.get(token, now.timestamp(), keys)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        kid = read_header(token)["kid"]
+        if kid not in keys:
+            keys = self.jwks.keys_for(kid)
+        claims = verify_access_token(token, keys, self.policy, now=now)
+        session = VerifiedSession(
+            user_id=claims.sub,
+            session_id=claims.sid,
+            roles=claims.roles,
+            state=claims.sess,
+            token_version=claims.tv,
+            expires_at=datetime.fromtimestamp(claims.exp, UTC),
+            claims=claims,
+        )
+        self.cache.put(token, session)
+        return session
+
+    def token_from(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+        """The bearer token if the Authorization header carries one, else authsvc's cookie."""
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+        for name in self.cookie_names:
+            value = cookies.get(name)
+            if value:
+                return value
+        return None
+
+    # --- FastAPI ---------------------------------------------------------------------------
+
+    def session(self, request: Request) -> VerifiedSession:
+        """`Depends(verifier.session)`: the verified session, or a 401 (503 if it cannot tell)."""
+        token = self.token_from(request.headers, request.cookies)
+        try:
+            if token is None:
+                raise NotAuthenticated()
+            return self.verify(token)
+        except AuthError as exc:
+            raise VerificationError(exc) from None
+
+    def require_roles(self, *roles: str) -> Callable[..., VerifiedSession]:
+        """`Depends(verifier.require_roles("admin"))`: 401 without a session, 403 without a role."""
+        needed = frozenset(roles)
+
+        def dependency(session: VerifiedSession = Depends(self.session)) -> VerifiedSession:  # noqa: B008
+            if not needed.issubset(session.roles):
+                raise VerificationError(
+                    Forbidden("This needs the role(s): " + ", ".join(sorted(needed)))
+                )
+            return session
+
+        return dependency
+
+    def install(self, app: FastAPI) -> None:
+        """Render this verifier's 401/403/503 answers as `{"error", "detail"}` JSON."""
+        install_error_handler(app)
+
+    def close(self) -> None:
+        self.versions.close()
