@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from authsvc.errors import BadRequest, Conflict
 from authsvc.models import User
 from authsvc.passwords import PasswordHasher
+from authsvc.version_push import announce_token_version
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -82,4 +83,6 @@ def bump_token_version(db: Session, user_id: str) -> int:
         .values(token_version=User.token_version + 1)
         .returning(User.token_version)
     ).scalar_one()
+    # Downstream caches of token versions learn of the bump when (and only if) it commits.
+    announce_token_version(db, user_id, int(new_version))
     return int(new_version)
