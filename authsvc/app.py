@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
-from authsvc.api import account, admin, auth, health, sessions, wellknown
+from authsvc.api import account, admin, auth, health, introspect, sessions, wellknown
 from authsvc.api import metrics as metrics_api
 from authsvc.body_limit import BodySizeLimit
 from authsvc.clock import Clock
@@ -81,6 +81,8 @@ def create_app(
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(account.registration_router)
+    # --- issue4: downstream verification ---
+    app.include_router(introspect.router)
     _install_error_handlers(app)
     return app
 

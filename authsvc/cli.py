@@ -307,6 +307,26 @@ def keys_reencrypt(
 
 # --- end issue3 ---
 
+# --- issue4: downstream verification ---
+introspection_app = typer.Typer(help="Clients of POST /introspect.", no_args_is_help=True)
+app.add_typer(introspection_app, name="introspection-client")
+
+
+@introspection_app.command("new")
+def introspection_client_new(
+    client_id: Annotated[str, typer.Argument(help="A name for the calling service.")],
+) -> None:
+    """Print a new client secret and the AUTHSVC_INTROSPECTION_CLIENTS entry that admits it."""
+    from authsvc.services.introspection import new_client_secret
+
+    secret, digest = new_client_secret()
+    entry = f"{client_id}:{digest}"
+    try:
+        Settings(_env_file=None, introspection_clients=[entry])
+    except ValidationError as exc:
+        raise fail(describe_validation_error(exc)) from None
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": secret, "entry": entry}))
+
 
 # --- issue5: admin commands and the purge ---
 sessions_app = typer.Typer(help="Sessions.", no_args_is_help=True)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authsvc.logs import LogFormat
@@ -54,6 +62,32 @@ KEY_TIMING_MARGIN_SECONDS = 60
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+# --- issue4: downstream verification ---
+def _check_introspection_clients(entries: list[str]) -> list[str]:
+    """Each entry is `<client id>:sha256:<hex SHA-256 of the secret>`; ids are unique."""
+    seen: set[str] = set()
+    for entry in entries:
+        client_id, _, rest = entry.partition(":")
+        scheme, _, digest = rest.partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9._\-]{1,64}", client_id):
+            raise ValueError(f"client id {client_id!r} must be 1-64 letters, digits, '.', '_', '-'")
+        if scheme != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(
+                f"client {client_id!r}: give `id:sha256:<64 hex digits>` "
+                "(`authsvc introspection-client new ID` prints one), never the plain secret"
+            )
+        if client_id in seen:
+            raise ValueError(f"client id {client_id!r} is listed twice")
+        seen.add(client_id)
+    return entries
+
+
+def _check_redis_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
     return value
 
 
@@ -200,6 +234,18 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return self
+
+    # --- issue4: downstream verification ---
+    # RFC 7662 clients allowed to call POST /introspect, as `id:sha256:<hex>` (comma-separated);
+    # empty means every introspection request is refused.
+    introspection_clients: Annotated[
+        list[str],
+        NoDecode,
+        BeforeValidator(_split_csv),
+        AfterValidator(_check_introspection_clients),
+    ] = Field(default_factory=list)
+    # Shared with other features; here authsvc PUBLISHes every token-version bump on it.
+    redis_url: Annotated[str | None, AfterValidator(_check_redis_url)] = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -23,7 +23,9 @@ AuthError
  ├── NotFound (404 not_found)
  ├── Conflict (409 conflict)
  │    └── SessionActive (409 session_active)
- └── ServiceUnavailable (503 service_unavailable)
+ ├── ServiceUnavailable (503 service_unavailable)
+ │    └── VerifierUnavailable (503 service_unavailable; authsvc.verify.sources)
+ └── InvalidClient (401 invalid_client)
 """
 
 from __future__ import annotations
@@ -165,3 +167,15 @@ class RefreshTokenReused(InvalidRefreshToken):
 class SessionActive(Conflict):
     code = "session_active"
     default_detail = "Another session of this account is active; log out there first."
+
+
+# --- issue4: downstream verification ---
+class InvalidClient(AuthError):
+    """RFC 6749 section 5.2: the calling client (e.g. of POST /introspect) did not authenticate."""
+
+    code = "invalid_client"
+    status = 401
+    default_detail = "Client authentication failed."
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="authsvc"'})

@@ -21,8 +21,10 @@ from authsvc.metrics import Metrics
 from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import SessionLifetimes
+from authsvc.services.introspection import IntrospectionClients
 from authsvc.services.keys import RotationPolicy
 from authsvc.tokens import TokenPolicy
+from authsvc.version_push import RedisVersionPublisher, attach_version_publisher
 
 logger = logging.getLogger("authsvc")
 
@@ -48,6 +50,9 @@ class Runtime:
     # --- issue7: observability ---
     metrics: Metrics = field(default_factory=Metrics)
     metrics_collector: Collector | None = None
+    # --- issue4: downstream verification ---
+    introspection_clients: IntrospectionClients = field(default_factory=IntrospectionClients)
+    version_publisher: RedisVersionPublisher | None = None
 
     @classmethod
     def start(
@@ -94,6 +99,8 @@ class Runtime:
                 refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
             ),
             password_policy=PasswordPolicy.with_common_list(settings.password_min_length),
+            introspection_clients=IntrospectionClients.parse(settings.introspection_clients),
+            version_publisher=attach_version_publisher(settings.redis_url, session_factory),
         )
         runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
         return runtime
@@ -105,6 +112,8 @@ class Runtime:
         if self.metrics_collector is not None:
             self.metrics.registry.unregister(self.metrics_collector)
             self.metrics_collector = None
+        if self.version_publisher is not None:
+            self.version_publisher.close()
         self.engine.dispose()
 
 

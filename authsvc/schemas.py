@@ -120,3 +120,23 @@ class AdminUserOut(BaseModel):
     username: str
     roles: list[str]
     disabled: bool
+
+
+# --- issue4: downstream verification ---
+class IntrospectionResponse(BaseModel):
+    """RFC 7662 section 2.2; only `active` when the token is not valid now."""
+
+    active: bool
+    token_type: str | None = None
+    iss: str | None = None
+    aud: str | None = None
+    sub: str | None = None
+    username: str | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    exp: int | None = None
+    jti: str | None = None
+    sid: str | None = Field(default=None, description="authsvc: the session id.")
+    tv: int | None = Field(default=None, description="authsvc: the token version.")
+    roles: list[str] | None = Field(default=None, description="authsvc: the user's roles.")
+    sess: dict[str, Any] | None = Field(default=None, description="authsvc: session state.")

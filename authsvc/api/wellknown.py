@@ -38,6 +38,11 @@ def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
         "login_endpoint": f"{issuer}/login",
         "logout_endpoint": f"{issuer}/logout",
         "session_endpoint": f"{issuer}/session",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         "token_signing_alg_values_supported": algorithms,
         "access_token_type": "at+jwt",
     }
