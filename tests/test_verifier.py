@@ -283,3 +283,33 @@ class RewriteHost(AppHttp):
 
     def get(self, url: str) -> Any:
         return super().get(url.replace("http://other.test", "http://authsvc.test"))
+
+
+def test_the_introspection_source_asks_authsvc_and_honours_revocation(
+    make_settings: Callable[..., Settings],
+    clock: FakeClock,
+    fast_hasher: Any,
+    make_user: Callable[..., str],
+) -> None:
+    from authsvc.services.introspection import new_client_secret
+    from authsvc.verify import IntrospectionSource
+
+    secret, digest = new_client_secret()
+    settings = make_settings(introspection_clients=f"svc:{digest}")
+    make_user()
+    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as authsvc:
+        source = IntrospectionSource(
+            "http://authsvc.test/introspect", "svc", secret, http=AppHttp(authsvc)
+        )
+        verifier = verifier_for_app(authsvc, versions=source, clock=clock)
+        token = log_in(authsvc)
+        assert verifier.verify(token).token_version == 0
+        logout_everywhere(authsvc, token)
+        with pytest.raises(TokenRevoked):
+            verifier.verify(token)
+        assert source.reads == 2
+        wrong = IntrospectionSource(
+            "http://authsvc.test/introspect", "svc", "nope", http=AppHttp(authsvc)
+        )
+        with pytest.raises(VerifierUnavailable):
+            verifier_for_app(authsvc, versions=wrong, clock=clock).verify(log_in(authsvc))
