@@ -147,6 +147,7 @@ class PushCachedSource:
         self._generation = 0
         self.hits = 0
         self.misses = 0
+        self.losses = 0
         self.up = threading.Event()
         listener.start(self)
 
@@ -180,6 +181,8 @@ class PushCachedSource:
 
     def channel_down(self) -> None:
         with self._lock:
+            if self._trusted:
+                self.losses += 1
             self._trusted = False
             self._generation += 1
             self._versions.clear()
