@@ -126,6 +126,9 @@ class IntrospectionSource:
             return None
         return version
 
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its own connection."""
+
 
 class PushCachedSource:
     """Serves versions from memory while a push channel is live; otherwise asks `source`.
