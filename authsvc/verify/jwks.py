@@ -124,10 +124,10 @@ class JwksCache:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
-    def keys(self) -> Mapping[str, VerificationKey]:
+    def keys(self, now: float | None = None) -> Mapping[str, VerificationKey]:
         """The key set, refetched first when it is stale (a failed refetch keeps the old one)."""
         snapshot = self._snapshot
-        if snapshot is not None and self._now() < snapshot.fresh_until:
+        if snapshot is not None and (self._now() if now is None else now) < snapshot.fresh_until:
             return snapshot.keys
         return self._refresh(min_interval=self._retry_interval)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated, TokenRevoked
-from authsvc.tokens import AccessClaims, TokenPolicy, read_header, verify_access_token
+from authsvc.tokens import AccessClaims, TokenPolicy, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache
 from authsvc.verify.sources import TokenVersionSource, VerifierUnavailable
@@ -119,6 +122,13 @@ class TokenVerifier:
         self.cookie_names = (f"__Host-{cookie_name}", cookie_name)
         self.cache = VerifiedTokenCache(cache_size)
         self.stats = VerifierStats()
+        # The warm path is a few microseconds; building a datetime per call would double it.
+        self._timestamp: Callable[[], float] = (
+            time.time if isinstance(self.clock, SystemClock) else self._clock_timestamp
+        )
+
+    def _clock_timestamp(self) -> float:
+        return self.clock.now().timestamp()
 
     def verify(self, token: str) -> VerifiedSession:
         """The session a token speaks for; raises InvalidToken (401) or VerifierUnavailable."""
@@ -137,19 +147,20 @@ class TokenVerifier:
         return session
 
     def _verified(self, token: str) -> VerifiedSession:
-        now = self.clock.now()
+        now = self._timestamp()
         try:
-            keys = self.jwks.keys()
+            keys = self.jwks.keys(now)
         except DiscoveryError as exc:
             raise VerifierUnavailable("The signing keys cannot be fetched.") from exc
-        cached = self.cache.get(token, now.timestamp(), keys)
+        cached = self.cache.get(token, now, keys)
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
-        kid = read_header(token)["kid"]
-        if kid not in keys:
+        kid = _peek_kid(token)
+        if kid is not None and kid not in keys:
             keys = self.jwks.keys_for(kid)
-        claims = verify_access_token(token, keys, self.policy, now=now)
+        # The full header rules (size, typ, crit, kid, alg) run inside verify_access_token.
+        claims = verify_access_token(token, keys, self.policy, now=datetime.fromtimestamp(now, UTC))
         session = VerifiedSession(
             user_id=claims.sub,
             session_id=claims.sid,
@@ -206,3 +217,16 @@ class TokenVerifier:
 
     def close(self) -> None:
         self.versions.close()
+
+
+def _peek_kid(token: str) -> str | None:
+    """The header's kid, read cheaply to decide on a JWKS refetch; verification comes later."""
+    segment = token.partition(".")[0]
+    if len(segment) > 1024:
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) and len(kid) <= 64 else None
