@@ -92,12 +92,16 @@ def sign(key: Any, payload: dict[str, Any], **header: Any) -> str:
 def test_a_good_token_passes(
     verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
-    session = verifier.verify(sign(key, claims(clock), kid=jwk["kid"]))
+    token = sign(key, claims(clock), kid=jwk["kid"])
+    session = verifier.verify(token)
     assert (session.user_id, session.roles, session.state) == (
         "user-1",
         ("staff",),
         {"theme": "dark"},
     )
+    with pytest.raises(TypeError):
+        session.state["theme"] = "light"  # type: ignore[index]
+    assert verifier.verify(token).state == {"theme": "dark"}
 
 
 @pytest.mark.parametrize(

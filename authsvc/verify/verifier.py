@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -165,7 +166,8 @@ class TokenVerifier:
             user_id=claims.sub,
             session_id=claims.sid,
             roles=claims.roles,
-            state=claims.sess,
+            # Read-only: the same object is handed to every request that presents this token.
+            state=MappingProxyType(dict(claims.sess)),
             token_version=claims.tv,
             expires_at=datetime.fromtimestamp(claims.exp, UTC),
             claims=claims,
