@@ -313,3 +313,44 @@ def test_the_introspection_source_asks_authsvc_and_honours_revocation(
         )
         with pytest.raises(VerifierUnavailable):
             verifier_for_app(authsvc, versions=wrong, clock=clock).verify(log_in(authsvc))
+
+
+def test_hs256_mode_verifies_with_the_shared_secrets_given_to_the_service(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    clock: FakeClock,
+    fast_hasher: Any,
+    make_user: Callable[..., str],
+) -> None:
+    from authsvc.keys import KeyRing
+    from authsvc.verify import StaticKeys
+
+    secret = "a-shared-secret-for-hs256-mode-0123456789abcdef"
+    settings = make_settings(jwt_secrets=secret, key_encryption_secret=None)
+    make_user()
+    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as authsvc:
+        token = log_in(authsvc)
+        versions = DatabaseSource(database_url)
+        # Nothing is published in HS256 mode: the JWKS-based verifier knows no key...
+        published = verifier_for_app(authsvc, versions=versions, clock=clock)
+        with pytest.raises(InvalidToken):
+            published.verify(token)
+        # ...and a service given the secrets verifies, with HS256 pinned by the key.
+        ring = KeyRing.from_secrets([secret])
+        verifier = TokenVerifier(
+            settings.issuer,
+            versions=versions,
+            clock=clock,
+            keys=StaticKeys(ring.verification_keys),
+        )
+        assert verifier.verify(token).token_version == 0
+        other = KeyRing.from_secrets(["another-secret-entirely-0123456789abcdefgh"])
+        stranger = TokenVerifier(
+            settings.issuer,
+            versions=versions,
+            clock=clock,
+            keys=StaticKeys(other.verification_keys),
+        )
+        with pytest.raises(InvalidToken):
+            stranger.verify(token)
+        versions.close()

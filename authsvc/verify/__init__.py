@@ -8,7 +8,7 @@ It imports nothing of the server (app, runtime, api): only the shared token rule
 """
 
 from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
-from authsvc.verify.jwks import DiscoveryError, JwksCache
+from authsvc.verify.jwks import DiscoveryError, JwksCache, KeyProvider, StaticKeys
 from authsvc.verify.middleware import VerifierMiddleware, session_of
 from authsvc.verify.push import (
     PG_CHANNEL,
@@ -39,11 +39,13 @@ __all__ = [
     "HttpResponse",
     "IntrospectionSource",
     "JwksCache",
+    "KeyProvider",
     "PostgresPushListener",
     "PushCachedSource",
     "PushHandler",
     "PushListener",
     "RedisPushListener",
+    "StaticKeys",
     "TokenVerifier",
     "TokenVersionSource",
     "UrllibClient",

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from jwt import PyJWK
@@ -77,6 +77,29 @@ def parse_jwks(document: Any, algorithms: frozenset[str]) -> dict[str, Verificat
             continue
         keys[kid] = VerificationKey(kid=kid, alg=alg, key=parsed.key)
     return keys
+
+
+class KeyProvider(Protocol):
+    """Where a verifier finds verification keys; JwksCache is the usual one."""
+
+    def keys(self, now: float | None = None) -> Mapping[str, VerificationKey]: ...
+
+    def keys_for(self, kid: str) -> Mapping[str, VerificationKey]:
+        """The keys, refreshed first (if the provider can) when `kid` is not among them."""
+        ...
+
+
+class StaticKeys:
+    """A fixed key set: HS256 secrets given to the service, or keys pinned by configuration."""
+
+    def __init__(self, keys: Mapping[str, VerificationKey]):
+        self._keys = dict(keys)
+
+    def keys(self, now: float | None = None) -> Mapping[str, VerificationKey]:
+        return self._keys
+
+    def keys_for(self, kid: str) -> Mapping[str, VerificationKey]:
+        return self._keys
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated, TokenRevoked
 from authsvc.tokens import AccessClaims, TokenPolicy, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
-from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache
+from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache, KeyProvider
 from authsvc.verify.sources import TokenVersionSource, VerifierUnavailable
 from authsvc.verify.web import VerificationError, install_error_handler
 
@@ -106,13 +106,13 @@ class TokenVerifier:
         cache_size: int = 10_000,
         clock: Clock | None = None,
         http: HttpClient | None = None,
-        jwks: JwksCache | None = None,
+        keys: KeyProvider | None = None,
     ):
         self.issuer = issuer.rstrip("/")
         self.policy = TokenPolicy(issuer=self.issuer, audience=audience, leeway=leeway)
         self.versions = versions
         self.clock = clock or SystemClock()
-        self.jwks = jwks or JwksCache(
+        self.jwks: KeyProvider = keys or JwksCache(
             http or UrllibClient(),
             jwks_url=jwks_url,
             issuer=self.issuer,
