@@ -31,6 +31,7 @@ from authsvc.services import keys as key_lifecycle
 from authsvc.services.keys import RaceLost
 from authsvc.services.purge import purge
 from authsvc.services.users import create_user
+from authsvc.version_push import attach_version_publisher
 
 app = typer.Typer(help="authsvc: stateless JWT authentication service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -336,8 +337,11 @@ app.add_typer(sessions_app, name="sessions")
 def _admin_action(action: Callable[..., None], user_ref: str, verb: str) -> None:
     settings = load_settings()
     engine = engine_from_settings(settings)
+    session_factory = make_session_factory(engine)
+    # Downstream caches listening on Redis must hear of a revocation made here too.
+    publisher = attach_version_publisher(settings.redis_url, session_factory)
     try:
-        with make_session_factory(engine)() as db:
+        with session_factory() as db:
             user = admin.find_user(db, user_ref)
             action(db, user, actor="cli", now=SystemClock().now())
             db.commit()
@@ -345,6 +349,8 @@ def _admin_action(action: Callable[..., None], user_ref: str, verb: str) -> None
     except AuthError as exc:
         raise fail(exc.detail) from None
     finally:
+        if publisher is not None:
+            publisher.close()
         engine.dispose()
 
 

@@ -117,3 +117,15 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
         assert source.reads == 2
     finally:
         cache.close()
+
+
+def test_a_revocation_from_the_cli_is_published_too(
+    database_url: str, redis_url: str, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    from tests.support import run_cli
+
+    user_id = make_user()
+    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_REDIS_URL": redis_url}
+    result = run_cli("users", "revoke", "alice", env=env)
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: (user_id, 1) in recorder.versions())
