@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -21,13 +22,16 @@ from authsvc.api import metrics as metrics_api
 from authsvc.body_limit import BodySizeLimit
 from authsvc.clock import Clock
 from authsvc.config import Registration, Settings
+from authsvc.csrf import CsrfProtection
 from authsvc.errors import AuthError, ServiceUnavailable
 from authsvc.key_refresh import refresh_periodically
 from authsvc.logs import configure_logging
 from authsvc.observe import RequestObserver
+from authsvc.openapi_doc import install_openapi
 from authsvc.passwords import PasswordHasher
 from authsvc.purge_task import start_purge_task, stop_purge_task
 from authsvc.runtime import Runtime
+from authsvc.security_headers import SecurityHeaders
 
 logger = logging.getLogger("authsvc")
 
@@ -84,7 +88,24 @@ def create_app(
     # --- issue4: downstream verification ---
     app.include_router(introspect.router)
     _install_error_handlers(app)
+    _install_browser_security(app, settings)
     return app
+
+
+def _install_browser_security(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: headers on every answer, CORS before CSRF so refusals stay readable."""
+    app.add_middleware(CsrfProtection, settings=settings)
+    app.add_middleware(
+        CORSMiddleware,
+        # An explicit list: never "*", which with credentials would reflect any origin.
+        allow_origins=settings.effective_allowed_origins(),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["content-type", settings.csrf_header_name],
+        max_age=600,
+    )
+    app.add_middleware(SecurityHeaders, settings=settings)
+    install_openapi(app)
 
 
 def create_app_from_environment() -> FastAPI:

@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authsvc.limits_syntax import parse_limits
 from authsvc.logs import LogFormat
 
 
@@ -57,6 +58,9 @@ class MissingSetting(Exception):
 
 # Covers clock skew between instances and downstream services in the key rotation timeline.
 KEY_TIMING_MARGIN_SECONDS = 60
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 def _split_csv(value: object) -> object:
@@ -198,6 +202,24 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     # How long SIGTERM waits for in-flight requests before closing their connections.
     shutdown_grace_seconds: int = Field(default=20, ge=1, le=600)
+    # --- issue6: security hardening (CSRF, CORS, login throttling, headers) ---
+    # Origins (scheme://host[:port]) whose pages may send cookie-authenticated unsafe requests
+    # and read responses with credentials; empty means the issuer's own origin only.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    csrf_cookie_name: str = Field(default="authsvc_csrf", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    csrf_header_name: str = Field(default="X-CSRF-Token", pattern=r"^[A-Za-z0-9\-]{1,64}$")
+    # Throttling counters live in Redis when the shared AUTHSVC_REDIS_URL is set (so every
+    # instance sees them); without it each process counts alone, in memory.
+    login_throttle_enabled: bool = True
+    # Failed logins allowed per account from addresses that never logged in to it (`limits` syntax).
+    login_limit_account: str = "100/hour"
+    # Failed logins allowed per account from one client address: a growing delay, not a lockout.
+    login_limit_client_account: str = "5/minute;20/hour"
+    # Failed logins allowed from one client address across all accounts (credential stuffing).
+    login_limit_client: str = "100/hour"
+    # How long an address that proved an account's password escapes that account's global limit.
+    login_known_client_days: int = Field(default=30, ge=0, le=365)
+    hsts_max_age_seconds: int = Field(default=365 * 86400, ge=0, le=2 * 365 * 86400)
 
     # --- issue5: refresh tokens, sessions, passwords, admin, purge ---
     refresh_cookie_name: str = Field(default="authsvc_rt", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
@@ -284,6 +306,38 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return self
+
+    # --- issue6: validators ---
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            # A wildcard or a path would make the CSRF check and CORS trust far more than meant.
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], no path, no wildcard"
+                )
+            origins.append(origin.lower())
+        return origins
+
+    @field_validator("login_limit_account", "login_limit_client_account", "login_limit_client")
+    @classmethod
+    def _limits_parse(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    def effective_allowed_origins(self) -> list[str]:
+        """The configured origins, or the issuer's own origin when none is configured."""
+        if self.allowed_origins:
+            return list(self.allowed_origins)
+        scheme, _, rest = self.issuer.partition("://")
+        return [f"{scheme}://{rest.split('/')[0]}".lower()]
 
 
 def describe_validation_error(error: Exception) -> str:

@@ -20,12 +20,14 @@ AuthError
  │    ├── SessionExpired (401 session_expired)
  │    └── RefreshTokenReused (401 refresh_token_reused)
  ├── Forbidden (403 forbidden)
+ │    └── CsrfFailed (403 csrf_failed)
  ├── NotFound (404 not_found)
  ├── Conflict (409 conflict)
  │    └── SessionActive (409 session_active)
  ├── ServiceUnavailable (503 service_unavailable)
  │    └── VerifierUnavailable (503 service_unavailable; authsvc.verify.sources)
- └── InvalidClient (401 invalid_client)
+ ├── InvalidClient (401 invalid_client)
+ └── TooManyAttempts (429 too_many_attempts)
 """
 
 from __future__ import annotations
@@ -179,3 +181,18 @@ class InvalidClient(AuthError):
 
     def __init__(self, detail: str | None = None):
         super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="authsvc"'})
+
+
+# --- issue6: security hardening ---
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+    default_detail = "Cross-site request refused: send it from an allowed origin with its token."
+
+
+class TooManyAttempts(AuthError):
+    code = "too_many_attempts"
+    status = 429
+    # The same words whether or not the account exists.
+    default_detail = "Too many failed login attempts; try again later."

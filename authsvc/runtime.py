@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import MissingSetting, Settings
 from authsvc.cookies import CookiePolicy
+from authsvc.csrf import CsrfTokens
 from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
@@ -23,6 +24,7 @@ from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import SessionLifetimes
 from authsvc.services.introspection import IntrospectionClients
 from authsvc.services.keys import RotationPolicy
+from authsvc.throttle import LoginThrottle
 from authsvc.tokens import TokenPolicy
 from authsvc.version_push import RedisVersionPublisher, attach_version_publisher
 
@@ -47,6 +49,9 @@ class Runtime:
     token_policy: TokenPolicy
     lifetimes: SessionLifetimes
     password_policy: PasswordPolicy
+    # --- issue6: security hardening (before the defaulted fields) ---
+    csrf: CsrfTokens
+    throttle: LoginThrottle
     # --- issue7: observability ---
     metrics: Metrics = field(default_factory=Metrics)
     metrics_collector: Collector | None = None
@@ -101,6 +106,8 @@ class Runtime:
             password_policy=PasswordPolicy.with_common_list(settings.password_min_length),
             introspection_clients=IntrospectionClients.parse(settings.introspection_clients),
             version_publisher=attach_version_publisher(settings.redis_url, session_factory),
+            csrf=CsrfTokens(_csrf_secrets(settings)),
+            throttle=LoginThrottle.from_settings(settings),
         )
         runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
         return runtime
@@ -114,6 +121,7 @@ class Runtime:
             self.metrics_collector = None
         if self.version_publisher is not None:
             self.version_publisher.close()
+        self.throttle.close()
         self.engine.dispose()
 
 
@@ -138,3 +146,10 @@ def _prepare_keys(
         ring = KeyRing.load(db, encryptor)
     holder = KeyRingHolder(ring, clock=clock, refresh=maintainer, interval=interval)
     return encryptor, holder
+
+
+def _csrf_secrets(settings: Settings) -> list[str]:
+    """The service's own secret material: the HS256 list in that mode, else the KEK."""
+    if settings.hs256_mode:
+        return [secret.get_secret_value() for secret in settings.jwt_secrets]
+    return [settings.require_key_encryption_secret()]

@@ -147,15 +147,45 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 ClientFactory = Callable[..., Any]
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def behave_like_spa(client: httpx.AsyncClient, settings: Settings, origin: str) -> None:
+    """Once the client holds the CSRF cookie, send Origin and echo the token, as an SPA does."""
+
+    async def add_csrf_headers(request: httpx.Request) -> None:
+        if request.method not in UNSAFE_METHODS:
+            return
+        token = next(
+            (
+                cookie.value
+                for cookie in client.cookies.jar
+                if cookie.name.removeprefix("__Host-") == settings.csrf_cookie_name
+            ),
+            None,
+        )
+        if token is not None:
+            request.headers.setdefault("origin", origin)
+            request.headers.setdefault(settings.csrf_header_name, token)
+
+    client.event_hooks["request"].append(add_csrf_headers)
 
 
 @pytest.fixture
 def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> Callable[..., Any]:
-    """`async with client_factory(settings) as client:` an in-process client with the lifespan."""
+    """`async with client_factory(settings) as client:` an in-process client with the lifespan.
+
+    By default the client behaves like a same-origin SPA towards CSRF (see `behave_like_spa`);
+    `browser=False` gives a raw client that sends only what the test tells it to.
+    """
 
     @asynccontextmanager
     async def open_client(
-        settings: Settings, *, base_url: str = "http://authsvc.test", **kwargs: Any
+        settings: Settings,
+        *,
+        base_url: str = "http://authsvc.test",
+        browser: bool = True,
+        **kwargs: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(
             settings, clock=kwargs.pop("clock", clock), hasher=kwargs.pop("hasher", fast_hasher)
@@ -163,6 +193,8 @@ def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> Callable[...,
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+                if browser:
+                    behave_like_spa(client, settings, base_url.rstrip("/"))
                 yield client
 
     return open_client

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.sessions import remember_max_age
-from authsvc.errors import InvalidCredentials, SessionActive
+from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
@@ -20,7 +20,8 @@ from authsvc.schemas import (
     SessionOut,
     UserOut,
 )
-from authsvc.services import auth
+from authsvc.services import audit, auth
+from authsvc.services.users import normalise_username
 
 router = APIRouter(tags=["session"])
 
@@ -54,6 +55,14 @@ def login(
     client: ClientDep,
 ) -> LoginResponse:
     # A plain `def`: FastAPI runs it in the threadpool, so argon2 never blocks the event loop.
+    account, now = normalise_username(body.username), runtime.clock.now()
+    try:
+        # Before any hashing, so a throttled attacker costs us nothing.
+        runtime.throttle.check(account, client.ip, now)
+    except TooManyAttempts:
+        audit.record(db, "login_throttled", now=now, client=client)
+        db.commit()
+        raise
     try:
         result = auth.login(
             db,
@@ -65,13 +74,19 @@ def login(
             password=body.password,
             remember=body.remember,
             client=client,
-            now=runtime.clock.now(),
+            now=now,
             single_session=runtime.settings.single_session,
         )
-    except (InvalidCredentials, SessionActive):
+    except InvalidCredentials:
+        runtime.throttle.failed(account, client.ip, now)
         db.commit()  # keep the audit record of the failed attempt
         raise
+    except SessionActive:
+        # The password was right: not a guess to count, but still an event to keep.
+        db.commit()
+        raise
     db.commit()
+    runtime.throttle.succeeded(account, client.ip, now)
     runtime.cookies.set_access(
         response, request, result.access.token, runtime.settings.access_token_ttl_seconds
     )
@@ -114,6 +129,8 @@ def logout(
     if logged_out:
         runtime.metrics.revoked("token_version" if everywhere else "session")
     runtime.cookies.clear_all(response, request)
+    # Browsers also drop every other cookie of ours (the CSRF token, anything added later).
+    response.headers["Clear-Site-Data"] = '"cookies"'
     return LogoutResponse(everywhere=everywhere and logged_out)
 
 

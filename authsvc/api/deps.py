@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from authsvc.config import Settings
@@ -64,7 +65,18 @@ async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 
 
-async def presented_token(request: Request, runtime: RuntimeDep) -> str | None:
+# Declarations for the OpenAPI document only (the default cookie name); the token itself is
+# read below, where the configured name and its __Host- prefix are known.
+_cookie_auth = APIKeyCookie(name="authsvc_at", scheme_name="cookieAuth", auto_error=False)
+_bearer_auth = HTTPBearer(scheme_name="bearerAuth", bearerFormat="JWT", auto_error=False)
+
+
+async def presented_token(
+    request: Request,
+    runtime: RuntimeDep,
+    _cookie: Annotated[str | None, Security(_cookie_auth)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_auth)],
+) -> str | None:
     """The bearer token if the Authorization header carries one, else the access cookie."""
     authorization = request.headers.get("authorization")
     if authorization is not None:

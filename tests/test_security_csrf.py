@@ -1,0 +1,278 @@
+"""CSRF: cookie-authenticated unsafe requests need an allowed Origin and the double-submit token;
+simple cross-site requests change nothing; bearer requests are exempt; CORS reflects no stranger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from authsvc.config import Settings
+from tests.conftest import PASSWORD
+
+ORIGIN = "http://authsvc.test"
+EVIL = "https://evil.example"
+HEADER = "X-CSRF-Token"
+
+
+async def login(client: httpx.AsyncClient) -> tuple[str, str]:
+    """Log in as an API client would (no cookie yet); return (access token, CSRF token)."""
+    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return client.cookies["authsvc_at"], client.cookies["authsvc_csrf"]
+
+
+def token_version(db_query: Callable[..., list[Any]]) -> int:
+    return int(db_query("SELECT token_version FROM users WHERE username = 'alice'")[0][0])
+
+
+def open_sessions(db_query: Callable[..., list[Any]]) -> int:
+    return len(db_query("SELECT id FROM sessions WHERE ended_at IS NULL"))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Origin": EVIL, HEADER: "{csrf}"}, id="foreign-origin"),
+        pytest.param({"Origin": "null", HEADER: "{csrf}"}, id="null-origin"),
+        pytest.param({"Origin": ORIGIN + ".evil.example", HEADER: "{csrf}"}, id="origin-prefix"),
+        pytest.param({"Origin": ORIGIN}, id="no-token"),
+        pytest.param({"Origin": ORIGIN, HEADER: "forged"}, id="wrong-token"),
+        pytest.param({"Sec-Fetch-Site": "cross-site", HEADER: "{csrf}"}, id="cross-site-fetch"),
+        pytest.param({"Sec-Fetch-Site": "same-site", HEADER: "{csrf}"}, id="same-site-fetch"),
+        pytest.param({HEADER: "{csrf}"}, id="no-origin-at-all"),
+    ],
+)
+async def test_cookie_authenticated_logout_refused_without_origin_and_token(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+    headers: dict[str, str],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        _, csrf = await login(client)
+        sent = {name: value.format(csrf=csrf) for name, value in headers.items()}
+        response = await client.post("/logout", params={"everywhere": "true"}, headers=sent)
+        assert response.status_code == 403
+        assert response.json()["error"] == "csrf_failed"
+        assert "authsvc_at" not in response.headers.get("set-cookie", "")
+        assert (await client.get("/session")).status_code == 200
+    assert token_version(db_query) == 0
+    assert open_sessions(db_query) == 1
+
+
+async def test_logout_with_allowed_origin_and_token_works(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        _, csrf = await login(client)
+        response = await client.post(
+            "/logout", params={"everywhere": "true"}, headers={"Origin": ORIGIN, HEADER: csrf}
+        )
+        assert response.status_code == 200, response.text
+    assert token_version(db_query) == 1
+    assert open_sessions(db_query) == 0
+
+
+async def test_same_origin_fetch_metadata_stands_in_for_origin(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        _, csrf = await login(client)
+        headers = {"Sec-Fetch-Site": "same-origin", HEADER: csrf}
+        assert (await client.post("/logout", headers=headers)).status_code == 200
+    assert open_sessions(db_query) == 0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("text/plain", b'{"everywhere": true}'),
+        ("application/x-www-form-urlencoded", b"everywhere=true"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n',
+        ),
+    ],
+    ids=["text-plain", "form", "multipart"],
+)
+async def test_simple_cross_site_requests_change_nothing(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+    content_type: str,
+    content: bytes,
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        await login(client)
+        sessions_before = db_query("SELECT count(*) FROM sessions")[0][0]
+        # What an HTML form or a no-cors fetch on another site can send: no custom header.
+        headers = {"Content-Type": content_type, "Origin": EVIL}
+        logout = await client.post("/logout?everywhere=true", content=content, headers=headers)
+        relogin = await client.post(
+            "/login",
+            content=content
+            if content_type != "application/x-www-form-urlencoded"
+            else f"username=alice&password={PASSWORD}".encode(),
+            headers=headers,
+        )
+        assert logout.status_code == 403
+        assert relogin.status_code == 403
+        assert "set-cookie" not in relogin.headers
+        assert (await client.get("/session")).status_code == 200
+    assert token_version(db_query) == 0
+    assert db_query("SELECT count(*) FROM sessions")[0][0] == sessions_before
+
+
+async def test_get_logout_is_405_and_changes_nothing(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        await login(client)
+        response = await client.get("/logout", params={"everywhere": "true"})
+        assert response.status_code == 405
+        assert "set-cookie" not in response.headers
+        assert (await client.get("/session")).status_code == 200
+    assert token_version(db_query) == 0
+    assert open_sessions(db_query) == 1
+
+
+async def test_bearer_requests_are_exempt(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        access, _ = await login(client)
+    async with client_factory(settings, browser=False) as api_client:
+        response = await api_client.post(
+            "/logout",
+            params={"everywhere": "true"},
+            headers={"Authorization": f"Bearer {access}"},
+        )
+        assert response.status_code == 200, response.text
+    assert token_version(db_query) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Origin": EVIL}, id="foreign-origin"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site-fetch"),
+        pytest.param({"Origin": ORIGIN}, id="same-origin-without-token"),
+    ],
+)
+async def test_login_csrf_is_refused(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+    headers: dict[str, str],
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        response = await client.post(
+            "/login",
+            content=f"username=alice&password={PASSWORD}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        )
+        assert response.status_code == 403
+        assert response.json()["error"] == "csrf_failed"
+        assert "authsvc_at" not in response.headers.get("set-cookie", "")
+    assert db_query("SELECT count(*) FROM sessions")[0][0] == 0
+
+
+async def test_browser_login_with_origin_and_token_works(
+    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        # An SPA's first request hands it the CSRF cookie; it then echoes it on the login.
+        await client.get("/session")
+        csrf = client.cookies["authsvc_csrf"]
+        response = await client.post(
+            "/login",
+            json={"username": "alice", "password": PASSWORD},
+            headers={"Origin": ORIGIN, HEADER: csrf},
+        )
+        assert response.status_code == 200, response.text
+
+
+async def test_unsigned_csrf_cookie_is_refused(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    """A sibling subdomain can plant a cookie, but cannot sign it."""
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        await login(client)
+        client.cookies.set("authsvc_csrf", "planted.value", domain="authsvc.test")
+        response = await client.post(
+            "/logout",
+            params={"everywhere": "true"},
+            headers={"Origin": ORIGIN, HEADER: "planted.value"},
+        )
+        assert response.status_code == 403
+    assert token_version(db_query) == 0
+
+
+async def test_allowed_origins_setting_admits_a_separate_frontend(
+    client_factory: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    frontend = "https://app.example.com"
+    settings = make_settings(allowed_origins=frontend)
+    async with client_factory(settings, browser=False) as client:
+        _, csrf = await login(client)
+        same_host = await client.post("/logout", headers={"Origin": ORIGIN, HEADER: csrf})
+        assert same_host.status_code == 403  # the issuer's origin is no longer on the list
+        ok = await client.post("/logout", headers={"Origin": frontend, HEADER: csrf})
+        assert ok.status_code == 200
+    assert open_sessions(db_query) == 0
+
+
+async def test_cors_never_reflects_a_foreign_origin(
+    client_factory: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    frontend = "https://app.example.com"
+    async with client_factory(make_settings(allowed_origins=frontend), browser=False) as client:
+        preflight = await client.options(
+            "/logout",
+            headers={
+                "Origin": EVIL,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-csrf-token",
+            },
+        )
+        assert "access-control-allow-origin" not in preflight.headers
+        simple = await client.get("/session", headers={"Origin": EVIL, "Cookie": "a=b"})
+        # Without Access-Control-Allow-Origin the browser hides the response from the page.
+        assert "access-control-allow-origin" not in simple.headers
+        allowed = await client.get("/session", headers={"Origin": frontend})
+        assert allowed.headers["access-control-allow-origin"] == frontend
+        assert allowed.headers["access-control-allow-credentials"] == "true"
