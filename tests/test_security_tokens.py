@@ -1,0 +1,169 @@
+"""The attack catalogue: crafted tokens against GET /session (and, once it lands, the
+downstream verifier: add it to TARGETS). Each must get 401 and no cookie that grants access."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from authsvc.config import Settings
+from authsvc.db import make_engine, make_session_factory
+from authsvc.keys import KeyEncryptor, KeyRing
+from tests.conftest import PASSWORD, TEST_SECRET
+from tests.token_attacks import Material, catalogue, huge_tokens
+
+Target = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
+
+
+async def session_by_bearer(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get("/session", headers={"Authorization": f"Bearer {token}"})
+
+
+async def session_by_cookie(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get("/session", headers={"Cookie": f"authsvc_at={token}"})
+
+
+# The downstream verifier (authsvc.verify) joins here as one more entry when it lands.
+TARGETS: dict[str, Target] = {
+    "session-bearer": session_by_bearer,
+    "session-cookie": session_by_cookie,
+}
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A local port that a verifier following `jku`/`x5u` would connect to."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def assert_nobody_called(sock: socket.socket) -> None:
+    with pytest.raises(BlockingIOError):
+        connection, _ = sock.accept()
+        connection.close()
+
+
+async def material_for(
+    client: httpx.AsyncClient, database_url: str, listener: socket.socket
+) -> Material:
+    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    token = client.cookies["authsvc_at"]
+    client.cookies.clear()
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as db:
+            ring = KeyRing.load(db, KeyEncryptor(TEST_SECRET))
+    finally:
+        engine.dispose()
+    assert ring.signer is not None
+    return Material(
+        token=token,
+        header=jwt.get_unverified_header(token),
+        payload=jwt.decode(token, options={"verify_signature": False}),
+        private_key=ring.signer.key,
+        jwk=ring.jwks["keys"][0],
+        jku_url=f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json",
+    )
+
+
+def grants_access(response: httpx.Response) -> bool:
+    return any(
+        value.split("=", 1)[0].removeprefix("__Host-") == "authsvc_at"
+        and "max-age=0" not in value.lower()
+        for value in response.headers.get_list("set-cookie")
+    )
+
+
+async def run_catalogue(
+    client: httpx.AsyncClient, tokens: dict[str, str], material: Material
+) -> list[str]:
+    failures = []
+    for target_name, target in TARGETS.items():
+        # The control: re-signed with our key and nothing changed, it is accepted.
+        control = await target(client, material.sign())
+        assert control.status_code == 200, (target_name, control.text)
+        for name, token in tokens.items():
+            response = await target(client, token)
+            if response.status_code != 401 or grants_access(response):
+                failures.append(f"{target_name}: {name} -> {response.status_code}")
+    return failures
+
+
+async def test_forged_and_malformed_tokens_are_refused(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    database_url: str,
+    listener: socket.socket,
+) -> None:
+    make_user()
+    async with client_factory(settings) as client:
+        material = await material_for(client, database_url, listener)
+        tokens = catalogue(material)
+        assert len(tokens) > 100
+        failures = await run_catalogue(client, tokens, material)
+    assert failures == []
+    assert_nobody_called(listener)
+
+
+async def test_algorithm_confusion_with_an_rsa_key(
+    client_factory: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    make_user: Callable[..., str],
+    database_url: str,
+    listener: socket.socket,
+) -> None:
+    """RS256 keys have a PKCS#1 form: HS256 signed with it (and the other forms) is refused."""
+    make_user()
+    async with client_factory(make_settings(signing_algorithm="RS256")) as client:
+        material = await material_for(client, database_url, listener)
+        tokens = {
+            name: token
+            for name, token in catalogue(material).items()
+            if name.startswith(("hs256", "alg-"))
+        }
+        assert any("pkcs1" in name for name in tokens)
+        failures = await run_catalogue(client, tokens, material)
+    assert failures == []
+
+
+async def test_huge_tokens_are_refused_before_any_decoding(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    database_url: str,
+    listener: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_user()
+    async with client_factory(settings) as client:
+        material = await material_for(client, database_url, listener)
+        tokens = huge_tokens(material)
+        decoded: list[str] = []
+        for name in ("get_unverified_header", "decode", "decode_complete"):
+            original = getattr(jwt, name)
+
+            def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+                decoded.append(_name)
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(jwt, name, spy)
+        for name, token in tokens.items():
+            for target_name, target in TARGETS.items():
+                response = await target(client, token)
+                assert response.status_code == 401, (target_name, name)
+                assert not grants_access(response)
+        assert decoded == []
+        # The spies do see a normal token, so an empty list means "never decoded".
+        assert (await session_by_bearer(client, material.sign())).status_code == 200
+        assert decoded
