@@ -91,14 +91,17 @@ class CsrfProtection:
             if problem is not None:
                 await _refuse(send, problem)
                 return
-        if cookie_valid:
-            await self.app(scope, receive, send)
-            return
-        set_cookie = _set_cookie_header(policy, request, name, tokens.mint())
+        # A safe request hands a browser its first token; a response that logs someone in
+        # hands out a fresh one (a token per session). Refusals and errors set no cookie.
+        hand_out = request.method in SAFE_METHODS and not cookie_valid
+        access_names = {policy.name, f"__Host-{policy.name}"}
 
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), set_cookie]
+                headers = message.get("headers", [])
+                if hand_out or _sets_cookie(headers, access_names):
+                    token = _set_cookie_header(policy, request, name, tokens.mint())
+                    message["headers"] = [*headers, token]
             await send(message)
 
         await self.app(scope, receive, send_with_token)
@@ -130,6 +133,16 @@ def _needs_check(request: Request) -> bool:
     if scheme.lower() == "bearer" and credentials.strip():
         return False
     return request.url.path in ALWAYS_CHECKED_PATHS or bool(request.cookies)
+
+
+def _sets_cookie(headers: list[tuple[bytes, bytes]], names: set[str]) -> bool:
+    for key, value in headers:
+        if key.lower() != b"set-cookie":
+            continue
+        text = value.decode("latin-1")
+        if text.split("=", 1)[0] in names and "max-age=0" not in text.lower():
+            return True
+    return False
 
 
 def _set_cookie_header(

@@ -87,7 +87,14 @@ def _base_env() -> dict[str, str]:
 
 def start_server(env: dict[str, str], *, workdir: Path, timeout: float = 30) -> LiveServer:
     port = free_port()
-    full_env = {**_base_env(), "AUTHSVC_PORT": str(port), "AUTHSVC_HOST": "127.0.0.1", **env}
+    full_env = {
+        **_base_env(),
+        "AUTHSVC_PORT": str(port),
+        "AUTHSVC_HOST": "127.0.0.1",
+        # Pages served from the server's own address may call it with cookies (CSRF, CORS).
+        "AUTHSVC_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+        **env,
+    }
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

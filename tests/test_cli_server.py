@@ -93,7 +93,11 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp
     server = live_server(AUTHSVC_DATABASE_URL=database_url)
     with httpx.Client(base_url=server.url) as browser:
         assert browser.get("/readyz").json()["signing_key"] is True
-        response = browser.post("/login", json={"username": "alice", "password": PASSWORD})
+        # As a page of the service's own origin does: Origin plus the CSRF cookie echoed.
+        spa = {"Origin": server.url, "X-CSRF-Token": browser.cookies["authsvc_csrf"]}
+        response = browser.post(
+            "/login", json={"username": "alice", "password": PASSWORD}, headers=spa
+        )
         assert response.status_code == 200
         raw = response.headers["set-cookie"]
         assert raw.startswith("authsvc_at=ey")
@@ -102,7 +106,8 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp
         assert "Secure" not in raw  # AUTHSVC_COOKIE_SECURE=false for plain http here
         assert "server" not in response.headers
         assert browser.get("/session").json()["user"]["username"] == "alice"
-        assert browser.post("/logout").status_code == 200
+        spa["X-CSRF-Token"] = browser.cookies["authsvc_csrf"]  # a fresh one came with the login
+        assert browser.post("/logout", headers=spa).status_code == 200
         assert browser.get("/session").status_code == 401
     assert "created a ES256 signing key" in server.log()
     assert PASSWORD not in server.log()
