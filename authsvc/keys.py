@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from authsvc.errors import KeyRetired, KeyRevoked
 from authsvc.models import SigningKey
+from authsvc.services import audit
 from authsvc.tokens import (
     AccessClaims,
     SigningMaterial,
@@ -146,7 +147,9 @@ def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datet
     """
     if active_key(db) is not None:
         return False
-    db.add(new_signing_key(alg, encryptor, state=KeyState.active, now=now))
+    key = new_signing_key(alg, encryptor, state=KeyState.active, now=now)
+    db.add(key)
+    audit.record(db, "key_created", now=now, kid=key.kid, alg=alg, state=key.state)
     try:
         db.commit()
     except IntegrityError:

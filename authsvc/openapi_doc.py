@@ -10,6 +10,8 @@ from authsvc.csrf import SAFE_METHODS
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 THROTTLED_PATHS = frozenset({"/login"})
+# Routes where a token is optional (logging out without a session is a harmless no-op).
+OPTIONAL_AUTH_PATHS = frozenset({"/logout"})
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -27,6 +29,8 @@ def _declare_refusals(document: dict[str, Any]) -> None:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            if path in OPTIONAL_AUTH_PATHS and {} not in operation.get("security", [{}]):
+                operation["security"].append({})
             if method.upper() not in SAFE_METHODS:
                 responses.setdefault(
                     "403", {"description": "Cross-site request refused (CSRF)", "content": _ERROR}

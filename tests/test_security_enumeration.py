@@ -81,3 +81,18 @@ async def test_unknown_user_and_wrong_password_take_the_same_time(
     ratio = statistics.median(unknown) / statistics.median(existing)
     assert 0.1 < superiority < 0.9, (superiority, ratio)
     assert 0.6 < ratio < 1.67, (superiority, ratio)
+
+
+async def test_a_username_postgresql_cannot_store_is_just_an_unknown_user(
+    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+) -> None:
+    """Found by the fuzzer: a NUL in the username made PostgreSQL fail the lookup (503)."""
+    make_user()
+    async with client_factory(settings) as client:
+        await client.get("/healthz")
+        answers = [
+            await client.post("/login", json={"username": name, "password": "not-it-at-all"})
+            for name in ("mallory", "alice\x00")
+        ]
+    assert [answer.status_code for answer in answers] == [401, 401]
+    assert answers[0].content == answers[1].content

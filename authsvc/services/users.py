@@ -41,6 +41,10 @@ def validate_new_password(password: str) -> None:
 
 
 def find_by_username(db: Session, username: str) -> User | None:
+    if "\x00" in username:
+        # No account has one (creation refuses control characters), and PostgreSQL rejects
+        # NUL in text: the caller's answer must be "no such user", not a database error.
+        return None
     return db.scalars(select(User).where(User.username == normalise_username(username))).first()
 
 
