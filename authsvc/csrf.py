@@ -23,6 +23,9 @@ from authsvc.errors import CsrfFailed
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Login CSRF (logging the victim into the attacker's account) is refused too.
 ALWAYS_CHECKED_PATHS = frozenset({"/login"})
+# Where a page gets its first token: the call an SPA makes on load. Not on every safe
+# response, because a Set-Cookie would make cacheable answers (the JWKS) uncacheable.
+HANDOUT_PATHS = frozenset({"/session"})
 _MAX_TOKEN_CHARS = 256
 
 
@@ -86,14 +89,18 @@ class CsrfProtection:
         name = csrf_cookie_name(policy, request, self.cookie_name)
         presented = request.cookies.get(name)
         cookie_valid = presented is not None and tokens.valid(presented)
-        if _needs_check(request):
+        if self._needs_check(request):
             problem = self._problem(request, presented if cookie_valid else None)
             if problem is not None:
                 await _refuse(send, problem)
                 return
         # A safe request hands a browser its first token; a response that logs someone in
         # hands out a fresh one (a token per session). Refusals and errors set no cookie.
-        hand_out = request.method in SAFE_METHODS and not cookie_valid
+        hand_out = (
+            request.method in SAFE_METHODS
+            and request.url.path in HANDOUT_PATHS
+            and not cookie_valid
+        )
         access_names = {policy.name, f"__Host-{policy.name}"}
 
         async def send_with_token(message: Message) -> None:
@@ -106,6 +113,18 @@ class CsrfProtection:
 
         await self.app(scope, receive, send_with_token)
 
+    def _carries_credentials(self, request: Request) -> bool:
+        """Any cookie but our CSRF token may authenticate (access, refresh, future ones)."""
+        return any(name.removeprefix("__Host-") != self.cookie_name for name in request.cookies)
+
+    def _needs_check(self, request: Request) -> bool:
+        if request.method in SAFE_METHODS:
+            return False
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return False
+        return request.url.path in ALWAYS_CHECKED_PATHS or self._carries_credentials(request)
+
     def _problem(self, request: Request, valid_cookie: str | None) -> str | None:
         origin = request.headers.get("origin")
         site = request.headers.get("sec-fetch-site")
@@ -115,7 +134,7 @@ class CsrfProtection:
         elif site is not None:
             if site.lower() != "same-origin":
                 return "The request comes from another site."
-        elif request.cookies:
+        elif self._carries_credentials(request):
             return "A cookie-authenticated request must carry an Origin header."
         else:
             # No cookie and no browser signal: an API client, which a forged page cannot be.
@@ -124,15 +143,6 @@ class CsrfProtection:
         if valid_cookie is None or not hmac.compare_digest(sent.encode(), valid_cookie.encode()):
             return "The CSRF token is missing or does not match its cookie."
         return None
-
-
-def _needs_check(request: Request) -> bool:
-    if request.method in SAFE_METHODS:
-        return False
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return False
-    return request.url.path in ALWAYS_CHECKED_PATHS or bool(request.cookies)
 
 
 def _sets_cookie(headers: list[tuple[bytes, bytes]], names: set[str]) -> bool:

@@ -194,7 +194,8 @@ def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> Callable[...,
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
                 if browser:
-                    behave_like_spa(client, settings, base_url.rstrip("/"))
+                    # An SPA served from the first allowed origin (by default the issuer's).
+                    behave_like_spa(client, settings, settings.effective_allowed_origins()[0])
                 yield client
 
     return open_client

@@ -27,6 +27,21 @@ class FakeClock:
         self.current += timedelta(seconds=seconds)
 
 
+def comparable_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    """All headers but the per-request id: what may not differ between two answers."""
+    return sorted((k, v) for k, v in response.headers.items() if k != "x-request-id")
+
+
+def spa_headers(client: httpx.Client, origin: str) -> dict[str, str]:
+    """What a page of `origin` sends with an unsafe request: Origin and the CSRF cookie echoed."""
+    token = next(
+        cookie.value
+        for cookie in client.cookies.jar
+        if cookie.name.removeprefix("__Host-") == "authsvc_csrf"
+    )
+    return {"Origin": origin, "X-CSRF-Token": token}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -93,7 +93,9 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp
     server = live_server(AUTHSVC_DATABASE_URL=database_url)
     with httpx.Client(base_url=server.url) as browser:
         assert browser.get("/readyz").json()["signing_key"] is True
-        # As a page of the service's own origin does: Origin plus the CSRF cookie echoed.
+        # As a page of the service's own origin does: its first call hands it the CSRF token,
+        # which it echoes with Origin on unsafe requests.
+        assert browser.get("/session").status_code == 401
         spa = {"Origin": server.url, "X-CSRF-Token": browser.cookies["authsvc_csrf"]}
         response = browser.post(
             "/login", json={"username": "alice", "password": PASSWORD}, headers=spa

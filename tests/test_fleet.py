@@ -72,6 +72,12 @@ def cookie_header(token: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={token}"}
 
 
+def bearer_header(token: str) -> dict[str, str]:
+    # Scripted clients send unsafe requests with the bearer token: a cookie would need the
+    # Origin and CSRF token a browser page sends (see the CSRF tests).
+    return {"Authorization": f"Bearer {token}"}
+
+
 def session_status(base_url: str, token: str) -> int:
     return httpx.get(f"{base_url}/session", cookies={COOKIE: token}, timeout=15).status_code
 
@@ -95,7 +101,9 @@ def test_a_login_on_one_instance_is_accepted_by_all_and_logout_everywhere_reache
             served_by.add(fleet.by_upstream(response).port)
     assert served_by == {instance.port for instance in fleet.instances}
 
-    logout = httpx.post(f"{fleet.url}/logout?everywhere=true", cookies={COOKIE: token}, timeout=15)
+    logout = httpx.post(
+        f"{fleet.url}/logout?everywhere=true", headers=bearer_header(token), timeout=15
+    )
     assert logout.status_code == 200
     assert logout.json()["everywhere"] is True
     # The very next request on every instance refuses the old token.
@@ -199,7 +207,7 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
             login_down = http.post("/login", json={"username": "alice", "password": PASSWORD})
             assert login_down.status_code == 503
             assert "set-cookie" not in login_down.headers
-            assert http.post("/logout", headers=cookie_header(token)).status_code == 503
+            assert http.post("/logout", headers=bearer_header(token)).status_code == 503
             for instance in fleet.instances:
                 assert httpx.get(f"{instance.url}/readyz", timeout=15).status_code == 503
                 assert httpx.get(f"{instance.url}/healthz", timeout=15).status_code == 200
@@ -235,7 +243,9 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
 
             def logout() -> None:
                 result["logout"] = httpx.post(
-                    f"{instance.url}/logout?everywhere=true", cookies={COOKIE: token}, timeout=30
+                    f"{instance.url}/logout?everywhere=true",
+                    headers=bearer_header(token),
+                    timeout=30,
                 )
 
             worker = threading.Thread(target=logout)

@@ -51,4 +51,4 @@ def test_racing_instances_start_one_scheduled_rotation_and_activate_it_once(
     assert len(rows) == 2, "exactly one rotation was started"
     assert rows == [(first[0], "retiring"), (rows[1][0], "active")]
     events = db_query("SELECT event FROM audit_events WHERE event LIKE 'key_%' ORDER BY id")
-    assert [event for (event,) in events] == ["key_rotated", "key_activated"]
+    assert [event for (event,) in events] == ["key_created", "key_rotated", "key_activated"]

@@ -88,4 +88,9 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
         jwks = (await second.get("/.well-known/jwks.json")).json()
         assert [key["kid"] for key in jwks["keys"]] == [new_kid]
         audit = db_query("SELECT event FROM audit_events WHERE event LIKE 'key_%' ORDER BY id")
-        assert [event for (event,) in audit] == ["key_rotated", "key_activated", "key_retired"]
+        assert [event for (event,) in audit] == [
+            "key_created",
+            "key_rotated",
+            "key_activated",
+            "key_retired",
+        ]

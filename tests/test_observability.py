@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from authsvc.config import Settings
 from tests.conftest import PASSWORD
-from tests.support import LiveServer
+from tests.support import LiveServer, spa_headers
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -142,10 +142,16 @@ def test_server_logs_json_lines_with_request_ids_and_no_secret(
         assert login.status_code == 200
         token = http.cookies["authsvc_at"]
         assert http.get("/session", headers={"X-Request-ID": "req-session-1"}).status_code == 200
-        http.post("/logout", params={"everywhere": "true"}, headers={"X-Request-ID": "req-out-1"})
+        spa = spa_headers(http, server.url)
+        out = http.post(
+            "/logout", params={"everywhere": "true"}, headers={"X-Request-ID": "req-out-1", **spa}
+        )
+        assert out.status_code == 200
         assert (
             http.post(
-                "/login", json={"username": "alice", "password": "a wrong password"}
+                "/login",
+                json={"username": "alice", "password": "a wrong password"},
+                headers=spa_headers(http, server.url),
             ).status_code
             == 401
         )

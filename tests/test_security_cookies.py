@@ -102,3 +102,16 @@ async def test_hsts_when_the_request_is_secure(
     # The CSRF cookie follows the access cookie's rules: __Host-, Secure.
     assert response.headers["set-cookie"].startswith("__Host-authsvc_csrf=")
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+async def test_cacheable_answers_set_no_cookie(
+    client_factory: Callable[..., Any], settings: Settings
+) -> None:
+    """The CSRF cookie is handed out by GET /session only: a Set-Cookie on the JWKS would
+    make it uncacheable for downstream services."""
+    async with client_factory(settings, browser=False) as client:
+        jwks = await client.get("/.well-known/jwks.json")
+        session = await client.get("/session")
+    assert "set-cookie" not in jwks.headers
+    assert "max-age=" in jwks.headers["cache-control"]
+    assert session.headers["set-cookie"].startswith("authsvc_csrf=")
