@@ -115,3 +115,4 @@ async def test_cacheable_answers_set_no_cookie(
     assert "set-cookie" not in jwks.headers
     assert "max-age=" in jwks.headers["cache-control"]
     assert session.headers["set-cookie"].startswith("authsvc_csrf=")
+    assert session.headers["cache-control"] == "no-store"
