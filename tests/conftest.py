@@ -156,17 +156,23 @@ def behave_like_spa(client: httpx.AsyncClient, settings: Settings, origin: str) 
     async def add_csrf_headers(request: httpx.Request) -> None:
         if request.method not in UNSAFE_METHODS:
             return
-        token = next(
+        csrf = next(
             (
-                cookie.value
+                cookie
                 for cookie in client.cookies.jar
                 if cookie.name.removeprefix("__Host-") == settings.csrf_cookie_name
             ),
             None,
         )
-        if token is not None:
-            request.headers.setdefault("origin", origin)
-            request.headers.setdefault(settings.csrf_header_name, token)
+        if csrf is None or csrf.value is None:
+            return
+        request.headers.setdefault("origin", origin)
+        request.headers.setdefault(settings.csrf_header_name, csrf.value)
+        # A test presenting chosen cookies by hand replaces the jar's; a browser would still
+        # send its CSRF cookie along with them.
+        sent = request.headers.get("cookie")
+        if sent is not None and f"{csrf.name}=" not in sent:
+            request.headers["cookie"] = f"{sent}; {csrf.name}={csrf.value}"
 
     client.event_hooks["request"].append(add_csrf_headers)
 

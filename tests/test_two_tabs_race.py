@@ -27,13 +27,18 @@ async def test_two_tabs_refreshing_together_stay_logged_in(
         login = await browser.post("/login", json={"username": "alice", "password": PASSWORD})
         assert login.status_code == 200
         token = refresh_token_of(login)
+        csrf = browser.cookies["authsvc_csrf"]  # the page echoes it, as CSRF protection asks
         for _ in range(ROUNDS):
             # Two connections, one cookie: both requests carry the same refresh token.
             async with (
                 httpx.AsyncClient(base_url=server.url, timeout=20) as tab1,
                 httpx.AsyncClient(base_url=server.url, timeout=20) as tab2,
             ):
-                headers = {"Cookie": f"{REFRESH}={token}"}
+                headers = {
+                    "Cookie": f"{REFRESH}={token}; authsvc_csrf={csrf}",
+                    "Origin": server.url,
+                    "X-CSRF-Token": csrf,
+                }
                 first, second = await asyncio.gather(
                     tab1.post("/refresh", headers=headers), tab2.post("/refresh", headers=headers)
                 )

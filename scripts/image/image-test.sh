@@ -205,6 +205,7 @@ brun() {
         --env "AUTHSVC_DATABASE_URL=$DB_URL" \
         --env "AUTHSVC_HOST=127.0.0.1" \
         --env "AUTHSVC_PORT=$PORT" \
+        --env "AUTHSVC_ALLOWED_ORIGINS=http://127.0.0.1:$PORT" \
         "${vol[@]}" "$CTR" -- "$@"
 }
 
@@ -222,6 +223,7 @@ start_server() {
         --env "AUTHSVC_DATABASE_URL=$DB_URL" \
         --env "AUTHSVC_HOST=127.0.0.1" \
         --env "AUTHSVC_PORT=$PORT" \
+        --env "AUTHSVC_ALLOWED_ORIGINS=http://127.0.0.1:$PORT" \
         ${DATA_DIR:+--volume "$DATA_DIR:/data:rw"} \
         "$CTR" -- authsvc serve </dev/null >"$logf" 2>&1 &
     SERVER_PID=$!
@@ -271,6 +273,11 @@ def call(method, path, body=None, expect=200):
     req = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    csrf = [c.value for c in jar if c.name.removeprefix("__Host-") == "authsvc_csrf"]
+    if method != "GET" and csrf:
+        # What a page of this origin sends with a cookie-authenticated unsafe request.
+        req.add_header("Origin", base)
+        req.add_header("X-CSRF-Token", csrf[0])
     try:
         resp = opener.open(req, timeout=10)
         status, text, headers = resp.status, resp.read().decode(errors="replace"), resp.headers
