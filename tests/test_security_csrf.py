@@ -276,3 +276,37 @@ async def test_cors_never_reflects_a_foreign_origin(
         allowed = await client.get("/session", headers={"Origin": frontend})
         assert allowed.headers["access-control-allow-origin"] == frontend
         assert allowed.headers["access-control-allow-credentials"] == "true"
+
+
+async def test_every_state_changing_endpoint_is_covered(
+    client_factory: Callable[..., Any],
+    settings: Settings,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    """The protection sits in front of every route, so endpoints added later are covered too."""
+    admin_id = make_user(roles=["admin"])
+    async with client_factory(settings, browser=False) as client:
+        login_response = await client.post(
+            "/login", json={"username": "alice", "password": PASSWORD}
+        )
+        sid = login_response.json()["session"]["id"]
+        csrf = client.cookies["authsvc_csrf"]
+        snapshot = "SELECT * FROM users ORDER BY id", "SELECT * FROM sessions ORDER BY id"
+        before = [db_query(sql) for sql in snapshot]
+        forged = {"Origin": EVIL, HEADER: csrf}
+        requests = [
+            ("POST", "/refresh", None),
+            ("PATCH", "/session", {"state": {"cart": 1}}),
+            ("DELETE", f"/sessions/{sid}", None),
+            ("POST", "/password", {"current_password": PASSWORD, "new_password": "x" * 20}),
+            ("POST", f"/admin/users/{admin_id}/disable", None),
+            ("POST", f"/admin/users/{admin_id}/revoke", None),
+            ("POST", "/logout", None),
+        ]
+        for method, path, body in requests:
+            response = await client.request(method, path, json=body, headers=forged)
+            assert response.status_code == 403, (method, path, response.text)
+            assert response.json()["error"] == "csrf_failed"
+        assert [db_query(sql) for sql in snapshot] == before
+        assert (await client.get("/session")).status_code == 200
