@@ -1,10 +1,11 @@
-"""The attack catalogue: crafted tokens against GET /session (and, once it lands, the
-downstream verifier: add it to TARGETS). Each must get 401 and no cookie that grants access."""
+"""The attack catalogue: crafted tokens against GET /session (bearer and cookie) and against the
+downstream verifier (authsvc.verify). Each must get 401 and no cookie that grants access."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -13,9 +14,13 @@ import pytest
 
 from authsvc.config import Settings
 from authsvc.db import make_engine, make_session_factory
+from authsvc.errors import InvalidToken
 from authsvc.keys import KeyEncryptor, KeyRing
+from authsvc.verify import DatabaseSource, TokenVerifier
 from tests.conftest import PASSWORD, TEST_SECRET
+from tests.support import FakeClock
 from tests.token_attacks import Material, catalogue, huge_tokens
+from tests.verify_support import StaticHttp
 
 Target = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
 
@@ -28,11 +33,39 @@ async def session_by_cookie(client: httpx.AsyncClient, token: str) -> httpx.Resp
     return await client.get("/session", headers={"Cookie": f"authsvc_at={token}"})
 
 
-# The downstream verifier (authsvc.verify) joins here as one more entry when it lands.
-TARGETS: dict[str, Target] = {
-    "session-bearer": session_by_bearer,
-    "session-cookie": session_by_cookie,
-}
+@asynccontextmanager
+async def targets(
+    client: httpx.AsyncClient, settings: Settings, database_url: str, clock: FakeClock
+) -> AsyncIterator[dict[str, Target]]:
+    """GET /session both ways, and a downstream verifier fed the service's real JWKS."""
+    jwks_url = f"{settings.issuer}/.well-known/jwks.json"
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    http = StaticHttp({jwks_url: jwks}, headers={"cache-control": "max-age=300"})
+    verifier = TokenVerifier(
+        settings.issuer,
+        versions=DatabaseSource(database_url),
+        jwks_url=jwks_url,
+        clock=clock,
+        http=http,
+    )
+
+    async def downstream(_client: httpx.AsyncClient, token: str) -> httpx.Response:
+        try:
+            verifier.verify(token)
+        except InvalidToken as exc:
+            return httpx.Response(exc.status, json={"error": exc.code})
+        return httpx.Response(200)
+
+    try:
+        yield {
+            "session-bearer": session_by_bearer,
+            "session-cookie": session_by_cookie,
+            "verifier": downstream,
+        }
+    finally:
+        verifier.close()
+    # A verifier that followed jku/x5u through its HTTP client would show up here.
+    assert set(http.requests) <= {jwks_url}
 
 
 @pytest.fixture
@@ -85,10 +118,13 @@ def grants_access(response: httpx.Response) -> bool:
 
 
 async def run_catalogue(
-    client: httpx.AsyncClient, tokens: dict[str, str], material: Material
+    client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    material: Material,
+    checked: dict[str, Target],
 ) -> list[str]:
     failures = []
-    for target_name, target in TARGETS.items():
+    for target_name, target in checked.items():
         # The control: re-signed with our key and nothing changed, it is accepted.
         control = await target(client, material.sign())
         assert control.status_code == 200, (target_name, control.text)
@@ -105,13 +141,16 @@ async def test_forged_and_malformed_tokens_are_refused(
     make_user: Callable[..., str],
     database_url: str,
     listener: socket.socket,
+    clock: FakeClock,
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
         material = await material_for(client, database_url, listener)
         tokens = catalogue(material)
         assert len(tokens) > 100
-        failures = await run_catalogue(client, tokens, material)
+        async with targets(client, settings, database_url, clock) as checked:
+            assert set(checked) == {"session-bearer", "session-cookie", "verifier"}
+            failures = await run_catalogue(client, tokens, material, checked)
     assert failures == []
     assert_nobody_called(listener)
 
@@ -122,10 +161,12 @@ async def test_algorithm_confusion_with_an_rsa_key(
     make_user: Callable[..., str],
     database_url: str,
     listener: socket.socket,
+    clock: FakeClock,
 ) -> None:
     """RS256 keys have a PKCS#1 form: HS256 signed with it (and the other forms) is refused."""
     make_user()
-    async with client_factory(make_settings(signing_algorithm="RS256")) as client:
+    rsa_settings = make_settings(signing_algorithm="RS256")
+    async with client_factory(rsa_settings) as client:
         material = await material_for(client, database_url, listener)
         tokens = {
             name: token
@@ -133,7 +174,8 @@ async def test_algorithm_confusion_with_an_rsa_key(
             if name.startswith(("hs256", "alg-"))
         }
         assert any("pkcs1" in name for name in tokens)
-        failures = await run_catalogue(client, tokens, material)
+        async with targets(client, rsa_settings, database_url, clock) as checked:
+            failures = await run_catalogue(client, tokens, material, checked)
     assert failures == []
 
 
@@ -144,6 +186,7 @@ async def test_huge_tokens_are_refused_before_any_decoding(
     database_url: str,
     listener: socket.socket,
     monkeypatch: pytest.MonkeyPatch,
+    clock: FakeClock,
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -158,11 +201,12 @@ async def test_huge_tokens_are_refused_before_any_decoding(
                 return _original(*args, **kwargs)
 
             monkeypatch.setattr(jwt, name, spy)
-        for name, token in tokens.items():
-            for target_name, target in TARGETS.items():
-                response = await target(client, token)
-                assert response.status_code == 401, (target_name, name)
-                assert not grants_access(response)
+        async with targets(client, settings, database_url, clock) as checked:
+            for name, token in tokens.items():
+                for target_name, target in checked.items():
+                    response = await target(client, token)
+                    assert response.status_code == 401, (target_name, name)
+                    assert not grants_access(response)
         assert decoded == []
         # The spies do see a normal token, so an empty list means "never decoded".
         assert (await session_by_bearer(client, material.sign())).status_code == 200
