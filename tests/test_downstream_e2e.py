@@ -137,7 +137,10 @@ def test_logout_everywhere_reaches_the_downstream_service(
         assert before["push_trusted"] is True
         assert before["source_reads"] == 1  # the second call was answered from memory
 
-    logout = httpx.post(f"{authsvc.url}/logout?everywhere=true", headers=cookie)
+    # A scripted client: the bearer token (a cookie-authenticated POST needs Origin and the
+    # CSRF token a browser page sends).
+    bearer = {"Authorization": f"Bearer {login.cookies['authsvc_at']}"}
+    logout = httpx.post(f"{authsvc.url}/logout?everywhere=true", headers=bearer)
     assert logout.json() == {"logged_out": True, "everywhere": True}
     logged_out_at = time.monotonic()
     while True:

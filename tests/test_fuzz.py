@@ -10,12 +10,15 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from authsvc.config import Settings
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 BASE_URL = "http://authsvc.test"
 EXAMPLES_PER_OPERATION = 40
+# Not checked: "schema-valid data is accepted". Form bodies are stricter than JSON Schema can
+# say (a repeated field is refused with 400), and a 4xx is neither a crash nor a violation.
 
 
 def generate_cases(operation: Any) -> list[schemathesis.Case]:
@@ -68,6 +71,6 @@ async def test_no_input_breaks_the_api(
                     case.body,
                     response.text,
                 )
-                case.validate_response(response)
+                case.validate_response(response, excluded_checks=[positive_data_acceptance])
                 sent += 1
     assert sent >= len(operations) * 10
