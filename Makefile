@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The embedded default needs a key-encryption secret; generate one into the git-ignored .env.
+# `make run` serves plain HTTP on loopback, so its cookies follow the request scheme (`auto`);
+# the service's own default stays `true` for every other deployment.
 .env:
-	@umask 077 && printf 'AUTHSVC_KEY_ENCRYPTION_SECRET=%s\n' \
-	  "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env
-	@echo "make: wrote a new AUTHSVC_KEY_ENCRYPTION_SECRET to .env (git-ignored; keep it: it decrypts the signing keys)"
+	@umask 077 && { \
+	  printf 'AUTHSVC_KEY_ENCRYPTION_SECRET=%s\n' \
+	    "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')"; \
+	  printf 'AUTHSVC_COOKIE_SECURE=auto\n'; } > .env
+	@echo "make: wrote .env (git-ignored): a new AUTHSVC_KEY_ENCRYPTION_SECRET (keep it: it decrypts the signing keys) and AUTHSVC_COOKIE_SECURE=auto for plain HTTP on 127.0.0.1"
 
 run: install .env
 	$(BIN)/authsvc db upgrade
