@@ -22,8 +22,14 @@ from authsvc.clock import Clock
 from authsvc.errors import Conflict
 from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, all_keys, decrypt_signer
 from authsvc.services import keys as lifecycle
+from authsvc.tokens import read_header
 
 logger = logging.getLogger("authsvc.keys")
+
+# A token naming a kid the ring does not know may come from an instance that refreshed first
+# (e.g. right after an emergency revoke); reload early, but at most this often, so that made-up
+# kids cannot turn into a database query each.
+UNKNOWN_KID_RELOAD_GAP = timedelta(milliseconds=250)
 
 
 class KeyRingHolder:
@@ -46,6 +52,7 @@ class KeyRingHolder:
         self._refresh = refresh
         self._interval = interval
         self._next_refresh = clock.now() + interval
+        self._last_reload = clock.now()
         self._lock = threading.Lock()
 
     @property
@@ -68,6 +75,25 @@ class KeyRingHolder:
         finally:
             self._lock.release()
 
+    def ring_for(self, token: str) -> KeyRing:
+        """The ring to verify `token` with: reloaded first when it names a kid we have not seen."""
+        ring = self.ring
+        kid = read_header(token)["kid"]
+        if self._refresh is None or _knows(ring, kid):
+            return ring
+        # Blocking: a reload already under way may be the one that brings this kid.
+        with self._lock:
+            if not _knows(self._ring, kid) and (
+                self._clock.now() - self._last_reload >= UNKNOWN_KID_RELOAD_GAP
+            ):
+                self._reload()
+            return self._ring
+
+    def seconds_until_due(self) -> float:
+        if self._refresh is None:
+            return self._interval.total_seconds()
+        return max(0.0, (self._next_refresh - self._clock.now()).total_seconds())
+
     def refresh_now(self) -> KeyRing:
         """Reload at once, e.g. in the instance that has just changed the keys."""
         with self._lock:
@@ -81,7 +107,13 @@ class KeyRingHolder:
         except DBAPIError as exc:
             # Keep the last good ring: requests that need the database fail closed anyway.
             logger.warning("key ring refresh failed: %s", type(exc.orig).__name__)
-        self._next_refresh = self._clock.now() + self._interval
+        finally:
+            self._last_reload = self._clock.now()
+            self._next_refresh = self._last_reload + self._interval
+
+
+def _knows(ring: KeyRing, kid: str) -> bool:
+    return kid in ring.verification_keys or kid in ring.withdrawn
 
 
 class KeyMaintainer:
@@ -133,7 +165,11 @@ class KeyMaintainer:
 async def refresh_periodically(holder: KeyRingHolder, interval: timedelta) -> None:
     """Background task: keep an idle instance's ring (and readiness) current."""
     while True:
-        await asyncio.sleep(interval.total_seconds())
+        # Wake when the ring falls due, not a fixed interval after the last wake-up: a request
+        # may have refreshed in between, and a fixed sleep would then leave it stale for up to
+        # two intervals instead of one.
+        delay = min(max(holder.seconds_until_due(), 0.05), interval.total_seconds())
+        await asyncio.sleep(delay)
         try:
             await run_in_threadpool(holder.refresh_if_due)
         except Exception:

@@ -92,9 +92,8 @@ PresentedToken = Annotated[str | None, Depends(presented_token)]
 def _authenticate(runtime: Runtime, db: Session, token: str) -> Authenticated:
     """The token check, counted by result in the metrics."""
     try:
-        authenticated = authenticate(
-            db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now()
-        )
+        ring = runtime.keys.ring_for(token)
+        authenticated = authenticate(db, ring, runtime.token_policy, token, now=runtime.clock.now())
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise
