@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for line in sorted(_skipped_suites):
         terminalreporter.write_line(line, yellow=True)
+    from tests.fleet import measurements
+
+    for line in measurements:
+        terminalreporter.write_line(f"fleet: {line}")
 
 
 @pytest.fixture(autouse=True)

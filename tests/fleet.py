@@ -29,6 +29,8 @@ from tests.support import authsvc_command, free_port
 REPO = Path(__file__).resolve().parent.parent
 LOCATIONS_CONF = REPO / "deploy" / "nginx" / "authsvc-locations.conf"
 TEST_SECRET = "test-key-encryption-secret-0123456789abcdef"
+# Propagation times the fleet tests measured; printed in pytest's terminal summary.
+measurements: list[str] = []
 
 
 class HarnessUnavailable(RuntimeError):
