@@ -52,6 +52,16 @@ class Registration(StrEnum):
     open = "open"
 
 
+# --- issue7b: token-version cache ---
+class TokenVersionCache(StrEnum):
+    # Read the user's row on every request: a revocation is seen by the very next request.
+    off = "off"
+    # LISTEN/NOTIFY on the PostgreSQL database: sent in the bumping transaction itself.
+    postgres = "postgres"
+    # Pub/sub on AUTHSVC_REDIS_URL: published right after the bumping transaction commits.
+    redis = "redis"
+
+
 class MissingSetting(Exception):
     """A setting this command needs is not configured."""
 
@@ -268,6 +278,30 @@ class Settings(BaseSettings):
     ] = Field(default_factory=list)
     # Shared with other features; here authsvc PUBLISHes every token-version bump on it.
     redis_url: Annotated[str | None, AfterValidator(_check_redis_url)] = None
+
+    # --- issue7b: token-version cache ---
+    # Answer the token-version check from memory, kept current by push, instead of a database
+    # read per request; while the channel is down every check reads the database (fail closed).
+    token_version_cache: TokenVersionCache = TokenVersionCache.off
+    # Users whose version (and identity) each instance holds; the least recently used go first.
+    token_version_cache_max_users: int = Field(default=100_000, ge=100, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _cache_channel_exists(self) -> Self:
+        channel = self.token_version_cache
+        if channel is TokenVersionCache.postgres and not self.database_url.startswith(
+            ("postgresql", "postgres:")
+        ):
+            msg = (
+                "AUTHSVC_TOKEN_VERSION_CACHE=postgres needs a PostgreSQL AUTHSVC_DATABASE_URL "
+                "(LISTEN/NOTIFY); with another database use redis and AUTHSVC_REDIS_URL, or off"
+            )
+            raise ValueError(msg)
+        if channel is TokenVersionCache.redis and self.redis_url is None:
+            raise ValueError("AUTHSVC_TOKEN_VERSION_CACHE=redis needs AUTHSVC_REDIS_URL")
+        return self
+
+    # --- end issue7b ---
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

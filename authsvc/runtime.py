@@ -21,11 +21,13 @@ from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_activ
 from authsvc.metrics import Metrics
 from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher, PasswordHasher
-from authsvc.services.auth import SessionLifetimes
+from authsvc.services.auth import IdentityMemo, SessionLifetimes
 from authsvc.services.introspection import IntrospectionClients
 from authsvc.services.keys import RotationPolicy
 from authsvc.throttle import LoginThrottle
 from authsvc.tokens import TokenPolicy
+from authsvc.verify import PushCachedSource
+from authsvc.version_cache import VersionCacheCollector, start_version_cache
 from authsvc.version_push import RedisVersionPublisher, attach_version_publisher
 
 logger = logging.getLogger("authsvc")
@@ -58,6 +60,10 @@ class Runtime:
     # --- issue4: downstream verification ---
     introspection_clients: IntrospectionClients = field(default_factory=IntrospectionClients)
     version_publisher: RedisVersionPublisher | None = None
+    # --- issue7b: token-version cache (None when AUTHSVC_TOKEN_VERSION_CACHE=off) ---
+    token_versions: PushCachedSource | None = None
+    identities: IdentityMemo | None = None
+    version_cache_collector: Collector | None = None
 
     @classmethod
     def start(
@@ -110,6 +116,11 @@ class Runtime:
             throttle=LoginThrottle.from_settings(settings),
         )
         runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
+        runtime.token_versions = start_version_cache(settings, engine)
+        if runtime.token_versions is not None:
+            runtime.identities = IdentityMemo(settings.token_version_cache_max_users)
+            runtime.version_cache_collector = VersionCacheCollector(runtime.token_versions)
+            runtime.metrics.registry.register(runtime.version_cache_collector)
         return runtime
 
     def reload_keys(self) -> KeyRing:
@@ -122,6 +133,10 @@ class Runtime:
         if self.version_publisher is not None:
             self.version_publisher.close()
         self.throttle.close()
+        if self.token_versions is not None:
+            if self.version_cache_collector is not None:
+                self.metrics.registry.unregister(self.version_cache_collector)
+            self.token_versions.close()
         self.engine.dispose()
 
 

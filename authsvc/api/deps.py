@@ -93,7 +93,15 @@ def _authenticate(runtime: Runtime, db: Session, token: str) -> Authenticated:
     """The token check, counted by result in the metrics."""
     try:
         ring = runtime.keys.ring_for(token)
-        authenticated = authenticate(db, ring, runtime.token_policy, token, now=runtime.clock.now())
+        authenticated = authenticate(
+            db,
+            ring,
+            runtime.token_policy,
+            token,
+            now=runtime.clock.now(),
+            versions=runtime.token_versions,
+            identities=runtime.identities,
+        )
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,6 +24,9 @@ from authsvc.services import audit, sessions
 from authsvc.services.audit import ClientInfo
 from authsvc.services.users import bump_token_version, find_by_username
 from authsvc.tokens import AccessClaims, TokenPolicy, issue_access_token
+
+if TYPE_CHECKING:
+    from authsvc.verify.sources import TokenVersionSource
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,70 @@ class LoginResult:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What a route may show about a user without reading the row: fixed when the user is made."""
+
+    id: str
+    username: str
+    roles: tuple[str, ...]
+
+
+class IdentityMemo:
+    """Identities by user id, least recently used out first; safe because they never change."""
+
+    def __init__(self, max_users: int):
+        self._max_users = max_users
+        self._identities: OrderedDict[str, Identity] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str) -> Identity | None:
+        with self._lock:
+            identity = self._identities.get(user_id)
+            if identity is not None:
+                self._identities.move_to_end(user_id)
+            return identity
+
+    def put(self, identity: Identity) -> None:
+        with self._lock:
+            self._identities[identity.id] = identity
+            self._identities.move_to_end(identity.id)
+            if len(self._identities) > self._max_users:
+                self._identities.popitem(last=False)
+
+
 class Authenticated:
-    user: User
-    claims: AccessClaims
+    """A token that passed the checks; the user's row is read only when a route needs it."""
+
+    def __init__(
+        self,
+        claims: AccessClaims,
+        *,
+        db: Session,
+        user: User | None = None,
+        identities: IdentityMemo | None = None,
+    ):
+        self.claims = claims
+        self._db = db
+        self._user = user
+        self._identities = identities
+
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            self._user = current_user(self._db, self.claims)
+        return self._user
+
+    @property
+    def identity(self) -> Identity:
+        if self._user is None and self._identities is not None:
+            known = self._identities.get(self.claims.sub)
+            if known is not None:
+                return known
+        user = self.user
+        identity = Identity(id=user.id, username=user.username, roles=tuple(user.roles))
+        if self._identities is not None:
+            self._identities.put(identity)
+        return identity
 
 
 def issue_for_session(
@@ -143,14 +209,34 @@ def login(
 
 
 def authenticate(
-    db: Session, ring: KeyRing, policy: TokenPolicy, token: str, *, now: datetime
+    db: Session,
+    ring: KeyRing,
+    policy: TokenPolicy,
+    token: str,
+    *,
+    now: datetime,
+    versions: TokenVersionSource | None = None,
+    identities: IdentityMemo | None = None,
 ) -> Authenticated:
-    """Verify the token and compare its `tv` with the user's row: the revocation check."""
+    """Verify the token and compare its `tv` with the user's current one: the revocation check.
+
+    Without `versions` the user's row answers; with the push-invalidated cache, the row is read
+    only when the cache cannot answer (a miss, or its channel is down).
+    """
     claims = ring.verify(token, policy, now=now)
+    if versions is None:
+        return Authenticated(claims, db=db, user=current_user(db, claims))
+    if versions.current_version(claims.sub, token=token, claimed=claims.tv) != claims.tv:
+        raise TokenRevoked()
+    return Authenticated(claims, db=db, identities=identities)
+
+
+def current_user(db: Session, claims: AccessClaims) -> User:
+    """The token's user, as long as the token is still theirs (not revoked, not disabled)."""
     user = db.get(User, claims.sub)
     if user is None or user.disabled or user.token_version != claims.tv:
         raise TokenRevoked()
-    return Authenticated(user=user, claims=claims)
+    return user
 
 
 def logout(
