@@ -71,7 +71,11 @@ class Identity:
 
 
 class IdentityMemo:
-    """Identities by user id, least recently used out first; safe because they never change."""
+    """Identities by user id, least recently used out first; safe because they never change.
+
+    Nothing renames a user or changes roles after creation; a feature that does must bump the
+    token version and drop the user from this memo.
+    """
 
     def __init__(self, max_users: int):
         self._max_users = max_users
