@@ -20,12 +20,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import get_default_algorithms
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authsvc.errors import KeyRetired, KeyRevoked
 from authsvc.models import SigningKey
-from authsvc.services import audit
 from authsvc.tokens import (
     AccessClaims,
     SigningMaterial,
@@ -137,25 +135,6 @@ def new_signing_key(
 
 def active_key(db: Session) -> SigningKey | None:
     return db.scalars(select(SigningKey).where(SigningKey.state == KeyState.active)).first()
-
-
-def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datetime) -> bool:
-    """Create an active key when there is none; True when this call created it.
-
-    Commits, because it is its own unit of work (start-up or the CLI); when several instances
-    race, the one-active-key index lets exactly one win and the others simply find its key.
-    """
-    if active_key(db) is not None:
-        return False
-    key = new_signing_key(alg, encryptor, state=KeyState.active, now=now)
-    db.add(key)
-    audit.record(db, "key_created", now=now, kid=key.kid, alg=alg, state=key.state)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        return False
-    return True
 
 
 def all_keys(db: Session) -> Sequence[SigningKey]:

@@ -17,13 +17,13 @@ from authsvc.cookies import CookiePolicy
 from authsvc.csrf import CsrfTokens
 from authsvc.db import engine_from_settings, make_session_factory
 from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
-from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing, ensure_active_key
+from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing
 from authsvc.metrics import Metrics
 from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher, PasswordHasher
 from authsvc.services.auth import IdentityMemo, SessionLifetimes
 from authsvc.services.introspection import IntrospectionClients
-from authsvc.services.keys import RotationPolicy
+from authsvc.services.keys import RotationPolicy, ensure_active_key
 from authsvc.throttle import LoginThrottle
 from authsvc.tokens import TokenPolicy
 from authsvc.verify import PushCachedSource

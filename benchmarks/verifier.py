@@ -35,10 +35,11 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from authsvc.db import make_engine, make_session_factory
-from authsvc.keys import KeyEncryptor, KeyRing, ensure_active_key
+from authsvc.keys import KeyEncryptor, KeyRing
 from authsvc.migrations_runner import upgrade_database
 from authsvc.passwords import Argon2Hasher
 from authsvc.services.introspection import new_client_secret
+from authsvc.services.keys import ensure_active_key
 from authsvc.services.users import create_user
 from authsvc.tokens import TokenPolicy, issue_access_token
 from authsvc.verify import (

@@ -246,3 +246,22 @@ def _withdraw(db: Session, kid: str, expected: KeyState, to: KeyState, now: date
         .values(state=to.value, private_key_encrypted=b"", **stamp)
     ).rowcount  # type: ignore[attr-defined]
     return changed == 1
+
+
+def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datetime) -> bool:
+    """Create an active key when there is none; True when this call created it.
+
+    Commits, because it is its own unit of work (start-up or the CLI); when several instances
+    race, the one-active-key index lets exactly one win and the others simply find its key.
+    """
+    if active_key(db) is not None:
+        return False
+    key = new_signing_key(alg, encryptor, state=KeyState.active, now=now)
+    db.add(key)
+    audit.record(db, "key_created", now=now, kid=key.kid, alg=alg, state=key.state)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        return False
+    return True
