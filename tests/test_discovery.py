@@ -39,6 +39,18 @@ async def test_openid_configuration_points_at_the_jwks(client):
     assert body["issuer"] == "http://authsvc.test"
     assert body["jwks_uri"] == "http://authsvc.test/.well-known/jwks.json"
     assert body["token_signing_alg_values_supported"] == ["ES256"]
+    for name in ("login", "logout", "session", "refresh", "sessions", "password", "introspection"):
+        path = "introspect" if name == "introspection" else name
+        assert body[f"{name}_endpoint"] == f"http://authsvc.test/{path}"
+    assert "registration_endpoint" not in body  # registration is closed by default
+
+
+async def test_openid_configuration_names_registration_only_when_open(
+    client_factory, make_settings
+):
+    async with client_factory(make_settings(registration="open")) as client:
+        body = (await client.get("/.well-known/openid-configuration")).json()
+    assert body["registration_endpoint"] == "http://authsvc.test/register"
 
 
 async def test_healthz_and_readyz(client):

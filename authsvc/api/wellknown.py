@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import RuntimeDep
+from authsvc.config import Registration
 from authsvc.schemas import JsonWebKeySet
 
 router = APIRouter(tags=["discovery"])
@@ -38,6 +39,9 @@ def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
         "login_endpoint": f"{issuer}/login",
         "logout_endpoint": f"{issuer}/logout",
         "session_endpoint": f"{issuer}/session",
+        "refresh_endpoint": f"{issuer}/refresh",
+        "sessions_endpoint": f"{issuer}/sessions",
+        "password_endpoint": f"{issuer}/password",
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
@@ -45,4 +49,9 @@ def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
         ],
         "token_signing_alg_values_supported": algorithms,
         "access_token_type": "at+jwt",
+        **(
+            {"registration_endpoint": f"{issuer}/register"}
+            if runtime.settings.registration is Registration.open
+            else {}
+        ),
     }
