@@ -22,7 +22,7 @@ from authsvc.db import make_engine, make_session_factory
 from authsvc.migrations_runner import upgrade_database
 from authsvc.passwords import Argon2Hasher
 from authsvc.services.users import create_user
-from tests.support import FakeClock, LiveServer, start_server
+from tests.support import SKIPPED_SUITES, FakeClock, LiveServer, skip_suite, start_server
 
 POSTGRES_ENV = "AUTHSVC_TEST_POSTGRES_URL"
 POSTGRES_HINT = (
@@ -33,8 +33,6 @@ POSTGRES_HINT = (
 TEST_SECRET = "test-key-encryption-secret-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 
-_skipped_suites: set[str] = set()
-
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") == "true" and not os.environ.get(POSTGRES_ENV):
@@ -42,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for line in sorted(_skipped_suites):
+    for line in sorted(SKIPPED_SUITES):
         terminalreporter.write_line(line, yellow=True)
     from tests.fleet import measurements
 
@@ -74,8 +72,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_base_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        _skipped_suites.add(POSTGRES_HINT)
-        pytest.skip(POSTGRES_HINT)
+        skip_suite(POSTGRES_HINT)
     parsed = make_url(url)
     assert parsed.database, f"{POSTGRES_ENV} must name a database of its own"
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")

@@ -15,7 +15,7 @@ import pytest
 
 from authsvc.services.introspection import new_client_secret
 from tests.conftest import PASSWORD
-from tests.support import LiveServer, free_port
+from tests.support import REDIS_HINT, LiveServer, free_port, skip_suite
 
 pytestmark = pytest.mark.server
 
@@ -99,7 +99,7 @@ def test_logout_everywhere_reaches_the_downstream_service(
 ) -> None:
     redis_url = os.environ.get(REDIS_ENV, "")
     if source == "push-redis" and not redis_url:
-        pytest.skip(f"Redis suite skipped: set {REDIS_ENV}")
+        skip_suite(REDIS_HINT)
     user_id = make_user()
     secret, digest = new_client_secret()
     # The issuer is a name; the example reaches this instance at its own address.

@@ -29,7 +29,7 @@ from tests.fleet import (
     start_fleet,
     wait_until,
 )
-from tests.support import free_port
+from tests.support import free_port, skip_suite
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -44,7 +44,7 @@ def require(build: Callable[[], T]) -> T:
     except HarnessUnavailable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the fleet tests: {exc}")
-        pytest.skip(str(exc))
+        skip_suite(f"fleet suite skipped: {exc}")
 
 
 @pytest.fixture

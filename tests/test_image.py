@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import skip_suite
+
 ROOT = Path(__file__).resolve().parent.parent
 HOW = (
     "image test skipped: it needs root, buildah and debootstrap "
@@ -28,10 +30,7 @@ def image_tools() -> None:
     if _missing():
         if os.environ.get("CI") == "true":
             pytest.fail("CI must run the image test: " + HOW)
-        from tests.conftest import _skipped_suites
-
-        _skipped_suites.add(HOW)
-        pytest.skip(HOW)
+        skip_suite(HOW)
 
 
 def test_image_builds_runs_as_non_root_and_serves_login(image_tools: None) -> None:

@@ -14,7 +14,7 @@ from authsvc.services.users import bump_token_version
 from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener
 from authsvc.version_push import RedisVersionPublisher
 from tests.push_support import Recorder, kill_redis_client, unique_name
-from tests.support import FakeClock
+from tests.support import REDIS_HINT, FakeClock, skip_suite
 from tests.test_verifier import log_in, logout_everywhere
 from tests.verify_support import SyncClient, authsvc_test_client, verifier_for_app, wait_until
 
@@ -25,7 +25,7 @@ REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
 def redis_url() -> str:
     url = os.environ.get(REDIS_ENV)
     if not url:
-        pytest.skip(f"Redis suite skipped: set {REDIS_ENV}=redis://127.0.0.1:6379/15")
+        skip_suite(REDIS_HINT)
     return url
 
 

@@ -12,7 +12,7 @@ import redis
 
 from authsvc.config import Settings
 from tests.conftest import PASSWORD
-from tests.support import FakeClock, comparable_headers
+from tests.support import REDIS_HINT, FakeClock, comparable_headers, skip_suite
 
 REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
 
@@ -149,7 +149,7 @@ async def test_throttled_attempts_are_audited_without_the_password(
 def redis_url() -> Iterator[str]:
     url = os.environ.get(REDIS_ENV)
     if not url:
-        pytest.skip(f"Redis suite skipped: set {REDIS_ENV}=redis://127.0.0.1:6379/<db>")
+        skip_suite(REDIS_HINT)
     connection = redis.Redis.from_url(url)
     connection.flushdb()  # only the test's own database number
     yield url
