@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from authsvc.passwords import Argon2Hasher, Verification
 from tests.session_support import REFRESH, Device, bearer
 from tests.support import FakeClock
 
@@ -149,6 +152,32 @@ async def test_single_session_deny_refuses_second_login_until_logout(
         assert again.status_code == 200
     reasons = db_query("SELECT detail FROM audit_events WHERE event = 'login_failure'")
     assert any("session_active" in str(row.detail) for row in reasons)
+
+
+async def test_single_session_deny_lets_only_one_of_two_racing_logins_in(
+    client_factory: Callable[..., Any],
+    make_settings: Callable[..., Any],
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    """Both logins pass the password check together; then exactly one may open a session."""
+    make_user()
+    both_verified = threading.Barrier(2, timeout=20)
+
+    class MeetingHasher(Argon2Hasher):
+        def verify(self, password: str, stored_hash: str) -> Verification:
+            result = super().verify(password, stored_hash)
+            both_verified.wait()
+            return result
+
+    hasher = MeetingHasher(memory_cost=1024, time_cost=1)
+    body = {"username": "alice", "password": "correct horse battery staple"}
+    async with client_factory(make_settings(single_session="deny"), hasher=hasher) as client:
+        first, second = await asyncio.gather(
+            client.post("/login", json=body), client.post("/login", json=body)
+        )
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    assert db_query("SELECT count(*) FROM sessions")[0][0] == 1
 
 
 async def test_single_session_off_allows_many_devices(

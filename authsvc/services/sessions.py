@@ -133,6 +133,14 @@ def apply_single_session(
     if mode is SingleSession.off:
         return
     if mode is SingleSession.deny:
+        # Take the user's row for writing first: two logins racing (PostgreSQL row lock,
+        # SQLite's write lock) then check one after the other, and only one of them gets in.
+        db.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(token_version=User.token_version)
+            .execution_options(synchronize_session=False)
+        )
         other = db.scalars(
             select(SessionRow.id).where(SessionRow.user_id == user.id, alive_clause(now)).limit(1)
         ).first()
