@@ -10,8 +10,9 @@ from authsvc.csrf import SAFE_METHODS
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 THROTTLED_PATHS = frozenset({"/login"})
-# Routes where a token is optional (logging out without a session is a harmless no-op).
-OPTIONAL_AUTH_PATHS = frozenset({"/logout"})
+# Routes where a token is optional: logging out without a session is a harmless no-op, and
+# a login presenting one ends the session that browser held.
+OPTIONAL_AUTH_PATHS = frozenset({"/login", "/logout"})
 
 
 def install_openapi(app: FastAPI) -> None:

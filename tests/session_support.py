@@ -91,6 +91,9 @@ class Device:
         self.refresh = ""
 
     async def login(self, username: str = "alice", **kwargs: object) -> httpx.Response:
+        # Devices share the client's cookie jar; a real second device would not send the first
+        # one's access cookie (which a login in the same browser ends as replaced).
+        self.client.cookies.delete(ACCESS)
         response = await login(self.client, username, **kwargs)  # type: ignore[arg-type]
         self.remember(response)
         return response

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from authsvc.passwords import Argon2Hasher, Verification
-from tests.session_support import REFRESH, Device, bearer
+from tests.session_support import ACCESS, REFRESH, Device, bearer
 from tests.support import FakeClock
 
 
@@ -137,6 +137,7 @@ async def test_single_session_deny_refuses_second_login_until_logout(
     async with client_factory(make_settings(single_session="deny")) as client:
         laptop = Device(client)
         await laptop.login()
+        client.cookies.delete(ACCESS)  # the next logins come from another device
         refused = await client.post("/login", json={"username": "alice", "password": "x" * 12})
         assert refused.status_code == 401  # a wrong password still says nothing more
         second = await client.post(
@@ -189,3 +190,41 @@ async def test_single_session_off_allows_many_devices(
     await phone.login()
     assert (await laptop.get("/session")).status_code == 200
     assert len((await laptop.get("/sessions")).json()["sessions"]) == 2
+
+
+async def test_logging_in_again_in_the_same_browser_ends_the_session_it_held(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., str],
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    body = {"username": "alice", "password": "correct horse battery staple"}
+    first = (await client.post("/login", json=body)).json()["session"]["id"]
+    wrong = await client.post("/login", json={**body, "password": "not the password"})
+    assert wrong.status_code == 401
+    # A failed attempt from the same browser leaves its session alone.
+    assert db_query("SELECT ended_at FROM sessions WHERE id = :id", id=first)[0][0] is None
+
+    second = (await client.post("/login", json=body)).json()["session"]["id"]
+
+    assert second != first
+    rows = db_query("SELECT end_reason FROM sessions WHERE id = :id", id=first)
+    assert rows[0].end_reason == "replaced"
+    listed = (await client.get("/sessions")).json()["sessions"]
+    assert [item["id"] for item in listed] == [second]
+
+
+async def test_single_session_deny_does_not_block_a_re_login_from_the_same_browser(
+    client_factory: Callable[..., Any],
+    make_settings: Callable[..., Any],
+    make_user: Callable[..., str],
+) -> None:
+    make_user()
+    body = {"username": "alice", "password": "correct horse battery staple"}
+    async with (
+        client_factory(make_settings(single_session="deny")) as browser,
+        client_factory(make_settings(single_session="deny")) as other_device,
+    ):
+        assert (await browser.post("/login", json=body)).status_code == 200
+        assert (await browser.post("/login", json=body)).status_code == 200
+        assert (await other_device.post("/login", json=body)).status_code == 409

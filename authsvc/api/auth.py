@@ -53,6 +53,7 @@ def login(
     runtime: RuntimeDep,
     db: DbDep,
     client: ClientDep,
+    previous: OptionalSession,
 ) -> LoginResponse:
     # A plain `def`: FastAPI runs it in the threadpool, so argon2 never blocks the event loop.
     account, now = normalise_username(body.username), runtime.clock.now()
@@ -76,6 +77,7 @@ def login(
             client=client,
             now=now,
             single_session=runtime.settings.single_session,
+            replaces_session=previous.claims.sid if previous is not None else None,
         )
     except InvalidCredentials:
         runtime.throttle.failed(account, client.ip, now)

@@ -172,7 +172,9 @@ def login(
     client: ClientInfo,
     now: datetime,
     single_session: SingleSession = SingleSession.off,
+    replaces_session: str | None = None,
 ) -> LoginResult:
+    """Check the credentials and open a session; `replaces_session` is the one this browser held."""
     user = find_by_username(db, username)
     if user is None:
         hasher.verify_dummy(password)
@@ -185,6 +187,15 @@ def login(
         raise InvalidCredentials()
     if verification.upgraded_hash is not None:
         user.password_hash = verification.upgraded_hash
+    if replaces_session is not None:
+        # The browser's cookies are about to be overwritten: its old session would linger as a
+        # ghost device with a live refresh token, and would count against single-session.
+        db.execute(
+            update(SessionRow)
+            .where(SessionRow.id == replaces_session, SessionRow.ended_at.is_(None))
+            .values(ended_at=now, end_reason="replaced", refresh_hash=None)
+            .execution_options(synchronize_session=False)
+        )
     sessions.apply_single_session(db, user, single_session, client=client, now=now)
     absolute_expires_at = now + lifetimes.absolute_for(remember)
     refresh = new_refresh_token()
