@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     expose_token_in_body: bool = False
 
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     # --- issue3: signing keys and rotation ---
     # Every instance reloads its key ring from the database this often: the bound on how long a
@@ -307,6 +307,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("key_encryption_secret")
     @classmethod

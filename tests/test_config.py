@@ -20,9 +20,18 @@ from tests.support import run_cli
         ({"AUTHSVC_COOKIE_SECURE": "sometimes"}, "AUTHSVC_COOKIE_SECURE: Input should be"),
         ({"AUTHSVC_KEY_ENCRYPTION_SECRET": "short"}, "AUTHSVC_KEY_ENCRYPTION_SECRET: must be"),
         ({"AUTHSVC_ISSUER": "auth.example"}, "AUTHSVC_ISSUER: must be an http(s) URL"),
+        ({"AUTHSVC_LOG_LEVEL": "loud"}, "AUTHSVC_LOG_LEVEL: Input should be"),
         ({}, "AUTHSVC_KEY_ENCRYPTION_SECRET is required"),
     ],
-    ids=["samesite-none", "port", "secure-word", "short-secret", "issuer", "missing-secret"],
+    ids=[
+        "samesite-none",
+        "port",
+        "secure-word",
+        "short-secret",
+        "issuer",
+        "log-level",
+        "missing-secret",
+    ],
 )
 def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path, env, message):
     base = {"AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
