@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-PASSWORD = "benchmark password 0123"
+PASSWORD = "a long passphrase for load tests 0123"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/authsvc_bench_session"
 
 
@@ -58,14 +58,16 @@ def free_port() -> int:
 
 
 def authsvc(*args: str, env: dict[str, str], stdin: str = "") -> None:
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "authsvc", *args],
         input=stdin,
         text=True,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
     )
+    if result.returncode != 0:
+        sys.exit(f"authsvc {' '.join(args)} failed:\n{result.stderr}")
 
 
 def reset_postgres(url: str) -> bool:
@@ -136,7 +138,7 @@ def measure(
         "AUTHSVC_PORT": str(port),
         "AUTHSVC_LOG_LEVEL": "warning",
         # A token that outlives the run, so /session measures success, not expiry.
-        "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "1800",
     }
     authsvc("db", "upgrade", env=env)
     authsvc("users", "create", "bench", "--password-stdin", env=env, stdin=PASSWORD)
