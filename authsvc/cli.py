@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from authsvc.api.sessions import device
 from authsvc.clock import SystemClock
 from authsvc.config import MissingSetting, Settings, SigningAlgorithm, describe_validation_error
 from authsvc.db import engine_from_settings, make_session_factory
@@ -26,7 +27,7 @@ from authsvc.models import SigningKey
 from authsvc.password_policy import PasswordPolicy
 from authsvc.passwords import Argon2Hasher
 from authsvc.runtime import Runtime, StartupError
-from authsvc.services import admin
+from authsvc.services import admin, sessions
 from authsvc.services import keys as key_lifecycle
 from authsvc.services.keys import RaceLost
 from authsvc.services.purge import purge
@@ -370,6 +371,26 @@ def users_enable(user: Annotated[str, typer.Argument(help="Username or user id."
 def users_revoke(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
     """Revoke every token and end every session of a user."""
     _admin_action(admin.revoke, user, "revoked")
+
+
+@sessions_app.command("list")
+def sessions_list(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
+    """A user's live sessions (devices), most recently used first, as JSON."""
+    settings = load_settings()
+    engine = engine_from_settings(settings)
+    try:
+        with make_session_factory(engine)() as db:
+            target = admin.find_user(db, user)
+            rows = sessions.list_alive(db, target.id, now=SystemClock().now())
+            listed = [
+                device(row, current_sid="").model_dump(mode="json", exclude={"current"})
+                for row in rows
+            ]
+    except AuthError as exc:
+        raise fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({"user": target.id, "sessions": listed}))
 
 
 @sessions_app.command("purge")

@@ -95,3 +95,25 @@ async def test_cli_disable_enable_revoke(
     assert login.status_code == 200
     unknown = run_cli("users", "disable", "nobody", env=env)
     assert unknown.returncode == 1 and "No such user" in unknown.stderr
+
+
+async def test_cli_lists_a_users_live_sessions(
+    client: httpx.AsyncClient, make_user: Callable[..., str], database_url: str
+) -> None:
+    user_id = make_user()
+    laptop, phone = Device(client), Device(client)
+    laptop_sid = (await laptop.login(user_agent="Laptop/1.0")).json()["session"]["id"]
+    await phone.login(user_agent="Phone/2.0")
+    ended = await client.delete(f"/sessions/{laptop_sid}", headers=bearer(phone.access))
+    assert ended.status_code in (200, 204), ended.text
+    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET}
+
+    listed = run_cli("sessions", "list", "alice", env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert body["user"] == user_id
+    assert [item["user_agent"] for item in body["sessions"]] == ["Phone/2.0"]
+    assert "refresh" not in listed.stdout.lower()
+    missing = run_cli("sessions", "list", "nobody", env=env)
+    assert missing.returncode == 1 and "No such user" in missing.stderr
