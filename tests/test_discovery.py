@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 
 from tests.test_session import login
 
@@ -78,3 +79,27 @@ async def test_login_without_a_signing_key_fails_closed(client_factory, make_set
     assert response.status_code == 503
     assert response.json()["error"] == "service_unavailable"
     assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kty"), [("ES256", "EC"), ("EdDSA", "OKP"), ("RS256", "RSA")]
+)
+async def test_every_selectable_algorithm_signs_publishes_and_verifies(
+    client_factory, make_settings, make_user, algorithm, kty
+):
+    make_user()
+    async with client_factory(make_settings(signing_algorithm=algorithm)) as client:
+        token = await login(client)
+        assert (await client.get("/session")).status_code == 200
+        (key,) = (await client.get("/.well-known/jwks.json")).json()["keys"]
+    assert jwt.get_unverified_header(token)["alg"] == algorithm
+    assert (key["alg"], key["kty"]) == (algorithm, kty)
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(key).key,
+        algorithms=[algorithm],
+        audience="authsvc",
+        issuer="http://authsvc.test",
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
+    assert claims["aud"] == "authsvc"
