@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     token_version_cache: TokenVersionCache = TokenVersionCache.off
     # Users whose version (and identity) each instance holds; the least recently used go first.
     token_version_cache_max_users: int = Field(default=100_000, ge=100, le=10_000_000)
+    # A cached version is re-read after this long even with the channel up: the bound on the
+    # damage of an announcement lost at the publisher (a failed Redis PUBLISH).
+    token_version_cache_max_age_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _cache_channel_exists(self) -> Self:

@@ -35,7 +35,10 @@ def start_version_cache(settings: Settings, engine: Engine) -> PushCachedSource 
         listener = RedisPushListener(settings.redis_url, client_name=name)
     # Misses read through the service's own pool: no second engine per instance.
     return PushCachedSource(
-        DatabaseSource(engine=engine), listener, max_users=settings.token_version_cache_max_users
+        DatabaseSource(engine=engine),
+        listener,
+        max_users=settings.token_version_cache_max_users,
+        max_age=settings.token_version_cache_max_age_seconds,
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event, select
@@ -134,16 +136,27 @@ class PushCachedSource:
     """Serves versions from memory while a push channel is live; otherwise asks `source`.
 
     Fails closed: on a lost channel the cache is emptied and ignored until the listener has
-    subscribed again, because announcements made in between are lost.
+    subscribed again, because announcements made in between are lost. An entry is also
+    re-read after `max_age` seconds, which bounds the damage of an announcement lost while the
+    channel stayed up (a Redis PUBLISH that failed at authsvc's end).
     """
 
     def __init__(
-        self, source: TokenVersionSource, listener: PushListener, *, max_users: int = 100_000
+        self,
+        source: TokenVersionSource,
+        listener: PushListener,
+        *,
+        max_users: int = 100_000,
+        max_age: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.source = source
         self._listener = listener
         self._max_users = max_users
-        self._versions: OrderedDict[str, int] = OrderedDict()
+        self._max_age = max_age
+        self._monotonic = monotonic
+        # user id -> (version, when it was learned)
+        self._versions: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._trusted = False
         # Bumped on every change of trust, so a read begun before a loss is never cached after.
@@ -160,11 +173,15 @@ class PushCachedSource:
 
     def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
         if self._trusted:
-            version = self._versions.get(user_id)
+            entry = self._versions.get(user_id)
             # A token newer than our entry was issued after a bump whose news is on its way.
-            if version is not None and version >= claimed:
+            if (
+                entry is not None
+                and entry[0] >= claimed
+                and self._monotonic() - entry[1] <= self._max_age
+            ):
                 self.hits += 1
-                return version
+                return entry[0]
         self.misses += 1
         generation = self._generation
         version = self.source.current_version(user_id, token=token, claimed=claimed)
@@ -172,7 +189,7 @@ class PushCachedSource:
             with self._lock:
                 if self._trusted and generation == self._generation:
                     # Versions only grow: an announcement that raced this read wins.
-                    self._store(user_id, max(version, self._versions.get(user_id, version)))
+                    self._store(user_id, max(version, self._known(user_id, version)))
         return version
 
     def channel_up(self) -> None:
@@ -193,10 +210,14 @@ class PushCachedSource:
 
     def version_changed(self, user_id: str, version: int) -> None:
         with self._lock:
-            self._store(user_id, max(version, self._versions.get(user_id, version)))
+            self._store(user_id, max(version, self._known(user_id, version)))
+
+    def _known(self, user_id: str, default: int) -> int:
+        entry = self._versions.get(user_id)
+        return default if entry is None else entry[0]
 
     def _store(self, user_id: str, version: int) -> None:
-        self._versions[user_id] = version
+        self._versions[user_id] = (version, self._monotonic())
         self._versions.move_to_end(user_id)
         if len(self._versions) > self._max_users:
             self._versions.popitem(last=False)
