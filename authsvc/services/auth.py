@@ -187,16 +187,20 @@ def login(
         raise InvalidCredentials()
     if verification.upgraded_hash is not None:
         user.password_hash = verification.upgraded_hash
+    # The user's row is locked first (single-session), then sessions: the order logout
+    # everywhere takes too, so the two cannot deadlock.
+    sessions.apply_single_session(
+        db, user, single_session, client=client, now=now, replacing=replaces_session
+    )
     if replaces_session is not None:
         # The browser's cookies are about to be overwritten: its old session would linger as a
-        # ghost device with a live refresh token, and would count against single-session.
+        # ghost device with a live refresh token.
         db.execute(
             update(SessionRow)
             .where(SessionRow.id == replaces_session, SessionRow.ended_at.is_(None))
             .values(ended_at=now, end_reason="replaced", refresh_hash=None)
             .execution_options(synchronize_session=False)
         )
-    sessions.apply_single_session(db, user, single_session, client=client, now=now)
     absolute_expires_at = now + lifetimes.absolute_for(remember)
     refresh = new_refresh_token()
     session = SessionRow(

@@ -127,9 +127,18 @@ def update_state(
 
 
 def apply_single_session(
-    db: Session, user: User, mode: SingleSession, *, client: ClientInfo, now: datetime
+    db: Session,
+    user: User,
+    mode: SingleSession,
+    *,
+    client: ClientInfo,
+    now: datetime,
+    replacing: str | None = None,
 ) -> None:
-    """Enforce the one-device policy at login, before the new session exists."""
+    """Enforce the one-device policy at login, before the new session exists.
+
+    `replacing` is the session this very browser held: it never blocks its own re-login.
+    """
     if mode is SingleSession.off:
         return
     if mode is SingleSession.deny:
@@ -141,9 +150,10 @@ def apply_single_session(
             .values(token_version=User.token_version)
             .execution_options(synchronize_session=False)
         )
-        other = db.scalars(
-            select(SessionRow.id).where(SessionRow.user_id == user.id, alive_clause(now)).limit(1)
-        ).first()
+        others = and_(SessionRow.user_id == user.id, alive_clause(now))
+        if replacing is not None:
+            others = and_(others, SessionRow.id != replacing)
+        other = db.scalars(select(SessionRow.id).where(others).limit(1)).first()
         if other is not None:
             audit.record(
                 db,
