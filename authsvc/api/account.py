@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
-from authsvc.api.sessions import remember_max_age
+from authsvc.api.issuing import hand_out
 from authsvc.errors import InvalidCredentials
 from authsvc.schemas import (
     CurrentSessionResponse,
@@ -59,14 +59,17 @@ def change_password(
         db.commit()  # keep the audit record of the failed attempt
         raise
     db.commit()
-    cookies, row = runtime.cookies, changed.session
-    cookies.set_access(
-        response, request, changed.access.token, runtime.settings.access_token_ttl_seconds
+    row = changed.session
+    hand_out(
+        runtime,
+        request,
+        response,
+        access=changed.access,
+        session=row,
+        refresh_token=changed.refresh_token,
     )
-    cookies.set_refresh(response, request, changed.refresh_token, remember_max_age(runtime, row))
-    user = authenticated.user
     return CurrentSessionResponse(
-        user=UserOut(id=user.id, username=user.username, roles=user.roles),
+        user=UserOut.model_validate(authenticated.user),
         session=SessionOut(id=row.id, expires_at=changed.access.expires_at, state=row.state),
     )
 
@@ -89,4 +92,4 @@ def register(body: RegisterRequest, runtime: RuntimeDep, db: DbDep, client: Clie
         now=runtime.clock.now(),
     )
     db.commit()
-    return UserOut(id=user.id, username=user.username, roles=user.roles)
+    return UserOut.model_validate(user)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
-from authsvc.api.sessions import remember_max_age
+from authsvc.api.issuing import hand_out
 from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.schemas import (
     CurrentSessionResponse,
@@ -89,14 +89,16 @@ def login(
         raise
     db.commit()
     runtime.throttle.succeeded(account, client.ip, now)
-    runtime.cookies.set_access(
-        response, request, result.access.token, runtime.settings.access_token_ttl_seconds
-    )
-    runtime.cookies.set_refresh(
-        response, request, result.refresh_token, remember_max_age(runtime, result.session)
+    hand_out(
+        runtime,
+        request,
+        response,
+        access=result.access,
+        session=result.session,
+        refresh_token=result.refresh_token,
     )
     return LoginResponse(
-        user=UserOut(id=result.user.id, username=result.user.username, roles=result.user.roles),
+        user=UserOut.model_validate(result.user),
         session=SessionOut(
             id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
         ),
@@ -146,7 +148,7 @@ def current_session(authenticated: CurrentSession) -> CurrentSessionResponse:
     # The identity, not the row: with the token-version cache on, a hit needs no database read.
     user, claims = authenticated.identity, authenticated.claims
     return CurrentSessionResponse(
-        user=UserOut(id=user.id, username=user.username, roles=list(user.roles)),
+        user=UserOut.model_validate(user),
         session=SessionOut(
             id=claims.sid,
             expires_at=datetime.fromtimestamp(claims.exp, UTC),

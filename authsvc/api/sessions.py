@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
+from authsvc.api.issuing import hand_out
 from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
 from authsvc.models import Session as SessionRow
-from authsvc.runtime import Runtime
 from authsvc.schemas import (
     CurrentSessionResponse,
     DeviceOut,
@@ -28,13 +28,6 @@ from authsvc.services.auth import issue_for_session
 router = APIRouter(tags=["session"])
 
 _JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
-
-
-def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:
-    """A persistent cookie lives as long as the session can; without "remember me", no Max-Age."""
-    if not row.remember:
-        return None
-    return max(0, int((row.absolute_expires_at - runtime.clock.now()).total_seconds()))
 
 
 @router.post(
@@ -67,15 +60,16 @@ def refresh(
         runtime.cookies.clear_all(failure, request)
         return failure
     db.commit()
-    runtime.cookies.set_access(
-        response, request, result.access.token, runtime.settings.access_token_ttl_seconds
+    hand_out(
+        runtime,
+        request,
+        response,
+        access=result.access,
+        session=result.session,
+        refresh_token=result.refresh_token,
     )
-    if result.refresh_token is not None:
-        runtime.cookies.set_refresh(
-            response, request, result.refresh_token, remember_max_age(runtime, result.session)
-        )
     return RefreshResponse(
-        user=UserOut(id=result.user.id, username=result.user.username, roles=result.user.roles),
+        user=UserOut.model_validate(result.user),
         session=SessionOut(
             id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
         ),
@@ -201,10 +195,8 @@ def patch_session(
         now=now,
     )
     db.commit()
-    runtime.cookies.set_access(
-        response, request, access.token, runtime.settings.access_token_ttl_seconds
-    )
+    hand_out(runtime, request, response, access=access, session=row)
     return CurrentSessionResponse(
-        user=UserOut(id=user.id, username=user.username, roles=user.roles),
+        user=UserOut.model_validate(user),
         session=SessionOut(id=row.id, expires_at=access.expires_at, state=state),
     )

@@ -1,0 +1,36 @@
+"""Handing freshly issued tokens to the browser: the cookies every issuing route sets."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authsvc.models import Session as SessionRow
+from authsvc.runtime import Runtime
+from authsvc.services.auth import IssuedToken
+
+
+def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:
+    """A persistent cookie lives as long as the session can; without "remember me", no Max-Age."""
+    if not row.remember:
+        return None
+    return max(0, int((row.absolute_expires_at - runtime.clock.now()).total_seconds()))
+
+
+def hand_out(
+    runtime: Runtime,
+    request: Request,
+    response: Response,
+    *,
+    access: IssuedToken,
+    session: SessionRow,
+    refresh_token: str | None = None,
+) -> None:
+    """Set the access cookie, and the refresh cookie when a new refresh token was issued."""
+    runtime.cookies.set_access(
+        response, request, access.token, runtime.settings.access_token_ttl_seconds
+    )
+    if refresh_token is not None:
+        runtime.cookies.set_refresh(
+            response, request, refresh_token, remember_max_age(runtime, session)
+        )
