@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 from sqlalchemy import text
 
 from authsvc.db import make_engine
+from authsvc.verify.push import PushListener
 
 
 class Recorder:
@@ -71,3 +74,15 @@ def kill_redis_client(redis_url: str, client_name: str) -> int:
         return killed
     finally:
         client.close()
+
+
+@contextmanager
+def recording(listener: PushListener) -> Iterator[Recorder]:
+    """Start the listener with a Recorder, wait until it has subscribed, stop it afterwards."""
+    recorder = Recorder()
+    listener.start(recorder)
+    try:
+        assert recorder.up.wait(10), "the listener did not subscribe"
+        yield recorder
+    finally:
+        listener.stop()

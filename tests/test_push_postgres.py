@@ -13,7 +13,7 @@ from authsvc.errors import TokenRevoked
 from authsvc.services.users import bump_token_version
 from authsvc.verify import DatabaseSource, PostgresPushListener, PushCachedSource
 from tests.conftest import _truncate_all
-from tests.push_support import Recorder, kill_postgres_listener, unique_name
+from tests.push_support import Recorder, kill_postgres_listener, recording, unique_name
 from tests.support import FakeClock, free_port
 from tests.test_verifier import log_in, logout_everywhere
 from tests.verify_support import SyncClient, authsvc_test_client, verifier_for_app, wait_until
@@ -36,12 +36,9 @@ def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[
 
 @pytest.fixture
 def recorder(database_url: str) -> Iterator[Recorder]:
-    recorder = Recorder()
-    listener = PostgresPushListener(database_url, application_name=unique_name("test-listener"))
-    listener.start(recorder)
-    assert recorder.up.wait(10), "the listener did not subscribe"
-    yield recorder
-    listener.stop()
+    name = unique_name("test-listener")
+    with recording(PostgresPushListener(database_url, application_name=name)) as recorder:
+        yield recorder
 
 
 def test_a_bump_is_announced_when_it_commits_and_never_when_it_rolls_back(

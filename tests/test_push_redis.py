@@ -13,7 +13,7 @@ from authsvc.db import make_engine, make_session_factory
 from authsvc.services.users import bump_token_version
 from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener
 from authsvc.version_push import RedisVersionPublisher
-from tests.push_support import Recorder, kill_redis_client, unique_name
+from tests.push_support import Recorder, kill_redis_client, recording, unique_name
 from tests.support import REDIS_HINT, FakeClock, skip_suite
 from tests.test_verifier import log_in, logout_everywhere
 from tests.verify_support import SyncClient, authsvc_test_client, verifier_for_app, wait_until
@@ -42,12 +42,9 @@ def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[
 
 @pytest.fixture
 def recorder(redis_url: str) -> Iterator[Recorder]:
-    recorder = Recorder()
-    listener = RedisPushListener(redis_url, client_name=unique_name("test-listener"))
-    listener.start(recorder)
-    assert recorder.up.wait(10), "the listener did not subscribe"
-    yield recorder
-    listener.stop()
+    name = unique_name("test-listener")
+    with recording(RedisPushListener(redis_url, client_name=name)) as recorder:
+        yield recorder
 
 
 def test_logout_everywhere_is_published(
