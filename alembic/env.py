@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from authsvc.db import make_engine
-from authsvc.models import Base
+from authsvc.storage.engine import make_engine
+from authsvc.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,19 +19,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from authsvc import __version__
 from authsvc.api import account, admin, auth, health, introspect, sessions, wellknown
 from authsvc.api import metrics as metrics_api
-from authsvc.body_limit import BodySizeLimit
+from authsvc.api.openapi import install_openapi
 from authsvc.clock import Clock
 from authsvc.config import Registration, Settings
-from authsvc.csrf import CsrfProtection
 from authsvc.errors import AuthError, ServiceUnavailable
-from authsvc.key_refresh import refresh_periodically
-from authsvc.logs import configure_logging
-from authsvc.observe import RequestObserver
-from authsvc.openapi_doc import install_openapi
-from authsvc.passwords import PasswordHasher
-from authsvc.purge_task import start_purge_task, stop_purge_task
+from authsvc.keys.refresh import refresh_periodically
+from authsvc.observability.logs import configure_logging
+from authsvc.passwords.hashing import PasswordHasher
 from authsvc.runtime import Runtime
-from authsvc.security_headers import SecurityHeaders
+from authsvc.services.purge_task import start_purge_task, stop_purge_task
+from authsvc.web.body_limit import BodySizeLimit
+from authsvc.web.csrf import CsrfProtection
+from authsvc.web.observe import RequestObserver
+from authsvc.web.security_headers import SecurityHeaders
 
 logger = logging.getLogger("authsvc")
 

@@ -16,8 +16,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from authsvc.limits_syntax import parse_limits
-from authsvc.logs import LogFormat
+from authsvc.observability.logs import LogFormat
+from authsvc.throttle.syntax import parse_limits
 
 
 class CookieSecure(StrEnum):

@@ -13,22 +13,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import MissingSetting, Settings
-from authsvc.cookies import CookiePolicy
-from authsvc.csrf import CsrfTokens
-from authsvc.db import engine_from_settings, make_session_factory
-from authsvc.key_refresh import KeyMaintainer, KeyRingHolder
-from authsvc.keys import KeyDecryptionError, KeyEncryptor, KeyRing
-from authsvc.metrics import Metrics
-from authsvc.password_policy import PasswordPolicy
-from authsvc.passwords import Argon2Hasher, PasswordHasher
+from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
+from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
+from authsvc.keys.ring import KeyDecryptionError, KeyEncryptor, KeyRing
+from authsvc.observability.metrics import Metrics
+from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
+from authsvc.passwords.policy import PasswordPolicy
+from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
+from authsvc.revocation.publish import RedisVersionPublisher, attach_version_publisher
 from authsvc.services.auth import IdentityMemo, SessionLifetimes
 from authsvc.services.introspection import IntrospectionClients
-from authsvc.services.keys import RotationPolicy, ensure_active_key
-from authsvc.throttle import LoginThrottle
-from authsvc.tokens import TokenPolicy
+from authsvc.storage.engine import engine_from_settings, make_session_factory
+from authsvc.throttle.login import LoginThrottle
+from authsvc.tokens.access import TokenPolicy
 from authsvc.verify import PushCachedSource
-from authsvc.version_cache import VersionCacheCollector, start_version_cache
-from authsvc.version_push import RedisVersionPublisher, attach_version_publisher
+from authsvc.web.cookies import CookiePolicy
+from authsvc.web.csrf import CsrfTokens
 
 logger = logging.getLogger("authsvc")
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from authsvc.migrations_runner import upgrade_database
+from authsvc.storage.migrations import upgrade_database
 from tests.fleet import Instance, Nginx, add_user, instance_env
 from tests.support import free_port
 

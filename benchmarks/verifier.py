@@ -34,14 +34,14 @@ import jwt
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from authsvc.db import make_engine, make_session_factory
-from authsvc.keys import KeyEncryptor, KeyRing
-from authsvc.migrations_runner import upgrade_database
-from authsvc.passwords import Argon2Hasher
+from authsvc.keys.lifecycle import ensure_active_key
+from authsvc.keys.ring import KeyEncryptor, KeyRing
+from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.services.introspection import new_client_secret
-from authsvc.services.keys import ensure_active_key
 from authsvc.services.users import create_user
-from authsvc.tokens import TokenPolicy, issue_access_token
+from authsvc.storage.engine import make_engine, make_session_factory
+from authsvc.storage.migrations import upgrade_database
+from authsvc.tokens.access import TokenPolicy, issue_access_token
 from authsvc.verify import (
     DatabaseSource,
     IntrospectionSource,

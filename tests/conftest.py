@@ -18,11 +18,11 @@ from sqlalchemy.engine import make_url
 
 from authsvc.app import create_app
 from authsvc.config import Settings
-from authsvc.db import make_engine, make_session_factory
-from authsvc.migrations_runner import upgrade_database
-from authsvc.passwords import Argon2Hasher
+from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.services.users import create_user
-from tests.support import SKIPPED_SUITES, FakeClock, LiveServer, skip_suite, start_server
+from authsvc.storage.engine import make_engine, make_session_factory
+from authsvc.storage.migrations import upgrade_database
+from tests.helpers.support import SKIPPED_SUITES, FakeClock, LiveServer, skip_suite, start_server
 
 POSTGRES_ENV = "AUTHSVC_TEST_POSTGRES_URL"
 POSTGRES_HINT = (
@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for line in sorted(SKIPPED_SUITES):
         terminalreporter.write_line(line, yellow=True)
-    from tests.fleet import measurements
+    from tests.fleet.harness import measurements
 
     for line in measurements:
         terminalreporter.write_line(f"fleet: {line}")

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
-from authsvc.errors import InvalidCredentials
-from authsvc.schemas import (
+from authsvc.api.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
     PasswordChangeRequest,
@@ -15,6 +14,7 @@ from authsvc.schemas import (
     SessionOut,
     UserOut,
 )
+from authsvc.errors import InvalidCredentials
 from authsvc.services import account
 
 router = APIRouter(tags=["account"])

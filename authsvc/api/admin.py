@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from authsvc.api.deps import AdminSession, ClientDep, DbDep, RuntimeDep
+from authsvc.api.schemas import AdminUserOut, ErrorResponse, SessionsResponse
 from authsvc.api.sessions import device
-from authsvc.models import User
-from authsvc.schemas import AdminUserOut, ErrorResponse, SessionsResponse
 from authsvc.services import admin, sessions
+from authsvc.storage.models import User
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

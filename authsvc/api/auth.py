@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out
-from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
-from authsvc.schemas import (
+from authsvc.api.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
     LoginRequest,
@@ -20,7 +19,9 @@ from authsvc.schemas import (
     SessionOut,
     UserOut,
 )
-from authsvc.services import audit, auth
+from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.observability import audit
+from authsvc.services import auth
 from authsvc.services.users import normalise_username
 
 router = APIRouter(tags=["session"])

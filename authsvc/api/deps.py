@@ -14,11 +14,11 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from authsvc.config import Settings
-from authsvc.cookies import client_is_trusted_proxy
 from authsvc.errors import Forbidden, InvalidToken, NotAuthenticated
+from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
-from authsvc.services.audit import ClientInfo
 from authsvc.services.auth import Authenticated, authenticate
+from authsvc.web.cookies import client_is_trusted_proxy
 
 
 async def get_runtime(request: Request) -> Runtime:

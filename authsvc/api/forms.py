@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from pydantic import ValidationError
 
+from authsvc.api.schemas import LoginRequest
 from authsvc.errors import BadRequest, UnsupportedMediaType
-from authsvc.schemas import LoginRequest
 
 _FORM = "application/x-www-form-urlencoded"
 _TRUE_WORDS = frozenset({"1", "true", "on", "yes"})

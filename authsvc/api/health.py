@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import RuntimeDep
-from authsvc.db import ping
-from authsvc.schemas import HealthResponse, ReadinessResponse
+from authsvc.api.schemas import HealthResponse, ReadinessResponse
+from authsvc.storage.engine import ping
 
 router = APIRouter(tags=["health"])
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import DbDep, RuntimeDep
+from authsvc.api.schemas import ErrorResponse, IntrospectionResponse
 from authsvc.errors import BadRequest, InvalidClient, UnsupportedMediaType
-from authsvc.schemas import ErrorResponse, IntrospectionResponse
 from authsvc.services.introspection import introspect
 
 router = APIRouter(tags=["introspection"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authsvc.models import Session as SessionRow
 from authsvc.runtime import Runtime
 from authsvc.services.auth import IssuedToken
+from authsvc.storage.models import Session as SessionRow
 
 
 def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:

@@ -10,9 +10,7 @@ from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
-from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
-from authsvc.models import Session as SessionRow
-from authsvc.schemas import (
+from authsvc.api.schemas import (
     CurrentSessionResponse,
     DeviceOut,
     ErrorResponse,
@@ -21,9 +19,11 @@ from authsvc.schemas import (
     SessionsResponse,
     UserOut,
 )
+from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
 from authsvc.services import refresh as refresh_service
 from authsvc.services import sessions
 from authsvc.services.auth import issue_for_session
+from authsvc.storage.models import Session as SessionRow
 
 router = APIRouter(tags=["session"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import RuntimeDep
+from authsvc.api.schemas import JsonWebKeySet
 from authsvc.config import Registration
-from authsvc.schemas import JsonWebKeySet
 
 router = APIRouter(tags=["discovery"])
 

@@ -8,18 +8,18 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidCredentials
-from authsvc.keys import KeyRing
-from authsvc.models import Session as SessionRow
-from authsvc.models import User
-from authsvc.password_policy import PasswordPolicy
-from authsvc.passwords import PasswordHasher
-from authsvc.refresh_tokens import new_refresh_token
-from authsvc.services import audit
-from authsvc.services.audit import ClientInfo
+from authsvc.keys.ring import KeyRing
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
+from authsvc.passwords.hashing import PasswordHasher
+from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services.auth import Authenticated, IssuedToken, SessionLifetimes, issue_for_session
 from authsvc.services.sessions import end_sessions, live_session
 from authsvc.services.users import bump_token_version, create_user
-from authsvc.tokens import TokenPolicy
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
+from authsvc.tokens.access import TokenPolicy
+from authsvc.tokens.refresh import new_refresh_token
 
 
 @dataclass(frozen=True)

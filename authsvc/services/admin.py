@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from authsvc.errors import NotFound
-from authsvc.models import User
-from authsvc.services import audit
-from authsvc.services.audit import ClientInfo
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
 from authsvc.services.sessions import end_sessions
 from authsvc.services.users import bump_token_version, find_by_username
+from authsvc.storage.models import User
 
 
 def find_user(db: Session, reference: str) -> User:

@@ -15,18 +15,19 @@ from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
 from authsvc.errors import InvalidCredentials, ServiceUnavailable, TokenRevoked
-from authsvc.keys import KeyRing
-from authsvc.models import Session as SessionRow
-from authsvc.models import User
-from authsvc.passwords import PasswordHasher
-from authsvc.refresh_tokens import hash_refresh_token, new_refresh_token, well_formed
-from authsvc.services import audit, sessions
-from authsvc.services.audit import ClientInfo
+from authsvc.keys.ring import KeyRing
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
+from authsvc.passwords.hashing import PasswordHasher
+from authsvc.services import sessions
 from authsvc.services.users import bump_token_version, find_by_username
-from authsvc.tokens import AccessClaims, TokenPolicy, issue_access_token
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
+from authsvc.tokens.access import AccessClaims, TokenPolicy, issue_access_token
+from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
 
 if TYPE_CHECKING:
-    from authsvc.verify.sources import TokenVersionSource
+    from authsvc.revocation.sources import TokenVersionSource
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidClient, InvalidToken
-from authsvc.keys import KeyRing
+from authsvc.keys.ring import KeyRing
 from authsvc.services.auth import authenticate
-from authsvc.tokens import TokenPolicy
+from authsvc.tokens.access import TokenPolicy
 
 INACTIVE: dict[str, Any] = {"active": False}
 # Compared against when the client id is unknown, so the answer takes the same time.

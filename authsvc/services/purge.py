@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
-from authsvc.models import AuditEvent
-from authsvc.models import Session as SessionRow
+from authsvc.storage.models import AuditEvent
+from authsvc.storage.models import Session as SessionRow
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,16 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidRefreshToken, RefreshTokenReused, SessionExpired
-from authsvc.keys import KeyRing
-from authsvc.models import Session as SessionRow
-from authsvc.models import User
-from authsvc.refresh_tokens import hash_refresh_token, new_refresh_token, well_formed
-from authsvc.services import audit
-from authsvc.services.audit import ClientInfo
+from authsvc.keys.ring import KeyRing
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
 from authsvc.services.auth import IssuedToken, SessionLifetimes, issue_for_session
 from authsvc.services.sessions import alive_clause, end_session, is_alive
 from authsvc.services.users import bump_token_version
-from authsvc.tokens import TokenPolicy
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
+from authsvc.tokens.access import TokenPolicy
+from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
 
 
 @dataclass(frozen=True)

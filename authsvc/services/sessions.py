@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
 from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
-from authsvc.models import Session as SessionRow
-from authsvc.models import User
-from authsvc.services import audit
-from authsvc.services.audit import ClientInfo
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
 from authsvc.services.users import bump_token_version
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
 
 
 def alive_clause(now: datetime) -> ColumnElement[bool]:

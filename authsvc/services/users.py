@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authsvc.errors import BadRequest, Conflict
-from authsvc.models import User
-from authsvc.passwords import PasswordHasher
-from authsvc.version_push import announce_token_version
+from authsvc.passwords.hashing import PasswordHasher
+from authsvc.revocation.publish import announce_token_version
+from authsvc.storage.models import User
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024

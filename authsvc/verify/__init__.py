@@ -7,10 +7,7 @@ It imports nothing of the server (app, runtime, api): only the shared token rule
 (`authsvc.tokens`), the error classes and the `users` table definition.
 """
 
-from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
-from authsvc.verify.jwks import DiscoveryError, JwksCache, KeyProvider, StaticKeys
-from authsvc.verify.middleware import VerifierMiddleware, session_of
-from authsvc.verify.push import (
+from authsvc.revocation.push import (
     PG_CHANNEL,
     REDIS_CHANNEL,
     PostgresPushListener,
@@ -20,13 +17,16 @@ from authsvc.verify.push import (
     decode_payload,
     encode_payload,
 )
-from authsvc.verify.sources import (
+from authsvc.revocation.sources import (
     DatabaseSource,
     IntrospectionSource,
     PushCachedSource,
     TokenVersionSource,
     VerifierUnavailable,
 )
+from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
+from authsvc.verify.jwks import DiscoveryError, JwksCache, KeyProvider, StaticKeys
+from authsvc.verify.middleware import VerifierMiddleware, session_of
 from authsvc.verify.verifier import TokenVerifier, VerifiedSession, VerifiedTokenCache
 from authsvc.verify.web import VerificationError
 

@@ -18,7 +18,7 @@ import jwt
 from jwt import PyJWK
 
 from authsvc.clock import Clock, SystemClock
-from authsvc.tokens import VerificationKey
+from authsvc.tokens.access import VerificationKey
 from authsvc.verify.http import HttpClient, HttpError, HttpResponse
 
 logger = logging.getLogger("authsvc.verify")

@@ -17,10 +17,10 @@ from fastapi import Depends, FastAPI, Request
 
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated, TokenRevoked
-from authsvc.tokens import AccessClaims, TokenPolicy, verify_access_token
+from authsvc.revocation.sources import TokenVersionSource, VerifierUnavailable
+from authsvc.tokens.access import AccessClaims, TokenPolicy, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache, KeyProvider
-from authsvc.verify.sources import TokenVersionSource, VerifierUnavailable
 from authsvc.verify.web import VerificationError, install_error_handler
 
 

@@ -1,0 +1,182 @@
+"""Prometheus metrics: one registry per running app, never the process-global default one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from authsvc.clock import Clock
+from authsvc.keys.ring import KeyState
+from authsvc.storage.models import SigningKey
+
+logger = logging.getLogger("authsvc.metrics")
+
+LOGIN_OUTCOMES = (
+    "success",
+    "invalid_credentials",
+    "invalid_request",
+    "rate_limited",
+    "service_unavailable",
+)
+VALIDATION_RESULTS = (
+    "valid",
+    "missing",
+    "invalid_token",
+    "token_expired",
+    "token_revoked",
+)
+# Routes whose outcome is a metric of its own; the label comes from the error code.
+_OUTCOME_ROUTES = {("POST", "/login"): "logins", ("POST", "/refresh"): "refreshes"}
+
+
+class Metrics:
+    """The service's counters and histograms, and the collectors that read live state."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_duration = Histogram(
+            "authsvc_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.logins = Counter(
+            "authsvc_logins", "Login attempts by outcome.", ["outcome"], registry=self.registry
+        )
+        self.refreshes = Counter(
+            "authsvc_refreshes", "Refresh attempts by outcome.", ["outcome"], registry=self.registry
+        )
+        self.token_validations = Counter(
+            "authsvc_token_validations",
+            "Access-token checks (signature, claims and token version) by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.revocations = Counter(
+            "authsvc_revocations",
+            "Revocations: one session ended, or every token of a user (token-version bump).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.throttled = Counter(
+            "authsvc_throttled_requests",
+            "Requests refused with 429 by a rate limit.",
+            ["route"],
+            registry=self.registry,
+        )
+        # Zero-valued series from the start, so rate() and alerts work before the first event.
+        for outcome in LOGIN_OUTCOMES:
+            self.logins.labels(outcome)
+            self.refreshes.labels(outcome)
+        for result in VALIDATION_RESULTS:
+            self.token_validations.labels(result)
+        for kind in ("session", "token_version"):
+            self.revocations.labels(kind)
+
+    def observe_request(
+        self, method: str, route: str, status: int, seconds: float, error_code: str | None
+    ) -> None:
+        self.request_duration.labels(method, route, str(status)).observe(seconds)
+        counter_name = _OUTCOME_ROUTES.get((method, route))
+        if counter_name is not None:
+            outcome = "success" if status < 400 else (error_code or f"http_{status}")
+            counter: Counter = getattr(self, counter_name)
+            counter.labels(outcome).inc()
+        if status == 429:
+            self.throttled.labels(route).inc()
+
+    def validated(self, result: str) -> None:
+        self.token_validations.labels(result).inc()
+
+    def revoked(self, kind: str) -> None:
+        self.revocations.labels(kind).inc()
+
+    def watch(
+        self, engine: Engine, session_factory: sessionmaker[Session], clock: Clock
+    ) -> Collector:
+        """Register the collector of pool and key state; the caller unregisters it on close."""
+        collector = RuntimeCollector(engine, session_factory, clock)
+        self.registry.register(collector)
+        return collector
+
+
+class RuntimeCollector(Collector):
+    """Reads the connection pool and the signing keys at scrape time."""
+
+    def __init__(self, engine: Engine, session_factory: sessionmaker[Session], clock: Clock):
+        self.engine = engine
+        self.session_factory = session_factory
+        self.clock = clock
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Registration must not touch the database; the families are the same at every scrape.
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        yield from self._pool()
+        yield from self._keys()
+
+    def _pool(self) -> Iterable[GaugeMetricFamily]:
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return
+        size = GaugeMetricFamily("authsvc_db_pool_size", "Configured connection pool size.")
+        size.add_metric([], pool.size())
+        connections = GaugeMetricFamily(
+            "authsvc_db_pool_connections", "Pooled database connections by state.", labels=["state"]
+        )
+        connections.add_metric(["checked_out"], pool.checkedout())
+        connections.add_metric(["idle"], pool.checkedin())
+        connections.add_metric(["overflow"], max(pool.overflow(), 0))
+        yield size
+        yield connections
+
+    def _keys(self) -> Iterable[GaugeMetricFamily]:
+        up = GaugeMetricFamily("authsvc_database_up", "1 when the scrape could read the database.")
+        try:
+            with self.session_factory() as db:
+                counts = dict(
+                    db.execute(
+                        select(SigningKey.state, func.count()).group_by(SigningKey.state)
+                    ).all()
+                )
+                published = db.execute(
+                    select(SigningKey.kid, SigningKey.state, SigningKey.created_at).where(
+                        SigningKey.state.in_([KeyState.pending, KeyState.active, KeyState.retiring])
+                    )
+                ).all()
+        except DBAPIError as exc:
+            logger.warning("metrics: database unavailable: %s", type(exc.orig).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        states = GaugeMetricFamily(
+            "authsvc_signing_keys", "Signing keys by lifecycle state.", labels=["state"]
+        )
+        for state in KeyState:
+            states.add_metric([state.value], counts.get(state.value, 0))
+        yield states
+        age = GaugeMetricFamily(
+            "authsvc_signing_key_age_seconds",
+            "Age of each published signing key.",
+            labels=["kid", "state"],
+        )
+        now = self.clock.now()
+        for kid, key_state, created_at in published:
+            age.add_metric([kid, key_state], (now - _aware(created_at)).total_seconds())
+        yield age
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

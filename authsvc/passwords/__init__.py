@@ -1,0 +1,1 @@
+"""Passwords: hashing behind a small Protocol, and the policy new passwords must meet."""

@@ -1,0 +1,1 @@
+"""How a revocation reaches every check: token-version sources, push channels, the cache."""

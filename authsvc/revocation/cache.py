@@ -1,0 +1,74 @@
+"""The server's own token-version check, served from the push-invalidated cache of authsvc.verify.
+
+Opt-in (AUTHSVC_TOKEN_VERSION_CACHE): with it, a revocation reaches every instance, including the
+one that made it, within the push latency rather than on the very next request; while the channel
+is down the cache is empty and ignored, so every check reads the database (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from authsvc.config import Settings, TokenVersionCache
+from authsvc.revocation.push import PushListener
+from authsvc.verify import DatabaseSource, PostgresPushListener, PushCachedSource, RedisPushListener
+
+# Names the listener's connection, so operators (and the fleet tests) can find it.
+LISTENER_NAME = "authsvc-token-version-cache"
+
+
+def start_version_cache(settings: Settings, engine: Engine) -> PushCachedSource | None:
+    """Subscribe to the configured channel; None when the cache is off."""
+    listener: PushListener
+    name = f"{LISTENER_NAME}-{os.getpid()}"
+    if settings.token_version_cache is TokenVersionCache.off:
+        return None
+    if settings.token_version_cache is TokenVersionCache.postgres:
+        listener = PostgresPushListener(settings.database_url, application_name=name)
+    else:
+        assert settings.redis_url is not None  # checked by Settings
+        listener = RedisPushListener(settings.redis_url, client_name=name)
+    # Misses read through the service's own pool: no second engine per instance.
+    return PushCachedSource(
+        DatabaseSource(engine=engine),
+        listener,
+        max_users=settings.token_version_cache_max_users,
+        max_age=settings.token_version_cache_max_age_seconds,
+    )
+
+
+class VersionCacheCollector(Collector):
+    """The cache's trust and hit rate at scrape time."""
+
+    def __init__(self, cache: PushCachedSource):
+        self.cache = cache
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        trusted = GaugeMetricFamily(
+            "authsvc_token_version_cache_trusted",
+            "1 while the push channel is up and the token-version cache is used.",
+        )
+        trusted.add_metric([], 1 if self.cache.trusted else 0)
+        yield trusted
+        lookups = CounterMetricFamily(
+            "authsvc_token_version_cache_lookups",
+            "Token-version checks answered from memory (hit) or by the database (miss).",
+            labels=["result"],
+        )
+        lookups.add_metric(["hit"], self.cache.hits)
+        lookups.add_metric(["miss"], self.cache.misses)
+        yield lookups
+        losses = CounterMetricFamily(
+            "authsvc_token_version_cache_channel_losses",
+            "Times the push channel dropped and the cache was emptied.",
+        )
+        losses.add_metric([], self.cache.losses)
+        yield losses

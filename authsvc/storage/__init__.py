@@ -1,0 +1,1 @@
+"""Where the data lives: the engine and session factory, the ORM tables, the migrations."""

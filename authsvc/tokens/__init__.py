@@ -1,0 +1,1 @@
+"""Token formats: signed access tokens (JWT) and opaque refresh tokens."""

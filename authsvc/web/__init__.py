@@ -1,0 +1,1 @@
+"""HTTP plumbing below the routers: cookies, CSRF, body limit, headers, request observation."""

@@ -1,0 +1,81 @@
+"""Per-request observation: the request id, one access-log line, and the request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authsvc.observability.logs import accept_request_id, request_id_var
+
+access_logger = logging.getLogger("authsvc.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+class RequestObserver:
+    """Outermost middleware, so that refused, failed and oversized requests are counted too."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        # Shared with request.state, where the error handler leaves the error code.
+        scope.setdefault("state", {})
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != REQUEST_ID_HEADER
+                ]
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        method = scope["method"]
+        error_code = scope["state"].get("error_code")
+        runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+        if runtime is not None:
+            runtime.metrics.observe_request(method, route, status, seconds, error_code)
+        # The path without its query string: a query may carry something secret.
+        access_logger.info(
+            "request",
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "error": error_code,
+            },
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            try:
+                return str(value.decode("ascii"))
+            except UnicodeDecodeError:
+                return None
+    return None

@@ -1,0 +1,67 @@
+"""POST /logout: clears the cookie, ends the session, and with everywhere revokes every token."""
+
+from __future__ import annotations
+
+from tests.api.test_session import login
+from tests.conftest import PASSWORD
+
+
+async def test_logout_clears_the_cookie_and_ends_this_session(client, make_user, db_query):
+    make_user()
+    await login(client)
+    session_id = (await client.get("/session")).json()["session"]["id"]
+
+    response = await client.post("/logout")
+
+    assert response.status_code == 200
+    assert response.json() == {"logged_out": True, "everywhere": False}
+    set_cookie = response.headers["set-cookie"].lower()
+    assert set_cookie.startswith("authsvc_at=")
+    assert "max-age=0" in set_cookie and "httponly" in set_cookie and "path=/" in set_cookie
+    assert response.headers["cache-control"] == "no-store"
+    assert (await client.get("/session")).status_code == 401
+    rows = db_query("SELECT ended_at, end_reason FROM sessions WHERE id = :id", id=session_id)
+    assert rows[0].ended_at is not None and rows[0].end_reason == "logout"
+
+
+async def test_logout_is_idempotent_and_works_without_a_valid_token(client):
+    first = await client.post("/logout")
+    second = await client.post("/logout", headers={"Authorization": "Bearer not-a-token"})
+    assert first.status_code == second.status_code == 200
+    assert "max-age=0" in second.headers["set-cookie"].lower()
+
+
+async def test_everywhere_revokes_saved_copies_of_every_token_of_the_user(
+    client_factory, settings, make_user, db_query
+):
+    user_id = make_user()
+    async with (
+        client_factory(settings) as laptop,
+        client_factory(settings) as phone,
+    ):
+        await login(laptop)
+        saved = await login(phone)
+        assert (await laptop.get("/session")).status_code == 200
+
+        response = await phone.post("/logout", params={"everywhere": "true"})
+        assert response.json() == {"logged_out": True, "everywhere": True}
+
+        # The phone's saved copy and the laptop's cookie are both refused on the very next call.
+        replay = await phone.get("/session", headers={"Authorization": f"Bearer {saved}"})
+        assert replay.status_code == 401 and replay.json()["error"] == "token_revoked"
+        assert (await laptop.get("/session")).json()["error"] == "token_revoked"
+
+    assert db_query("SELECT token_version FROM users WHERE id = :id", id=user_id)[0][0] == 1
+    ended = db_query("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL")[0][0]
+    assert ended == 2
+    events = [row.event for row in db_query("SELECT event FROM audit_events ORDER BY id")]
+    assert events[-1] == "logout_everywhere"
+
+
+async def test_a_new_login_after_logout_everywhere_works(client, make_user):
+    make_user()
+    await login(client)
+    await client.post("/logout?everywhere=true")
+    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    assert (await client.get("/session")).status_code == 200

@@ -1,0 +1,150 @@
+"""GET /session: cookie or bearer, every claim checked, and the token version on every call."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import PASSWORD
+from tests.helpers.tokens import mint, service_signer
+
+
+async def login(client, username: str = "alice") -> str:
+    response = await client.post("/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.cookies["authsvc_at"]
+    return token
+
+
+async def test_cookie_and_bearer_both_authenticate(client, make_user):
+    user_id = make_user()
+    token = await login(client)
+
+    by_cookie = await client.get("/session")
+    client.cookies.clear()
+    by_bearer = await client.get("/session", headers={"Authorization": f"Bearer {token}"})
+
+    for response in (by_cookie, by_bearer):
+        assert response.status_code == 200, response.text
+        assert response.json()["user"]["id"] == user_id
+        assert response.json()["session"]["state"] == {}
+
+
+async def test_no_token_is_401_not_authenticated(client):
+    response = await client.get("/session")
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.e30.",
+        "x" * 70_000,
+        "\u00e9\u00e9.\u00e9.\u00e9",
+    ],
+    ids=["garbage", "three-parts", "alg-none", "huge", "non-ascii"],
+)
+async def test_garbage_tokens_get_401_invalid_token(client, token):
+    # Raw bytes, as a hostile client may send them (latin-1 is how HTTP carries octets).
+    header = f"Bearer {token}".encode("latin-1")
+    response = await client.get("/session", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+async def test_expiry_is_enforced_with_a_small_leeway(client, make_user, clock):
+    make_user()
+    await login(client)
+
+    clock.advance(15 * 60 + 29)  # lifetime + less than the 30 s leeway
+    assert (await client.get("/session")).status_code == 200
+    clock.advance(2)
+    response = await client.get("/session")
+    assert response.status_code == 401
+    assert response.json()["error"] == "token_expired"
+
+
+async def test_token_version_is_compared_with_the_users_row_on_every_call(
+    client, make_user, database_url
+):
+    user_id = make_user()
+    await login(client)
+    assert (await client.get("/session")).status_code == 200
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET token_version = token_version + 1 WHERE id = :id"),
+            {"id": user_id},
+        )
+    engine.dispose()
+
+    response = await client.get("/session")
+    assert response.status_code == 401
+    assert response.json()["error"] == "token_revoked"
+
+
+async def test_a_disabled_user_is_refused_at_once(client, make_user, database_url):
+    user_id = make_user()
+    await login(client)
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user_id})
+    engine.dispose()
+    assert (await client.get("/session")).json()["error"] == "token_revoked"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"iss": "http://evil.test"}, "invalid_token"),
+        ({"iss": "http://authsvc.test.evil"}, "invalid_token"),
+        ({"iss": ["http://authsvc.test"]}, "invalid_token"),
+        ({"aud": "someone-else"}, "invalid_token"),
+        ({"header": {"typ": "JWT"}}, "invalid_token"),
+        ({"header": {"crit": ["exp"]}}, "invalid_token"),
+        ({"nbf_offset": 120}, "invalid_token"),
+        ({"exp": "9999999999"}, "invalid_token"),
+        ({"tv": "0"}, "invalid_token"),
+        ({"tv": True}, "invalid_token"),
+        ({"roles": "admin"}, "invalid_token"),
+        ({"sess": []}, "invalid_token"),
+        ({"drop": ("tv",)}, "invalid_token"),
+        ({"drop": ("sid",)}, "invalid_token"),
+        ({"drop": ("jti",)}, "invalid_token"),
+        ({"drop": ("exp",)}, "invalid_token"),
+    ],
+    ids=lambda value: str(value),
+)
+async def test_claims_and_header_are_checked(client, make_user, database_url, clock, change, error):
+    user_id = make_user()
+    await login(client)  # makes sure the key exists and the user is real
+    client.cookies.clear()
+    signer = service_signer(database_url)
+    change = dict(change)
+    header = change.pop("header", None)
+    drop = change.pop("drop", ())
+    nbf_offset = change.pop("nbf_offset", 0)
+    if nbf_offset:
+        change["nbf"] = int(clock.now().timestamp()) + nbf_offset
+    token = mint(signer, now=clock.now(), header=header, drop=drop, sub=user_id, **change)
+
+    response = await client.get("/session", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 401
+    assert response.json()["error"] == error
+
+
+async def test_a_well_formed_token_minted_with_the_service_key_is_accepted(
+    client, make_user, database_url, clock
+):
+    """The control for the test above: only the changed claim makes the difference."""
+    user_id = make_user()
+    await login(client)
+    client.cookies.clear()
+    token = mint(service_signer(database_url), now=clock.now(), sub=user_id)
+    response = await client.get("/session", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text

@@ -1,0 +1,118 @@
+"""PATCH /session: state carried in the `sess` claim, stored with the session, bounded in size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.helpers.sessions import Device, access_token_of, bearer
+from tests.helpers.support import FakeClock
+
+
+async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.Response:
+    response = await client.patch("/session", json=body, headers=bearer(device.access))
+    device.remember(response)
+    return response
+
+
+async def test_patch_merges_state_and_reissues_access_cookie(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    device = Device(client)
+    await device.login()
+    old_access = device.access
+    first = await patch(client, device, {"theme": "dark", "cart": {"items": 2}})
+    assert first.status_code == 200, first.text
+    assert access_token_of(first) != old_access
+    second = await patch(client, device, {"cart": {"coupon": "X"}, "theme": None})
+    assert second.json()["session"]["state"] == {"cart": {"items": 2, "coupon": "X"}}
+    current = await device.get("/session")
+    assert current.json()["session"]["state"] == {"cart": {"items": 2, "coupon": "X"}}
+
+
+async def test_state_survives_refresh(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., str],
+    clock: FakeClock,
+    db_query: Callable[..., list[Any]],
+) -> None:
+    make_user()
+    device = Device(client)
+    await device.login()
+    await patch(client, device, {"lang": "fr"})
+    clock.advance(20 * 60)
+    refreshed = await device.refresh_now()
+    assert refreshed.json()["session"]["state"] == {"lang": "fr"}
+    assert (await device.get("/session")).json()["session"]["state"] == {"lang": "fr"}
+    assert db_query("SELECT state FROM sessions")[0].state in ({"lang": "fr"}, '{"lang": "fr"}')
+
+
+async def test_state_over_limit_is_413_and_not_stored(
+    client_factory: Callable[..., Any],
+    make_settings: Callable[..., Any],
+    make_user: Callable[..., str],
+) -> None:
+    make_user()
+    async with client_factory(make_settings(session_state_max_bytes=64)) as client:
+        device = Device(client)
+        await device.login()
+        assert (await patch(client, device, {"a": "x" * 40})).status_code == 200
+        response = await patch(client, device, {"b": "y" * 40})
+        assert response.status_code == 413
+        assert response.json()["error"] == "session_state_too_large"
+        assert "64 bytes" in response.json()["detail"]
+        assert (await device.get("/session")).json()["session"]["state"] == {"a": "x" * 40}
+        huge = await patch(client, device, {"c": "z" * 2000})
+        assert huge.status_code == 413
+
+
+async def test_default_limit_keeps_the_cookie_under_4kb(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    device = Device(client)
+    await device.login()
+    response = await patch(client, device, {"k": "v" * 1000})
+    assert response.status_code == 200
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("authsvc_at"))
+    assert len(cookie) < 4096
+    assert (await patch(client, device, {"k": "v" * 1100})).status_code == 413
+
+
+async def test_bad_state_patches_get_clear_4xx(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    device = Device(client)
+    await device.login()
+    headers = bearer(device.access)
+    cases = [
+        ("[1, 2]", "application/json", 400),
+        ("{not json", "application/json", 400),
+        ('{"a": NaN}', "application/json", 400),
+        ("[" * 1500 + "]" * 1500, "application/json", 413),
+        ("[" * 900 + "]" * 900, "application/json", 400),
+        ("a=b", "application/x-www-form-urlencoded", 415),
+    ]
+    for body, media_type, status in cases:
+        response = await client.patch(
+            "/session", content=body, headers={**headers, "Content-Type": media_type}
+        )
+        assert response.status_code == status, (body[:20], response.text)
+        assert set(response.json()) == {"error", "detail"}
+
+
+async def test_patch_needs_a_live_session(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    device = Device(client)
+    sid = (await device.login()).json()["session"]["id"]
+    client.cookies.clear()
+    assert (await client.patch("/session", json={"a": 1})).status_code == 401
+    await client.delete(f"/sessions/{sid}", headers=bearer(device.access))
+    response = await patch(client, device, {"a": 1})
+    assert response.status_code == 401 and response.json()["error"] == "session_ended"

@@ -1,0 +1,88 @@
+"""Helpers for the token-version push tests: a recording handler and channel killers."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from sqlalchemy import text
+
+from authsvc.revocation.push import PushListener
+from authsvc.storage.engine import make_engine
+
+
+class Recorder:
+    """A PushHandler that writes down what it hears."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.up = threading.Event()
+        self._lock = threading.Lock()
+
+    def channel_up(self) -> None:
+        with self._lock:
+            self.events.append("up")
+        self.up.set()
+
+    def channel_down(self) -> None:
+        with self._lock:
+            self.events.append("down")
+        self.up.clear()
+
+    def version_changed(self, user_id: str, version: int) -> None:
+        with self._lock:
+            self.events.append((user_id, version))
+
+    def versions(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return [event for event in self.events if isinstance(event, tuple)]
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def kill_postgres_listener(database_url: str, application_name: str) -> int:
+    """Terminate the listener's backend (only the one carrying our unique name)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return len(
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name"
+                    ),
+                    {"name": application_name},
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+
+def kill_redis_client(redis_url: str, client_name: str) -> int:
+    """CLIENT KILL by id, for the connections carrying our unique name only."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        killed = 0
+        for info in client.client_list():
+            if info.get("name") == client_name:
+                killed += int(client.execute_command("CLIENT", "KILL", "ID", info["id"]))
+        return killed
+    finally:
+        client.close()
+
+
+@contextmanager
+def recording(listener: PushListener) -> Iterator[Recorder]:
+    """Start the listener with a Recorder, wait until it has subscribed, stop it afterwards."""
+    recorder = Recorder()
+    listener.start(recorder)
+    try:
+        assert recorder.up.wait(10), "the listener did not subscribe"
+        yield recorder
+    finally:
+        listener.stop()

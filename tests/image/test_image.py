@@ -1,0 +1,48 @@
+"""The container image, built and run for real (buildah, no Docker engine needed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.support import skip_suite
+
+ROOT = REPO_ROOT
+HOW = (
+    "image test skipped: it needs root, buildah and debootstrap "
+    "(apt-get install buildah debootstrap), then `make image-test` or `make test`"
+)
+
+pytestmark = pytest.mark.server
+
+
+def _missing() -> bool:
+    tools = all(shutil.which(tool) for tool in ("buildah", "debootstrap"))
+    return os.geteuid() != 0 or not tools
+
+
+@pytest.fixture(scope="module")
+def image_tools() -> None:
+    if _missing():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the image test: " + HOW)
+        skip_suite(HOW)
+
+
+def test_image_builds_runs_as_non_root_and_serves_login(image_tools: None) -> None:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "image-test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "image-test: PASSED" in output

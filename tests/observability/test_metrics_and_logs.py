@@ -1,0 +1,176 @@
+"""Metrics, request ids and logs, seen from outside: /metrics, response headers, log lines."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from authsvc.config import Settings
+from tests.conftest import PASSWORD
+from tests.helpers.support import LiveServer, spa_headers
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text page, keyed by name and label set."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(
+    page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return page.get((name, frozenset(labels.items())), 0.0)
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+async def login(client: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/login", json={"username": "alice", "password": password})
+
+
+async def test_metrics_count_logins_validations_and_revocations(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    assert (await login(client, "wrong password!")).status_code == 401
+    assert (await login(client)).status_code == 200
+    assert (await client.get("/session")).status_code == 200
+    assert (await client.get("/session")).status_code == 200
+    token = client.cookies["authsvc_at"]
+    assert (await client.post("/logout", params={"everywhere": "true"})).status_code == 200
+    revoked = await client.get("/session", headers={"Authorization": f"Bearer {token}"})
+    assert revoked.status_code == 401
+    assert (await client.get("/session")).status_code == 401  # cookie cleared: missing
+    assert (await client.post("/login", json={"username": "alice"})).status_code == 400
+
+    page = await scrape(client)
+    assert value(page, "authsvc_logins_total", outcome="success") == 1
+    assert value(page, "authsvc_logins_total", outcome="invalid_credentials") == 1
+    assert value(page, "authsvc_logins_total", outcome="invalid_request") == 1
+    assert value(page, "authsvc_token_validations_total", result="valid") == 3  # 2 + logout
+    assert value(page, "authsvc_token_validations_total", result="token_revoked") == 1
+    assert value(page, "authsvc_token_validations_total", result="missing") == 1
+    assert value(page, "authsvc_revocations_total", kind="token_version") == 1
+    assert value(page, "authsvc_revocations_total", kind="session") == 0
+    assert value(page, "authsvc_throttled_requests_total") == 0
+    assert value(page, "authsvc_refreshes_total", outcome="success") == 0
+    histogram = "authsvc_http_request_duration_seconds_count"
+    assert value(page, histogram, method="GET", route="/session", status="200") == 2
+    assert value(page, histogram, method="GET", route="/session", status="401") == 2
+    assert value(page, histogram, method="POST", route="/login", status="200") == 1
+
+
+async def test_metrics_report_keys_and_the_connection_pool(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    page = await scrape(client)
+    assert value(page, "authsvc_database_up") == 1
+    assert value(page, "authsvc_signing_keys", state="active") == 1
+    assert value(page, "authsvc_signing_keys", state="retired") == 0
+    ages = [key for key in page if key[0] == "authsvc_signing_key_age_seconds"]
+    assert len(ages) == 1
+    assert dict(ages[0][1])["state"] == "active"
+    assert page[ages[0]] >= 0
+    # AUTHSVC_DATABASE_POOL_SIZE applies to PostgreSQL; SQLite keeps SQLAlchemy's default.
+    expected_size = 5 if database_url.startswith("sqlite") else 10
+    assert value(page, "authsvc_db_pool_size") == expected_size
+    checked_out = value(page, "authsvc_db_pool_connections", state="checked_out")
+    # The scrape itself holds at most one connection while it reads the key table.
+    assert 0 <= checked_out <= 1
+
+
+async def test_key_age_follows_the_clock(client: httpx.AsyncClient, clock: Any) -> None:
+    before = await scrape(client)
+    clock.advance(3600)
+    after = await scrape(client)
+
+    def age(page: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+        return next(v for key, v in page.items() if key[0] == "authsvc_signing_key_age_seconds")
+
+    assert age(after) - age(before) == pytest.approx(3600)
+
+
+async def test_metrics_can_be_switched_off(
+    client_factory: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    async with client_factory(make_settings(metrics_enabled=False)) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "edge-7f3a.1"})
+    assert echoed.headers["x-request-id"] == "edge-7f3a.1"
+    generated = await client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+    for hostile in ("a" * 129, "bad id with spaces", "x\u00e9".encode()):
+        replaced = await client.get("/healthz", headers={"X-Request-ID": hostile})
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+    # Errors carry it too, so a client's complaint can be matched with the log.
+    missing = await client.get("/nope", headers={"X-Request-ID": "trace-404"})
+    assert missing.status_code == 404
+    assert missing.headers["x-request-id"] == "trace-404"
+
+
+@pytest.mark.server
+def test_server_logs_json_lines_with_request_ids_and_no_secret(
+    live_server: Callable[..., LiveServer], make_user: Callable[..., str]
+) -> None:
+    make_user()
+    server = live_server(AUTHSVC_LOG_FORMAT="json")
+    with httpx.Client(base_url=server.url) as http:
+        login = http.post(
+            "/login",
+            json={"username": "alice", "password": PASSWORD},
+            headers={"X-Request-ID": "req-login-1"},
+        )
+        assert login.status_code == 200
+        token = http.cookies["authsvc_at"]
+        assert http.get("/session", headers={"X-Request-ID": "req-session-1"}).status_code == 200
+        spa = spa_headers(http, server.url)
+        out = http.post(
+            "/logout", params={"everywhere": "true"}, headers={"X-Request-ID": "req-out-1", **spa}
+        )
+        assert out.status_code == 200
+        assert (
+            http.post(
+                "/login",
+                json={"username": "alice", "password": "a wrong password"},
+                headers=spa_headers(http, server.url),
+            ).status_code
+            == 401
+        )
+    server.stop()
+
+    log = server.log()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert records, log
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        assert {"time", "level", "logger", "message"} <= record.keys()
+        assert "color_message" not in record
+        by_request.setdefault(str(record.get("request_id")), []).append(record)
+    login_lines = by_request["req-login-1"]
+    assert any(line.get("audit_event") == "login_success" for line in login_lines)
+    access = next(line for line in login_lines if line["logger"] == "authsvc.access")
+    assert access["status"] == 200
+    assert access["route"] == "/login"
+    assert any(line["logger"] == "authsvc.access" for line in by_request["req-session-1"])
+    assert any(line.get("audit_event") == "logout_everywhere" for line in by_request["req-out-1"])
+    for secret in (PASSWORD, "a wrong password", token, token.split(".")[2]):
+        assert secret not in log

@@ -1,0 +1,142 @@
+"""Token-version push over PostgreSQL LISTEN/NOTIFY, and the cache that trusts it while live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from authsvc.config import Settings
+from authsvc.errors import TokenRevoked
+from authsvc.services.users import bump_token_version
+from authsvc.storage.engine import make_engine, make_session_factory
+from authsvc.verify import DatabaseSource, PostgresPushListener, PushCachedSource
+from tests.conftest import _truncate_all
+from tests.helpers.push import Recorder, kill_postgres_listener, recording, unique_name
+from tests.helpers.support import FakeClock, free_port
+from tests.helpers.verify import SyncClient, authsvc_test_client, verifier_for_app, wait_until
+from tests.verify.test_verifier import log_in, logout_everywhere
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def database_url(postgres_base_url: str) -> str:
+    """PostgreSQL only: NOTIFY is a PostgreSQL feature."""
+    _truncate_all(postgres_base_url)
+    return postgres_base_url
+
+
+@pytest.fixture
+def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
+    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
+        yield client
+
+
+@pytest.fixture
+def recorder(database_url: str) -> Iterator[Recorder]:
+    name = unique_name("test-listener")
+    with recording(PostgresPushListener(database_url, application_name=name)) as recorder:
+        yield recorder
+
+
+def test_a_bump_is_announced_when_it_commits_and_never_when_it_rolls_back(
+    database_url: str, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    user_id = make_user()
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as db:
+        bump_token_version(db, user_id)
+        db.rollback()
+        bump_token_version(db, user_id)
+        assert recorder.versions() == []  # nothing until the commit
+        db.commit()
+    engine.dispose()
+    assert wait_until(lambda: recorder.versions() == [(user_id, 1)])
+
+
+def test_logout_everywhere_is_announced(
+    authsvc: SyncClient, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    user_id = make_user()
+    logout_everywhere(authsvc, log_in(authsvc))
+    assert wait_until(lambda: (user_id, 1) in recorder.versions())
+
+
+def test_the_push_cache_answers_from_memory_and_learns_bumps_by_push(
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    source = DatabaseSource(database_url)
+    cache = PushCachedSource(source, PostgresPushListener(database_url))
+    try:
+        assert cache.up.wait(10)
+        verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
+        token = log_in(authsvc)
+        for _ in range(3):
+            verifier.verify(token)
+        assert source.reads == 1
+        logout_everywhere(authsvc, token)
+
+        def refused() -> bool:
+            try:
+                verifier.verify(token)
+            except TokenRevoked:
+                return True
+            return False
+
+        assert wait_until(refused, timeout=1.0)
+        assert source.reads == 1  # the refusal came from the push, not from a read
+        # The pushed version serves the tokens issued after the bump, still without a read.
+        fresh = log_in(authsvc)
+        verifier.verify(fresh)
+        assert source.reads == 1
+    finally:
+        cache.close()
+
+
+def test_a_lost_channel_empties_the_cache_until_it_is_subscribed_again(
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    name = unique_name("test-cache")
+    source = DatabaseSource(database_url)
+    cache = PushCachedSource(source, PostgresPushListener(database_url, application_name=name))
+    try:
+        assert cache.up.wait(10)
+        verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
+        token = log_in(authsvc)
+        verifier.verify(token)
+        verifier.verify(token)
+        assert source.reads == 1
+        assert kill_postgres_listener(database_url, name) == 1
+        assert wait_until(lambda: cache.losses == 1)
+        assert wait_until(lambda: cache.trusted)
+        verifier.verify(token)  # what was cached before the loss is not trusted any more
+        assert source.reads == 2
+        verifier.verify(token)
+        assert source.reads == 2
+    finally:
+        cache.close()
+
+
+def test_without_a_channel_every_check_reads_the_source(
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    source = DatabaseSource(database_url)
+    unreachable = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    cache = PushCachedSource(source, PostgresPushListener(unreachable))
+    try:
+        verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
+        token = log_in(authsvc)
+        for _ in range(3):
+            verifier.verify(token)
+        assert not cache.trusted
+        assert source.reads == 3
+        logout_everywhere(authsvc, token)
+        with pytest.raises(TokenRevoked):
+            verifier.verify(token)
+    finally:
+        cache.close()

@@ -1,0 +1,128 @@
+"""Token-version push over Redis pub/sub: published after commit, cache fails closed on loss."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from authsvc.config import Settings
+from authsvc.revocation.publish import RedisVersionPublisher
+from authsvc.services.users import bump_token_version
+from authsvc.storage.engine import make_engine, make_session_factory
+from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener
+from tests.helpers.push import Recorder, kill_redis_client, recording, unique_name
+from tests.helpers.support import REDIS_HINT, FakeClock, skip_suite
+from tests.helpers.verify import SyncClient, authsvc_test_client, verifier_for_app, wait_until
+from tests.verify.test_verifier import log_in, logout_everywhere
+
+REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        skip_suite(REDIS_HINT)
+    return url
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], redis_url: str) -> Settings:
+    return make_settings(redis_url=redis_url)
+
+
+@pytest.fixture
+def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
+    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
+        yield client
+
+
+@pytest.fixture
+def recorder(redis_url: str) -> Iterator[Recorder]:
+    name = unique_name("test-listener")
+    with recording(RedisPushListener(redis_url, client_name=name)) as recorder:
+        yield recorder
+
+
+def test_logout_everywhere_is_published(
+    authsvc: SyncClient, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    user_id = make_user()
+    logout_everywhere(authsvc, log_in(authsvc))
+    assert wait_until(lambda: (user_id, 1) in recorder.versions())
+
+
+def test_only_committed_bumps_are_published(
+    database_url: str, redis_url: str, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    user_id = make_user()
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    publisher = RedisVersionPublisher(redis_url)
+    publisher.attach(factory)
+    try:
+        with factory() as db:
+            bump_token_version(db, user_id)
+            db.rollback()
+            bump_token_version(db, user_id)
+            db.commit()
+    finally:
+        publisher.close()
+        engine.dispose()
+    assert wait_until(lambda: [v for v in recorder.versions() if v[0] == user_id] == [(user_id, 1)])
+    assert publisher.published == 1
+
+
+def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
+    authsvc: SyncClient,
+    database_url: str,
+    redis_url: str,
+    clock: FakeClock,
+    make_user: Callable[..., str],
+) -> None:
+    from authsvc.errors import TokenRevoked
+
+    make_user()
+    name = unique_name("test-cache")
+    source = DatabaseSource(database_url)
+    cache = PushCachedSource(source, RedisPushListener(redis_url, client_name=name))
+    try:
+        assert cache.up.wait(10)
+        verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
+        token = log_in(authsvc)
+        verifier.verify(token)
+        verifier.verify(token)
+        assert source.reads == 1
+        assert kill_redis_client(redis_url, name) >= 1
+        assert wait_until(lambda: cache.losses == 1)
+        assert wait_until(lambda: cache.trusted)
+        verifier.verify(token)
+        assert source.reads == 2
+        logout_everywhere(authsvc, token)
+
+        def refused() -> bool:
+            try:
+                verifier.verify(token)
+            except TokenRevoked:
+                return True
+            return False
+
+        assert wait_until(refused, timeout=1.0)
+        assert source.reads == 2
+    finally:
+        cache.close()
+
+
+def test_a_revocation_from_the_cli_is_published_too(
+    database_url: str, redis_url: str, recorder: Recorder, make_user: Callable[..., str]
+) -> None:
+    from tests.helpers.support import run_cli
+
+    user_id = make_user()
+    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_REDIS_URL": redis_url}
+    result = run_cli("users", "revoke", "alice", env=env)
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: (user_id, 1) in recorder.versions())

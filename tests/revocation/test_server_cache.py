@@ -1,0 +1,96 @@
+"""The token-version check served from the push-invalidated cache: opt-in, no read on a hit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, event
+
+from authsvc.config import Settings
+from tests.conftest import PASSWORD, TEST_SECRET, _truncate_all
+from tests.fleet.harness import add_user
+from tests.fleet.test_version_cache import kill_listeners
+from tests.helpers.support import run_cli
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"AUTHSVC_TOKEN_VERSION_CACHE": "postgres"},
+            "AUTHSVC_TOKEN_VERSION_CACHE=postgres needs a PostgreSQL AUTHSVC_DATABASE_URL",
+        ),
+        (
+            {"AUTHSVC_TOKEN_VERSION_CACHE": "redis"},
+            "AUTHSVC_TOKEN_VERSION_CACHE=redis needs AUTHSVC_REDIS_URL",
+        ),
+        ({"AUTHSVC_TOKEN_VERSION_CACHE": "memory"}, "AUTHSVC_TOKEN_VERSION_CACHE: Input should be"),
+    ],
+    ids=["postgres-on-sqlite", "redis-without-url", "unknown"],
+)
+def test_serve_refuses_a_cache_without_its_channel(tmp_path: Any, env: Any, message: str) -> None:
+    base = {
+        "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "AUTHSVC_KEY_ENCRYPTION_SECRET": "s" * 40,
+    }
+    result = run_cli("serve", env={**base, **env}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+@pytest.fixture
+def user_reads() -> Iterator[list[str]]:
+    """Every SQL statement that reads the users table, from any engine in this process."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM users" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+async def metric_line(client: httpx.AsyncClient, line: str) -> None:
+    """Wait for a line in /metrics: the listener is a real thread on a real connection."""
+    deadline = time.monotonic() + 10
+    while line not in (await client.get("/metrics")).text:
+        assert time.monotonic() < deadline, f"/metrics never showed {line!r}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.postgres
+async def test_a_cache_hit_reads_no_row_and_a_lost_channel_reads_the_row_again(
+    postgres_base_url: str, client_factory: Callable[..., Any], user_reads: list[str]
+) -> None:
+    _truncate_all(postgres_base_url)
+    add_user(postgres_base_url, "alice", PASSWORD)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=postgres_base_url,
+        key_encryption_secret=TEST_SECRET,
+        cookie_secure="false",
+        token_version_cache="postgres",
+    )
+    async with client_factory(settings) as client:
+        await metric_line(client, "authsvc_token_version_cache_trusted 1.0")
+        login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        assert login.status_code == 200
+        assert (await client.get("/session")).status_code == 200  # a miss reads the version
+        user_reads.clear()
+        for _ in range(5):
+            answer = await client.get("/session")
+            assert answer.status_code == 200
+            assert answer.json()["user"]["username"] == "alice"
+        assert user_reads == [], "a cache hit must not read the users table"
+
+        assert kill_listeners(postgres_base_url) == 1
+        await metric_line(client, "authsvc_token_version_cache_channel_losses_total 1.0")
+        assert (await client.get("/session")).status_code == 200
+        assert any("token_version" in statement for statement in user_reads)

@@ -1,0 +1,160 @@
+"""authsvc and the example downstream service as real servers, for each token-version source:
+log in, call the example with the cookie, log out everywhere, and watch the old cookie refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authsvc.services.introspection import new_client_secret
+from tests.conftest import PASSWORD
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.support import REDIS_HINT, LiveServer, free_port, skip_suite
+
+pytestmark = pytest.mark.server
+
+EXAMPLE_DIR = REPO_ROOT / "examples" / "downstream"
+REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
+
+
+def start_example(env: dict[str, str], workdir: Path) -> LiveServer:
+    port = free_port()
+    log_path = workdir / f"example-{port}.log"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHSVC_", "DOWNSTREAM_"))}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(EXAMPLE_DIR),
+                "--factory",
+                "service:create_app_from_environment",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**base, **env},
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(process=process, port=port, log_path=log_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the example exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"the example did not become healthy:\n{server.log()}")
+
+
+@pytest.fixture
+def example_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveServer]]:
+    started: list[LiveServer] = []
+
+    def start(env: dict[str, str]) -> LiveServer:
+        server = start_example(env, tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("database_url", "source"),
+    # Every source once, the database source on both databases; the HTTP and Redis sources do
+    # not depend on authsvc's database and are run over both in-process (test_verifier.py,
+    # test_push_redis.py), which keeps this two-processes-per-case test to five cases.
+    [
+        ("sqlite", "database"),
+        ("postgresql", "database"),
+        ("sqlite", "introspection"),
+        ("postgresql", "push-postgres"),
+        ("postgresql", "push-redis"),
+    ],
+    indirect=["database_url"],
+)
+def test_logout_everywhere_reaches_the_downstream_service(
+    database_url: str,
+    source: str,
+    live_server: Callable[..., LiveServer],
+    example_server: Callable[[dict[str, str]], LiveServer],
+    make_user: Callable[..., str],
+) -> None:
+    redis_url = os.environ.get(REDIS_ENV, "")
+    if source == "push-redis" and not redis_url:
+        skip_suite(REDIS_HINT)
+    user_id = make_user()
+    secret, digest = new_client_secret()
+    # The issuer is a name; the example reaches this instance at its own address.
+    issuer = "http://authsvc.test"
+    authsvc_env = {
+        "AUTHSVC_ISSUER": issuer,
+        "AUTHSVC_INTROSPECTION_CLIENTS": f"example:{digest}",
+    }
+    if source == "push-redis":
+        authsvc_env["AUTHSVC_REDIS_URL"] = redis_url
+    authsvc = live_server(**authsvc_env)
+    example = example_server(
+        {
+            "DOWNSTREAM_AUTHSVC_URL": issuer,
+            "DOWNSTREAM_JWKS_URL": f"{authsvc.url}/.well-known/jwks.json",
+            "DOWNSTREAM_INTROSPECTION_URL": f"{authsvc.url}/introspect",
+            "DOWNSTREAM_VERSION_SOURCE": source,
+            "DOWNSTREAM_DATABASE_URL": database_url,
+            "DOWNSTREAM_REDIS_URL": redis_url,
+            "DOWNSTREAM_INTROSPECTION_CLIENT_ID": "example",
+            "DOWNSTREAM_INTROSPECTION_CLIENT_SECRET": secret,
+        }
+    )
+
+    login = httpx.post(f"{authsvc.url}/login", json={"username": "alice", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    cookie = {"Cookie": f"authsvc_at={login.cookies['authsvc_at']}"}
+    for _ in range(2):
+        hello = httpx.get(f"{example.url}/hello", headers=cookie)
+        assert hello.status_code == 200, hello.text
+        assert hello.json()["user_id"] == user_id
+    before = httpx.get(f"{example.url}/stats").json()
+    assert before["cache_hits"] == 1
+    if source.startswith("push"):
+        assert before["push_trusted"] is True
+        assert before["source_reads"] == 1  # the second call was answered from memory
+
+    # A scripted client: the bearer token (a cookie-authenticated POST needs Origin and the
+    # CSRF token a browser page sends).
+    bearer = {"Authorization": f"Bearer {login.cookies['authsvc_at']}"}
+    logout = httpx.post(f"{authsvc.url}/logout?everywhere=true", headers=bearer)
+    assert logout.json() == {"logged_out": True, "everywhere": True}
+    logged_out_at = time.monotonic()
+    while True:
+        refused = httpx.get(f"{example.url}/hello", headers=cookie)
+        if refused.status_code != 200 or time.monotonic() - logged_out_at > 1.0:
+            break
+        time.sleep(0.01)
+    assert refused.status_code == 401, "the old cookie was still accepted 1 s after the logout"
+    assert refused.json()["error"] == "token_revoked"
+    after = httpx.get(f"{example.url}/stats").json()
+    if source.startswith("push"):
+        assert after["source_reads"] == before["source_reads"], "the refusal read the database"
+
+    again = httpx.post(f"{authsvc.url}/login", json={"username": "alice", "password": PASSWORD})
+    fresh = {"Cookie": f"authsvc_at={again.cookies['authsvc_at']}"}
+    assert httpx.get(f"{example.url}/hello", headers=fresh).status_code == 200

@@ -1,0 +1,98 @@
+"""The cookie policy: Secure true/false/auto, trusted proxies, SameSite, the __Host- prefix."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tests.api.test_login import access_set_cookie, parse_set_cookie
+from tests.conftest import PASSWORD
+
+LOGIN = {"username": "alice", "password": PASSWORD}
+
+
+async def login_cookie(client_factory, settings, base_url, headers=None):
+    async with client_factory(settings, base_url=base_url) as client:
+        response = await client.post("/login", json=LOGIN, headers=headers or {})
+    assert response.status_code == 200, response.text
+    return parse_set_cookie(access_set_cookie(response))
+
+
+async def test_secure_true_uses_the_host_prefix(client_factory, make_settings, make_user):
+    make_user()
+    name, _, attributes = await login_cookie(
+        client_factory, make_settings(cookie_secure="true"), "https://auth.example"
+    )
+    assert name == "__Host-authsvc_at"
+    assert attributes["secure"] == "True" and attributes["path"] == "/"
+    assert "domain" not in attributes
+
+
+async def test_a_domain_rules_out_the_host_prefix(client_factory, make_settings, make_user):
+    make_user()
+    settings = make_settings(cookie_secure="true", cookie_domain="example.com")
+    name, _, attributes = await login_cookie(client_factory, settings, "https://auth.example.com")
+    assert name == "authsvc_at"
+    assert attributes["domain"] == "example.com" and attributes["secure"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secure"), [("http://auth.example", False), ("https://auth.example", True)]
+)
+async def test_auto_follows_the_request_scheme(
+    client_factory, make_settings, make_user, base_url, secure
+):
+    make_user()
+    name, _, attributes = await login_cookie(
+        client_factory, make_settings(cookie_secure="auto"), base_url
+    )
+    assert attributes["secure"] == str(secure)
+    assert name == ("__Host-authsvc_at" if secure else "authsvc_at")
+
+
+async def test_forwarded_proto_counts_only_from_a_trusted_proxy(
+    client_factory, make_settings, make_user
+):
+    make_user()
+    forwarded = {"x-forwarded-proto": "https"}
+    # httpx's ASGI transport presents the client as 127.0.0.1.
+    untrusted = make_settings(cookie_secure="auto")
+    trusted = make_settings(cookie_secure="auto", trusted_proxies="127.0.0.1")
+
+    _, _, from_stranger = await login_cookie(
+        client_factory, untrusted, "http://auth.example", forwarded
+    )
+    _, _, from_proxy = await login_cookie(client_factory, trusted, "http://auth.example", forwarded)
+
+    assert from_stranger["secure"] == "False"
+    assert from_proxy["secure"] == "True"
+
+
+async def test_samesite_strict_is_honoured(client_factory, make_settings, make_user):
+    make_user()
+    _, _, attributes = await login_cookie(
+        client_factory, make_settings(cookie_samesite="strict"), "http://auth.example"
+    )
+    assert attributes["samesite"].lower() == "strict"
+
+
+async def test_the_cookie_is_read_under_the_name_it_was_set_with(
+    client_factory, make_settings, make_user
+):
+    make_user()
+    async with client_factory(
+        make_settings(cookie_secure="true"), base_url="https://auth.example"
+    ) as client:
+        await client.post("/login", json=LOGIN)
+        assert (await client.get("/session")).status_code == 200
+        # A plain-named cookie (as a sibling subdomain could plant) is not read.
+        token = client.cookies["__Host-authsvc_at"]
+        client.cookies.clear()
+        client.cookies.set("authsvc_at", token)
+        assert (await client.get("/session")).status_code == 401
+
+
+def test_samesite_none_without_secure_is_refused_naming_the_variables(make_settings):
+    with pytest.raises(ValidationError) as caught:
+        make_settings(cookie_samesite="none", cookie_secure="auto")
+    assert "AUTHSVC_COOKIE_SAMESITE=none requires AUTHSVC_COOKIE_SECURE=true" in str(caught.value)
