@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authsvc.errors import MissingSetting
 from authsvc.observability.logs import LogFormat
 from authsvc.throttle.syntax import parse_limits
 
@@ -60,10 +61,6 @@ class TokenVersionCache(StrEnum):
     postgres = "postgres"
     # Pub/sub on AUTHSVC_REDIS_URL: published right after the bumping transaction commits.
     redis = "redis"
-
-
-class MissingSetting(Exception):
-    """A setting this command needs is not configured."""
 
 
 # Covers clock skew between instances and downstream services in the key rotation timeline.

@@ -1,38 +1,51 @@
-"""Errors the service reports to clients, each with a stable machine-readable code.
+"""Every exception of the package, with the stable codes clients see, and their one rendering.
 
-Services raise these; one handler in `app.py` turns them into `{"error": code, "detail": msg}`.
+Services raise these; the app's handlers, the middlewares and the downstream verifier all
+answer them through `error_response`, as `{"error": code, "detail": message}`.
 
-AuthError
- ├── BadRequest (400 invalid_request)
- │    ├── UnsupportedMediaType (415 unsupported_media_type)
- │    └── WeakPassword (400 weak_password)
- ├── PayloadTooLarge (413 payload_too_large)
- │    └── SessionStateTooLarge (413 session_state_too_large)
- ├── InvalidCredentials (401 invalid_credentials)
- ├── NotAuthenticated (401 not_authenticated)
- ├── InvalidToken (401 invalid_token)
- │    ├── TokenExpired (401 token_expired)
- │    ├── TokenRevoked (401 token_revoked)
- │    │    └── SessionEnded (401 session_ended)
- │    ├── KeyRevoked (401 key_revoked)
- │    └── KeyRetired (401 key_retired)
- ├── InvalidRefreshToken (401 invalid_refresh_token)
- │    ├── SessionExpired (401 session_expired)
- │    └── RefreshTokenReused (401 refresh_token_reused)
- ├── Forbidden (403 forbidden)
- │    └── CsrfFailed (403 csrf_failed)
- ├── NotFound (404 not_found)
- ├── Conflict (409 conflict)
- │    └── SessionActive (409 session_active)
- ├── ServiceUnavailable (503 service_unavailable)
- │    └── VerifierUnavailable (503 service_unavailable; authsvc.verify.sources)
- ├── InvalidClient (401 invalid_client)
- └── TooManyAttempts (429 too_many_attempts)
+Exception
+ ├── AuthError (500 internal_error): everything a client may be told
+ │    ├── BadRequest (400 invalid_request)
+ │    │    ├── UnsupportedMediaType (415 unsupported_media_type)
+ │    │    └── WeakPassword (400 weak_password)
+ │    ├── PayloadTooLarge (413 payload_too_large)
+ │    │    └── SessionStateTooLarge (413 session_state_too_large)
+ │    ├── InvalidCredentials (401 invalid_credentials)
+ │    ├── NotAuthenticated (401 not_authenticated)
+ │    ├── InvalidToken (401 invalid_token)
+ │    │    ├── TokenExpired (401 token_expired)
+ │    │    ├── TokenRevoked (401 token_revoked)
+ │    │    │    └── SessionEnded (401 session_ended)
+ │    │    ├── KeyRevoked (401 key_revoked)
+ │    │    └── KeyRetired (401 key_retired)
+ │    ├── InvalidRefreshToken (401 invalid_refresh_token)
+ │    │    ├── SessionExpired (401 session_expired)
+ │    │    └── RefreshTokenReused (401 refresh_token_reused)
+ │    ├── InvalidClient (401 invalid_client)
+ │    ├── Forbidden (403 forbidden)
+ │    │    └── CsrfFailed (403 csrf_failed)
+ │    ├── NotFound (404 not_found)
+ │    ├── Conflict (409 conflict)
+ │    │    └── SessionActive (409 session_active)
+ │    ├── TooManyAttempts (429 too_many_attempts)
+ │    └── ServiceUnavailable (503 service_unavailable)
+ │         └── VerifierUnavailable (503 service_unavailable): the verifier cannot check a token
+ ├── MissingSetting: a command needs a setting that is not configured
+ ├── StartupError: the service cannot start; the message says what the operator must do
+ ├── KeyDecryptionError: the key-encryption secret does not open a stored key
+ ├── RaceLost: another instance made a key transition first
+ ├── HttpError: the verifier's HTTP call gave no usable answer
+ └── DiscoveryError: the issuer's metadata or key set cannot be fetched or used
+HTTPException (Starlette)
+ └── VerificationError: an AuthError raised from the verifier's FastAPI dependency
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 
 class AuthError(Exception):
@@ -60,10 +73,20 @@ class UnsupportedMediaType(BadRequest):
     default_detail = "Send application/json or application/x-www-form-urlencoded."
 
 
+class WeakPassword(BadRequest):
+    code = "weak_password"
+    default_detail = "The password does not meet the password policy."
+
+
 class PayloadTooLarge(AuthError):
     code = "payload_too_large"
     status = 413
     default_detail = "The request body is too large."
+
+
+class SessionStateTooLarge(PayloadTooLarge):
+    code = "session_state_too_large"
+    default_detail = "The session state is too large."
 
 
 class InvalidCredentials(AuthError):
@@ -95,31 +118,9 @@ class TokenRevoked(InvalidToken):
     default_detail = "The access token has been revoked."
 
 
-class Forbidden(AuthError):
-    code = "forbidden"
-    status = 403
-    default_detail = "Not allowed."
-
-
-class NotFound(AuthError):
-    code = "not_found"
-    status = 404
-    default_detail = "Not found."
-
-
-class Conflict(AuthError):
-    code = "conflict"
-    status = 409
-    default_detail = "The request conflicts with the current state."
-
-
-class ServiceUnavailable(AuthError):
-    code = "service_unavailable"
-    status = 503
-    default_detail = "The service is temporarily unavailable."
-
-
-# --- issue3: signing keys ---
+class SessionEnded(TokenRevoked):
+    code = "session_ended"
+    default_detail = "This session has ended; log in again."
 
 
 class KeyRevoked(InvalidToken):
@@ -130,24 +131,6 @@ class KeyRevoked(InvalidToken):
 class KeyRetired(InvalidToken):
     code = "key_retired"
     default_detail = "The access token was signed by a key that has been retired."
-
-
-# --- issue5: refresh tokens, sessions, passwords ---
-
-
-class WeakPassword(BadRequest):
-    code = "weak_password"
-    default_detail = "The password does not meet the password policy."
-
-
-class SessionStateTooLarge(PayloadTooLarge):
-    code = "session_state_too_large"
-    default_detail = "The session state is too large."
-
-
-class SessionEnded(TokenRevoked):
-    code = "session_ended"
-    default_detail = "This session has ended; log in again."
 
 
 class InvalidRefreshToken(AuthError):
@@ -166,12 +149,6 @@ class RefreshTokenReused(InvalidRefreshToken):
     default_detail = "This refresh token was already used; the session has been ended."
 
 
-class SessionActive(Conflict):
-    code = "session_active"
-    default_detail = "Another session of this account is active; log out there first."
-
-
-# --- issue4: downstream verification ---
 class InvalidClient(AuthError):
     """RFC 6749 section 5.2: the calling client (e.g. of POST /introspect) did not authenticate."""
 
@@ -183,7 +160,10 @@ class InvalidClient(AuthError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="authsvc"'})
 
 
-# --- issue6: security hardening ---
+class Forbidden(AuthError):
+    code = "forbidden"
+    status = 403
+    default_detail = "Not allowed."
 
 
 class CsrfFailed(Forbidden):
@@ -191,8 +171,88 @@ class CsrfFailed(Forbidden):
     default_detail = "Cross-site request refused: send it from an allowed origin with its token."
 
 
+class NotFound(AuthError):
+    code = "not_found"
+    status = 404
+    default_detail = "Not found."
+
+
+class Conflict(AuthError):
+    code = "conflict"
+    status = 409
+    default_detail = "The request conflicts with the current state."
+
+
+class SessionActive(Conflict):
+    code = "session_active"
+    default_detail = "Another session of this account is active; log out there first."
+
+
 class TooManyAttempts(AuthError):
     code = "too_many_attempts"
     status = 429
     # The same words whether or not the account exists.
     default_detail = "Too many failed login attempts; try again later."
+
+
+class ServiceUnavailable(AuthError):
+    code = "service_unavailable"
+    status = 503
+    default_detail = "The service is temporarily unavailable."
+
+
+class VerifierUnavailable(ServiceUnavailable):
+    """The token-version source or the key set cannot answer; nobody is authenticated."""
+
+    default_detail = "The session store is unavailable; try again shortly."
+
+
+class MissingSetting(Exception):
+    """A setting this command needs is not configured."""
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says what the operator must do."""
+
+
+class KeyDecryptionError(Exception):
+    """The key-encryption secret does not open a stored key."""
+
+
+class RaceLost(Exception):
+    """Another instance made this key transition first; roll back and reload."""
+
+
+class HttpError(Exception):
+    """The request did not produce a usable answer (network, size, scheme)."""
+
+
+class DiscoveryError(Exception):
+    """The issuer's metadata or key set cannot be fetched or is not acceptable."""
+
+
+class VerificationError(HTTPException):
+    """An AuthError as FastAPI understands it; `code` is authsvc's stable error code."""
+
+    def __init__(self, error: AuthError):
+        headers = dict(error.headers)
+        if error.status == 401:
+            # RFC 6750 section 3: tell the client why its bearer token was not accepted.
+            headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+        elif error.status == 503:
+            headers.setdefault("Retry-After", "1")
+        super().__init__(status_code=error.status, detail=error.detail, headers=headers)
+        self.code = error.code
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def error_response(error: AuthError, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one rendering of an error: `{"error": code, "detail": message}` with its status."""
+    return JSONResponse(
+        error_body(error.code, error.detail),
+        status_code=error.status,
+        headers={**error.headers, **(headers or {})},
+    )

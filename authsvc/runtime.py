@@ -12,10 +12,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock, SystemClock
-from authsvc.config import MissingSetting, Settings
+from authsvc.config import Settings
+from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
 from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
-from authsvc.keys.ring import KeyDecryptionError, KeyEncryptor, KeyRing
+from authsvc.keys.ring import KeyEncryptor, KeyRing
 from authsvc.observability.metrics import Metrics
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
@@ -31,10 +32,6 @@ from authsvc.web.cookies import CookiePolicy
 from authsvc.web.csrf import CsrfTokens
 
 logger = logging.getLogger("authsvc")
-
-
-class StartupError(Exception):
-    """The service cannot start; the message says what the operator must do."""
 
 
 @dataclass

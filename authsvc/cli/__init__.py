@@ -17,16 +17,15 @@ from sqlalchemy.orm import Session
 
 from authsvc.api.sessions import device
 from authsvc.clock import SystemClock
-from authsvc.config import MissingSetting, Settings, SigningAlgorithm, describe_validation_error
-from authsvc.errors import AuthError
+from authsvc.config import Settings, SigningAlgorithm, describe_validation_error
+from authsvc.errors import AuthError, KeyDecryptionError, MissingSetting, RaceLost, StartupError
 from authsvc.keys import lifecycle as key_lifecycle
-from authsvc.keys.lifecycle import RaceLost
-from authsvc.keys.ring import KeyDecryptionError, KeyEncryptor
+from authsvc.keys.ring import KeyEncryptor
 from authsvc.observability.logs import configure_logging
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.publish import attach_version_publisher
-from authsvc.runtime import Runtime, StartupError
+from authsvc.runtime import Runtime
 from authsvc.services import admin, sessions
 from authsvc.services.purge import purge
 from authsvc.services.users import create_user

@@ -15,20 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authsvc.config import KEY_TIMING_MARGIN_SECONDS, Settings
-from authsvc.errors import Conflict, NotFound
-from authsvc.keys.ring import (
-    KeyDecryptionError,
-    KeyEncryptor,
-    KeyState,
-    active_key,
-    new_signing_key,
-)
+from authsvc.errors import Conflict, KeyDecryptionError, NotFound, RaceLost
+from authsvc.keys.ring import KeyEncryptor, KeyState, active_key, new_signing_key
 from authsvc.observability import audit
 from authsvc.storage.models import SigningKey
-
-
-class RaceLost(Exception):
-    """Another instance made this transition first; roll back and reload."""
 
 
 @dataclass(frozen=True)

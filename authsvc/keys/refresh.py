@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from authsvc.clock import Clock
-from authsvc.errors import Conflict
+from authsvc.errors import Conflict, KeyDecryptionError, RaceLost
 from authsvc.keys import lifecycle
-from authsvc.keys.ring import KeyDecryptionError, KeyEncryptor, KeyRing, all_keys, decrypt_signer
+from authsvc.keys.ring import KeyEncryptor, KeyRing, all_keys, decrypt_signer
 from authsvc.tokens.access import read_header
 
 logger = logging.getLogger("authsvc.keys")
@@ -157,7 +157,7 @@ class KeyMaintainer:
                 try:
                     step(db)
                     db.commit()
-                except (lifecycle.RaceLost, IntegrityError, Conflict):
+                except (RaceLost, IntegrityError, Conflict):
                     # Another instance made this transition first; its result is what we load.
                     db.rollback()
 

@@ -22,7 +22,7 @@ from jwt.algorithms import get_default_algorithms
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import KeyRetired, KeyRevoked
+from authsvc.errors import KeyDecryptionError, KeyRetired, KeyRevoked
 from authsvc.storage.models import SigningKey
 from authsvc.tokens.access import (
     AccessClaims,
@@ -49,10 +49,6 @@ PUBLISHED_STATES = (KeyState.pending, KeyState.active, KeyState.retiring)
 # States whose tokens are refused by name, so that clients learn why.
 WITHDRAWN_STATES = (KeyState.retired, KeyState.revoked)
 HS256 = "HS256"
-
-
-class KeyDecryptionError(Exception):
-    """The key-encryption secret does not open a stored key."""
 
 
 class KeyEncryptor:

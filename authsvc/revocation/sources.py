@@ -1,4 +1,7 @@
-"""Where a verifier learns a user's current token version: database, introspection, push cache."""
+"""Where a check learns a user's current token version: the database, or a push-invalidated cache.
+
+Shared by the server (its opt-in cache) and the downstream verifier.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +16,13 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from authsvc.errors import ServiceUnavailable
+from authsvc.errors import VerifierUnavailable
 from authsvc.revocation.push import PushListener
 from authsvc.storage.models import User
-from authsvc.verify.http import HttpClient, HttpError, UrllibClient
 
 logger = logging.getLogger("authsvc.verify")
 
 _USERS = User.__table__
-
-
-class VerifierUnavailable(ServiceUnavailable):
-    """The token-version source cannot answer; nobody is authenticated until it can."""
-
-    default_detail = "The session store is unavailable; try again shortly."
 
 
 class TokenVersionSource(Protocol):
@@ -92,44 +88,6 @@ def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA query_only=ON")
     cursor.close()
-
-
-class IntrospectionSource:
-    """Asks authsvc's `POST /introspect` (RFC 7662); one HTTP round trip per call."""
-
-    def __init__(
-        self,
-        introspection_url: str,
-        client_id: str,
-        client_secret: str,
-        *,
-        http: HttpClient | None = None,
-    ):
-        self.url = introspection_url
-        self._auth = (client_id, client_secret)
-        self._http = http or UrllibClient()
-        self.reads = 0
-
-    def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
-        self.reads += 1
-        try:
-            answer = self._http.post_form(self.url, {"token": token}, basic_auth=self._auth)
-        except HttpError as exc:
-            logger.warning("introspection failed: %s", exc)
-            raise VerifierUnavailable() from exc
-        if answer.status != 200:
-            logger.warning("introspection answered %s", answer.status)
-            raise VerifierUnavailable()
-        body = answer.json()
-        if not isinstance(body, dict) or body.get("active") is not True:
-            return None
-        version = body.get("tv")
-        if body.get("sub") != user_id or not isinstance(version, int):
-            return None
-        return version
-
-    def close(self) -> None:
-        """Nothing to release: every call opens and closes its own connection."""
 
 
 class PushCachedSource:

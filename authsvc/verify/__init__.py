@@ -3,10 +3,12 @@
     from authsvc.verify import DatabaseSource, TokenVerifier
     verifier = TokenVerifier("https://auth.example.com", versions=DatabaseSource(database_url))
 
-It imports nothing of the server (app, runtime, api): only the shared token rules
-(`authsvc.tokens`), the error classes and the `users` table definition.
+It imports nothing of the server (app, runtime, api, services): only what both share, the
+token rules (`authsvc.tokens`), the error classes, the token-version sources and push channels
+(`authsvc.revocation`) and the `users` table definition.
 """
 
+from authsvc.errors import DiscoveryError, VerificationError, VerifierUnavailable
 from authsvc.revocation.push import (
     PG_CHANNEL,
     REDIS_CHANNEL,
@@ -17,18 +19,12 @@ from authsvc.revocation.push import (
     decode_payload,
     encode_payload,
 )
-from authsvc.revocation.sources import (
-    DatabaseSource,
-    IntrospectionSource,
-    PushCachedSource,
-    TokenVersionSource,
-    VerifierUnavailable,
-)
+from authsvc.revocation.sources import DatabaseSource, PushCachedSource, TokenVersionSource
 from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
-from authsvc.verify.jwks import DiscoveryError, JwksCache, KeyProvider, StaticKeys
+from authsvc.verify.introspection import IntrospectionSource
+from authsvc.verify.jwks import JwksCache, KeyProvider, StaticKeys
 from authsvc.verify.middleware import VerifierMiddleware, session_of
 from authsvc.verify.verifier import TokenVerifier, VerifiedSession, VerifiedTokenCache
-from authsvc.verify.web import VerificationError
 
 __all__ = [
     "PG_CHANNEL",

@@ -11,12 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from authsvc.errors import HttpError
+
 # A JWKS or an introspection answer is a few KB; refuse to buffer more.
 MAX_RESPONSE_BYTES = 256 * 1024
-
-
-class HttpError(Exception):
-    """The request did not produce a usable answer (network, size, scheme)."""
 
 
 @dataclass(frozen=True)

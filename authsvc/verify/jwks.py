@@ -18,8 +18,9 @@ import jwt
 from jwt import PyJWK
 
 from authsvc.clock import Clock, SystemClock
+from authsvc.errors import DiscoveryError, HttpError
 from authsvc.tokens.access import VerificationKey
-from authsvc.verify.http import HttpClient, HttpError, HttpResponse
+from authsvc.verify.http import HttpClient, HttpResponse
 
 logger = logging.getLogger("authsvc.verify")
 
@@ -30,10 +31,6 @@ SUPPORTED_ALGORITHMS = frozenset(
 DEFAULT_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
 _NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)", re.IGNORECASE)
-
-
-class DiscoveryError(Exception):
-    """The issuer's metadata or key set cannot be fetched or is not acceptable."""
 
 
 def discover_jwks_url(http: HttpClient, issuer: str) -> str:

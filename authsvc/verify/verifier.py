@@ -16,12 +16,21 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 
 from authsvc.clock import Clock, SystemClock
-from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated, TokenRevoked
-from authsvc.revocation.sources import TokenVersionSource, VerifierUnavailable
+from authsvc.errors import (
+    AuthError,
+    DiscoveryError,
+    Forbidden,
+    InvalidToken,
+    NotAuthenticated,
+    TokenRevoked,
+    VerificationError,
+    VerifierUnavailable,
+)
+from authsvc.revocation.sources import TokenVersionSource
 from authsvc.tokens.access import AccessClaims, TokenPolicy, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
-from authsvc.verify.jwks import DEFAULT_ALGORITHMS, DiscoveryError, JwksCache, KeyProvider
-from authsvc.verify.web import VerificationError, install_error_handler
+from authsvc.verify.jwks import DEFAULT_ALGORITHMS, JwksCache, KeyProvider
+from authsvc.verify.web import install_error_handler
 
 
 @dataclass(frozen=True)

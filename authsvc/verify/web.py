@@ -1,33 +1,15 @@
-"""HTTP answers of the verifier: a FastAPI dependency error and its JSON rendering."""
+"""The verifier's answers in a FastAPI app: `{"error", "detail"}` JSON like authsvc's own."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from authsvc.errors import AuthError
-
-
-class VerificationError(HTTPException):
-    """An AuthError as FastAPI understands it; `code` is authsvc's stable error code."""
-
-    def __init__(self, error: AuthError):
-        headers = dict(error.headers)
-        if error.status == 401:
-            # RFC 6750 section 3: tell the client why its bearer token was not accepted.
-            headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
-        elif error.status == 503:
-            headers.setdefault("Retry-After", "1")
-        super().__init__(status_code=error.status, detail=error.detail, headers=headers)
-        self.code = error.code
-
-
-def error_body(code: str, detail: str) -> dict[str, str]:
-    return {"error": code, "detail": detail}
+from authsvc.errors import AuthError, VerificationError, error_body
 
 
 def error_response(error: AuthError) -> JSONResponse:
-    """The `{"error", "detail"}` answer authsvc itself gives, with the same headers."""
+    """The answer authsvc itself gives, with the verifier's WWW-Authenticate and Retry-After."""
     http_error = VerificationError(error)
     return JSONResponse(
         error_body(http_error.code, error.detail),

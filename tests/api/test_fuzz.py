@@ -4,7 +4,6 @@ no input may produce a 5xx or an answer the document does not describe."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import schemathesis

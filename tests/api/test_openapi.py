@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from authsvc.app import create_app
 from authsvc.config import Settings
