@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 
 from authsvc.config import KEY_TIMING_MARGIN_SECONDS, Settings
 from authsvc.errors import Conflict, KeyDecryptionError, NotFound, RaceLost
-from authsvc.keys.ring import KeyEncryptor, KeyState, active_key, new_signing_key
+from authsvc.keys.encryption import KeyEncryptor
+from authsvc.keys.material import KeyState, active_key, new_signing_key
 from authsvc.observability import audit
 from authsvc.storage.models import SigningKey
 
 
 @dataclass(frozen=True)
 class RotationPolicy:
-    """The rotation timeline, derived from the settings (see README "Rotating keys")."""
+    """The rotation timeline, derived from the settings (see docs/keys.md)."""
 
     algorithm: str
     # From publication to first signature: downstream JWKS caches learn the key meanwhile.

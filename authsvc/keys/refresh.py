@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from authsvc.clock import Clock
 from authsvc.errors import Conflict, KeyDecryptionError, RaceLost
 from authsvc.keys import lifecycle
-from authsvc.keys.ring import KeyEncryptor, KeyRing, all_keys, decrypt_signer
+from authsvc.keys.encryption import KeyEncryptor
+from authsvc.keys.material import all_keys
+from authsvc.keys.ring import KeyRing, decrypt_signer
 from authsvc.tokens.access import read_header
 
 logger = logging.getLogger("authsvc.keys")
@@ -93,12 +95,6 @@ class KeyRingHolder:
         if self._refresh is None:
             return self._interval.total_seconds()
         return max(0.0, (self._next_refresh - self._clock.now()).total_seconds())
-
-    def refresh_now(self) -> KeyRing:
-        """Reload at once, e.g. in the instance that has just changed the keys."""
-        with self._lock:
-            self._reload()
-        return self._ring
 
     def _reload(self) -> None:
         assert self._refresh is not None

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
-
-from authsvc.clock import Clock
-from authsvc.keys.ring import KeyState
-from authsvc.storage.models import SigningKey
 
 logger = logging.getLogger("authsvc.metrics")
 
@@ -100,32 +93,18 @@ class Metrics:
     def revoked(self, kind: str) -> None:
         self.revocations.labels(kind).inc()
 
-    def watch(
-        self, engine: Engine, session_factory: sessionmaker[Session], clock: Clock
-    ) -> Collector:
-        """Register the collector of pool and key state; the caller unregisters it on close."""
-        collector = RuntimeCollector(engine, session_factory, clock)
-        self.registry.register(collector)
-        return collector
 
+class PoolCollector(Collector):
+    """Reads the connection pool at scrape time."""
 
-class RuntimeCollector(Collector):
-    """Reads the connection pool and the signing keys at scrape time."""
-
-    def __init__(self, engine: Engine, session_factory: sessionmaker[Session], clock: Clock):
+    def __init__(self, engine: Engine):
         self.engine = engine
-        self.session_factory = session_factory
-        self.clock = clock
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
-        # Registration must not touch the database; the families are the same at every scrape.
+        # The families are the same at every scrape; nothing to announce ahead.
         return []
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        yield from self._pool()
-        yield from self._keys()
-
-    def _pool(self) -> Iterable[GaugeMetricFamily]:
         pool = self.engine.pool
         if not isinstance(pool, QueuePool):
             return
@@ -139,44 +118,3 @@ class RuntimeCollector(Collector):
         connections.add_metric(["overflow"], max(pool.overflow(), 0))
         yield size
         yield connections
-
-    def _keys(self) -> Iterable[GaugeMetricFamily]:
-        up = GaugeMetricFamily("authsvc_database_up", "1 when the scrape could read the database.")
-        try:
-            with self.session_factory() as db:
-                counts = dict(
-                    db.execute(
-                        select(SigningKey.state, func.count()).group_by(SigningKey.state)
-                    ).all()
-                )
-                published = db.execute(
-                    select(SigningKey.kid, SigningKey.state, SigningKey.created_at).where(
-                        SigningKey.state.in_([KeyState.pending, KeyState.active, KeyState.retiring])
-                    )
-                ).all()
-        except DBAPIError as exc:
-            logger.warning("metrics: database unavailable: %s", type(exc.orig).__name__)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        states = GaugeMetricFamily(
-            "authsvc_signing_keys", "Signing keys by lifecycle state.", labels=["state"]
-        )
-        for state in KeyState:
-            states.add_metric([state.value], counts.get(state.value, 0))
-        yield states
-        age = GaugeMetricFamily(
-            "authsvc_signing_key_age_seconds",
-            "Age of each published signing key.",
-            labels=["kid", "state"],
-        )
-        now = self.clock.now()
-        for kid, key_state, created_at in published:
-            age.add_metric([kid, key_state], (now - _aware(created_at)).total_seconds())
-        yield age
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -8,7 +8,8 @@ from typing import Any
 
 import jwt
 
-from authsvc.keys.ring import KeyEncryptor, KeyRing
+from authsvc.keys.encryption import KeyEncryptor
+from authsvc.keys.ring import KeyRing
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.tokens.access import SigningMaterial
 from tests.conftest import TEST_SECRET

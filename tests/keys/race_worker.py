@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from authsvc.config import Settings
+from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy
 from authsvc.keys.refresh import KeyMaintainer
-from authsvc.keys.ring import KeyEncryptor
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 
 

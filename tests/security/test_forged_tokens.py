@@ -14,7 +14,8 @@ import pytest
 
 from authsvc.config import Settings
 from authsvc.errors import InvalidToken
-from authsvc.keys.ring import KeyEncryptor, KeyRing
+from authsvc.keys.encryption import KeyEncryptor
+from authsvc.keys.ring import KeyRing
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, TokenVerifier
 from tests.conftest import PASSWORD, TEST_SECRET

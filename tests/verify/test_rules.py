@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from authsvc.errors import InvalidToken, TokenExpired, TokenRevoked
-from authsvc.keys.ring import public_jwk
+from authsvc.keys.material import public_jwk
 from authsvc.verify import TokenVerifier
 from tests.helpers.support import FakeClock
 from tests.helpers.verify import StaticHttp
