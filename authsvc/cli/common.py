@@ -1,0 +1,48 @@
+"""What every command shares: settings with clear errors, and a database session per command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from authsvc.config import Settings, describe_validation_error
+from authsvc.errors import AuthError
+from authsvc.revocation.publish import attach_version_publisher
+from authsvc.storage.engine import engine_from_settings, make_session_factory
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise fail("invalid configuration\n" + describe_validation_error(exc)) from None
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Session]:
+    """A session on the configured database; the command commits, an AuthError is one line.
+
+    Token-version bumps made here are announced like the server's, so downstream caches
+    listening on Redis hear of a revocation made from the command line too.
+    """
+    engine = engine_from_settings(settings)
+    session_factory = make_session_factory(engine)
+    publisher = attach_version_publisher(settings.redis_url, session_factory)
+    try:
+        with session_factory() as db:
+            yield db
+    except AuthError as exc:
+        raise fail(exc.detail) from None
+    finally:
+        if publisher is not None:
+            publisher.close()
+        engine.dispose()
