@@ -53,7 +53,7 @@ bench: install
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-# --- issue7: the fleet tests need nginx (Debian's package); initdb/pg_ctl come with PostgreSQL.
+# The fleet tests need nginx (Debian's package); initdb/pg_ctl come with PostgreSQL.
 fleet-deps:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  echo "make: installing nginx (Debian package) for the fleet tests"; \
@@ -62,7 +62,7 @@ fleet-deps:
 bench-fleet: install fleet-deps
 	$(BIN)/python benchmarks/fleet.py
 
-# --- the container image, built and run without a Docker engine (buildah, chroot isolation).
+# The container image, built and run without a Docker engine (buildah, chroot isolation).
 image-deps:
 	@if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then \
 	  echo "make: installing buildah and debootstrap (Debian packages) for the image"; \

@@ -27,7 +27,7 @@ from authsvc.keys.refresh import refresh_periodically
 from authsvc.observability.logs import configure_logging
 from authsvc.passwords.hashing import PasswordHasher
 from authsvc.runtime import Runtime
-from authsvc.services.purge_task import start_purge_task, stop_purge_task
+from authsvc.services.purge import PeriodicPurge
 from authsvc.web.body_limit import BodySizeLimit
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.observe import RequestObserver
@@ -53,18 +53,26 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await run_in_threadpool(Runtime.start, settings, clock=clock, hasher=hasher)
         app.state.runtime = runtime
-        key_refresher = asyncio.create_task(
-            refresh_periodically(runtime.keys, timedelta(seconds=settings.key_refresh_seconds))
-        )
-        purger = None
+        tasks = [
+            asyncio.create_task(
+                refresh_periodically(runtime.keys, timedelta(seconds=settings.key_refresh_seconds))
+            )
+        ]
         try:
-            purger = await start_purge_task(runtime)
+            if settings.purge_interval_seconds:
+                purge = PeriodicPurge(
+                    runtime.session_factory,
+                    runtime.retention,
+                    runtime.clock,
+                    timedelta(seconds=settings.purge_interval_seconds),
+                )
+                tasks.append(await purge.start())
             yield
         finally:
-            key_refresher.cancel()
-            with suppress(asyncio.CancelledError):
-                await key_refresher
-            await stop_purge_task(purger)
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             runtime.close()
 
     app = FastAPI(
@@ -76,17 +84,19 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it is outermost: it sees every response, 413s included.
     app.add_middleware(RequestObserver)
-    for router in (auth.router, wellknown.router, health.router):
-        app.include_router(router)
-    # --- issue7: routers ---
-    app.include_router(metrics_api.router)
-    # --- issue5: sessions, account, admin ---
-    for router in (sessions.router, account.router, admin.router):
+    for router in (
+        auth.router,
+        wellknown.router,
+        health.router,
+        metrics_api.router,
+        sessions.router,
+        account.router,
+        admin.router,
+        introspect.router,
+    ):
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(account.registration_router)
-    # --- issue4: downstream verification ---
-    app.include_router(introspect.router)
     _install_error_handlers(app)
     _install_browser_security(app, settings)
     return app

@@ -17,8 +17,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authsvc.errors import MissingSetting
-from authsvc.observability.logs import LogFormat
 from authsvc.throttle.syntax import parse_limits
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
 
 
 class CookieSecure(StrEnum):

@@ -14,20 +14,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import Settings
 from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
+from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
+from authsvc.keys.metrics import KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
-from authsvc.keys.ring import KeyEncryptor, KeyRing
-from authsvc.observability.metrics import Metrics
+from authsvc.keys.ring import KeyRing
+from authsvc.observability.metrics import Metrics, PoolCollector
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
 from authsvc.revocation.publish import RedisVersionPublisher, attach_version_publisher
-from authsvc.services.auth import IdentityMemo, SessionLifetimes
+from authsvc.revocation.sources import PushCachedSource
+from authsvc.services.account import AccountService
+from authsvc.services.authentication import Authenticator, IdentityMemo
 from authsvc.services.introspection import IntrospectionClients
+from authsvc.services.issuing import SessionLifetimes, TokenIssuer
+from authsvc.services.login import LoginService
+from authsvc.services.purge import Retention
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 from authsvc.throttle.login import LoginThrottle
 from authsvc.tokens.access import TokenPolicy
-from authsvc.verify import PushCachedSource
 from authsvc.web.cookies import CookiePolicy
 from authsvc.web.csrf import CsrfTokens
 
@@ -37,30 +43,28 @@ logger = logging.getLogger("authsvc")
 @dataclass
 class Runtime:
     settings: Settings
+    clock: Clock
+    # The database, and what announces its token-version bumps to other processes.
     engine: Engine
     session_factory: sessionmaker[Session]
-    hasher: PasswordHasher
-    clock: Clock
-    # None in HS256 mode, where no key is stored.
+    version_publisher: RedisVersionPublisher | None
+    # Keys and tokens. `encryptor` is None in HS256 mode, where no key is stored.
     encryptor: KeyEncryptor | None
     keys: KeyRingHolder
+    issuer: TokenIssuer
+    authenticator: Authenticator
+    # The push-invalidated token-version cache, when AUTHSVC_TOKEN_VERSION_CACHE is on.
+    token_versions: PushCachedSource | None
+    # Use cases with their collaborators.
+    login: LoginService
+    accounts: AccountService
+    introspection_clients: IntrospectionClients
+    retention: Retention
+    # HTTP: cookies and CSRF tokens.
     cookies: CookiePolicy
-    token_policy: TokenPolicy
-    lifetimes: SessionLifetimes
-    password_policy: PasswordPolicy
-    # --- issue6: security hardening (before the defaulted fields) ---
     csrf: CsrfTokens
-    throttle: LoginThrottle
-    # --- issue7: observability ---
     metrics: Metrics = field(default_factory=Metrics)
-    metrics_collector: Collector | None = None
-    # --- issue4: downstream verification ---
-    introspection_clients: IntrospectionClients = field(default_factory=IntrospectionClients)
-    version_publisher: RedisVersionPublisher | None = None
-    # --- issue7b: token-version cache (None when AUTHSVC_TOKEN_VERSION_CACHE=off) ---
-    token_versions: PushCachedSource | None = None
-    identities: IdentityMemo | None = None
-    version_cache_collector: Collector | None = None
+    _collectors: list[Collector] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -71,6 +75,7 @@ class Runtime:
         hasher: PasswordHasher | None = None,
     ) -> Runtime:
         clock = clock or SystemClock()
+        hasher = hasher or Argon2Hasher()
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:
@@ -84,57 +89,72 @@ class Runtime:
         except (KeyDecryptionError, MissingSetting) as exc:
             engine.dispose()
             raise StartupError(str(exc)) from exc
+        issuer = TokenIssuer(keys, _token_policy(settings), _lifetimes(settings))
+        token_versions = start_version_cache(settings, engine)
+        identities = (
+            IdentityMemo(settings.token_version_cache_max_users) if token_versions else None
+        )
+        password_policy = PasswordPolicy.with_common_list(settings.password_min_length)
         runtime = cls(
             settings=settings,
+            clock=clock,
             engine=engine,
             session_factory=session_factory,
-            hasher=hasher or Argon2Hasher(),
-            clock=clock,
+            version_publisher=attach_version_publisher(settings.redis_url, session_factory),
             encryptor=encryptor,
             keys=keys,
-            cookies=CookiePolicy.from_settings(settings),
-            token_policy=TokenPolicy(
-                issuer=settings.issuer,
-                audience=settings.audience,
-                leeway=timedelta(seconds=settings.clock_leeway_seconds),
+            issuer=issuer,
+            authenticator=Authenticator(issuer, token_versions, identities),
+            token_versions=token_versions,
+            login=LoginService(
+                hasher, issuer, LoginThrottle.from_settings(settings), settings.single_session
             ),
-            lifetimes=SessionLifetimes(
-                access_token=timedelta(seconds=settings.access_token_ttl_seconds),
-                idle=timedelta(seconds=settings.session_idle_timeout_seconds),
-                absolute=timedelta(seconds=settings.session_absolute_timeout_seconds),
-                remember_absolute=timedelta(seconds=settings.remember_absolute_timeout_seconds),
-                remember_idle=timedelta(seconds=settings.remember_idle_timeout_seconds),
-                refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
-            ),
-            password_policy=PasswordPolicy.with_common_list(settings.password_min_length),
+            accounts=AccountService(hasher, password_policy, issuer),
             introspection_clients=IntrospectionClients.parse(settings.introspection_clients),
-            version_publisher=attach_version_publisher(settings.redis_url, session_factory),
+            retention=Retention.from_settings(settings),
+            cookies=CookiePolicy.from_settings(settings),
             csrf=CsrfTokens(_csrf_secrets(settings)),
-            throttle=LoginThrottle.from_settings(settings),
         )
-        runtime.metrics_collector = runtime.metrics.watch(engine, session_factory, clock)
-        runtime.token_versions = start_version_cache(settings, engine)
-        if runtime.token_versions is not None:
-            runtime.identities = IdentityMemo(settings.token_version_cache_max_users)
-            runtime.version_cache_collector = VersionCacheCollector(runtime.token_versions)
-            runtime.metrics.registry.register(runtime.version_cache_collector)
+        runtime._watch(PoolCollector(engine), KeyCollector(session_factory, clock))
+        if token_versions is not None:
+            runtime._watch(VersionCacheCollector(token_versions))
         return runtime
 
-    def reload_keys(self) -> KeyRing:
-        return self.keys.refresh_now()
+    def _watch(self, *collectors: Collector) -> None:
+        """Register collectors that read live state at scrape time; `close` unregisters them."""
+        for collector in collectors:
+            self.metrics.registry.register(collector)
+            self._collectors.append(collector)
 
     def close(self) -> None:
-        if self.metrics_collector is not None:
-            self.metrics.registry.unregister(self.metrics_collector)
-            self.metrics_collector = None
+        for collector in self._collectors:
+            self.metrics.registry.unregister(collector)
+        self._collectors.clear()
         if self.version_publisher is not None:
             self.version_publisher.close()
-        self.throttle.close()
+        self.login.throttle.close()
         if self.token_versions is not None:
-            if self.version_cache_collector is not None:
-                self.metrics.registry.unregister(self.version_cache_collector)
             self.token_versions.close()
         self.engine.dispose()
+
+
+def _token_policy(settings: Settings) -> TokenPolicy:
+    return TokenPolicy(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        leeway=timedelta(seconds=settings.clock_leeway_seconds),
+    )
+
+
+def _lifetimes(settings: Settings) -> SessionLifetimes:
+    return SessionLifetimes(
+        access_token=timedelta(seconds=settings.access_token_ttl_seconds),
+        idle=timedelta(seconds=settings.session_idle_timeout_seconds),
+        absolute=timedelta(seconds=settings.session_absolute_timeout_seconds),
+        remember_absolute=timedelta(seconds=settings.remember_absolute_timeout_seconds),
+        remember_idle=timedelta(seconds=settings.remember_idle_timeout_seconds),
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
+    )
 
 
 def _prepare_keys(

@@ -44,8 +44,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from authsvc.storage.migrations import upgrade_database
-from tests.fleet import Instance, Nginx, add_user, instance_env
-from tests.support import free_port
+from tests.fleet.harness import Instance, Nginx, add_user, instance_env
+from tests.helpers.support import free_port
 
 BENCH_DB = "authsvc_bench_fleet"
 DEFAULT_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"

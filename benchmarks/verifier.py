@@ -34,14 +34,15 @@ import jwt
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import ensure_active_key
-from authsvc.keys.ring import KeyEncryptor, KeyRing
+from authsvc.keys.ring import KeyRing
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.services.introspection import new_client_secret
 from authsvc.services.users import create_user
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.storage.migrations import upgrade_database
-from authsvc.tokens.access import TokenPolicy, issue_access_token
+from authsvc.tokens.access import Grant, TokenPolicy, issue_access_token
 from authsvc.verify import (
     DatabaseSource,
     IntrospectionSource,
@@ -120,11 +121,7 @@ def seed(database_url: str, count: int) -> tuple[str, list[str]]:
         issue_access_token(
             ring.signer,
             policy,
-            subject=user_id,
-            session_id="bench-session",
-            token_version=0,
-            roles=["staff"],
-            session_state={},
+            Grant(user_id, "bench-session", 0, ("staff",)),
             now=now,
             lifetime=timedelta(minutes=15),
         )[0]

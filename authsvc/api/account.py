@@ -11,11 +11,8 @@ from authsvc.api.schemas import (
     ErrorResponse,
     PasswordChangeRequest,
     RegisterRequest,
-    SessionOut,
     UserOut,
 )
-from authsvc.errors import InvalidCredentials
-from authsvc.services import account
 
 router = APIRouter(tags=["account"])
 registration_router = APIRouter(tags=["account"])
@@ -41,37 +38,24 @@ def change_password(
     authenticated: CurrentSession,
 ) -> CurrentSessionResponse:
     # A plain `def`: argon2 runs in the threadpool, never on the event loop.
-    try:
-        changed = account.change_password(
-            db,
-            runtime.hasher,
-            runtime.password_policy,
-            runtime.keys.ring,
-            runtime.token_policy,
-            runtime.lifetimes,
-            authenticated,
-            current_password=body.current_password,
-            new_password=body.new_password,
-            client=client,
-            now=runtime.clock.now(),
-        )
-    except InvalidCredentials:
-        db.commit()  # keep the audit record of the failed attempt
-        raise
+    changed = runtime.accounts.change_password(
+        db,
+        authenticated,
+        body.current_password,
+        body.new_password,
+        client,
+        now=runtime.clock.now(),
+    )
     db.commit()
-    row = changed.session
-    hand_out(
+    session = hand_out(
         runtime,
         request,
         response,
         access=changed.access,
-        session=row,
+        session=changed.session,
         refresh_token=changed.refresh_token,
     )
-    return CurrentSessionResponse(
-        user=UserOut.model_validate(authenticated.user),
-        session=SessionOut(id=row.id, expires_at=changed.access.expires_at, state=row.state),
-    )
+    return CurrentSessionResponse(user=UserOut.model_validate(authenticated.user), session=session)
 
 
 @registration_router.post(
@@ -82,14 +66,8 @@ def change_password(
     summary="Create an account (self-service sign-up); log in afterwards",
 )
 def register(body: RegisterRequest, runtime: RuntimeDep, db: DbDep, client: ClientDep) -> UserOut:
-    user = account.register(
-        db,
-        runtime.hasher,
-        runtime.password_policy,
-        username=body.username,
-        password=body.password,
-        client=client,
-        now=runtime.clock.now(),
+    user = runtime.accounts.register(
+        db, body.username, body.password, client, now=runtime.clock.now()
     )
     db.commit()
     return UserOut.model_validate(user)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
 
 from authsvc.api.deps import AdminSession, ClientDep, DbDep, RuntimeDep
-from authsvc.api.schemas import AdminUserOut, ErrorResponse, SessionsResponse
-from authsvc.api.sessions import device
+from authsvc.api.schemas import AdminUserOut, DeviceOut, ErrorResponse, SessionsResponse
 from authsvc.services import admin, sessions
 from authsvc.storage.models import User
 
@@ -29,7 +27,7 @@ def _out(user: User) -> AdminUserOut:
 
 
 def _act(
-    action: Callable[..., None],
+    action: admin.UserAction,
     user_ref: str,
     runtime: RuntimeDep,
     db: DbDep,
@@ -89,4 +87,9 @@ def user_sessions(
 ) -> SessionsResponse:
     target = admin.find_user(db, user)
     rows = sessions.list_alive(db, target.id, now=runtime.clock.now())
-    return SessionsResponse(sessions=[device(row, authenticated.claims.sid) for row in rows])
+    return SessionsResponse(
+        sessions=[
+            DeviceOut.model_validate(sessions.describe(row, authenticated.claims.sid))
+            for row in rows
+        ]
+    )

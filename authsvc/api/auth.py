@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
@@ -19,10 +19,8 @@ from authsvc.api.schemas import (
     SessionOut,
     UserOut,
 )
-from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
-from authsvc.observability import audit
-from authsvc.services import auth
-from authsvc.services.users import normalise_username
+from authsvc.services import logout as logout_service
+from authsvc.services.login import Credentials
 
 router = APIRouter(tags=["session"])
 
@@ -57,40 +55,15 @@ def login(
     previous: OptionalSession,
 ) -> LoginResponse:
     # A plain `def`: FastAPI runs it in the threadpool, so argon2 never blocks the event loop.
-    account, now = normalise_username(body.username), runtime.clock.now()
-    try:
-        # Before any hashing, so a throttled attacker costs us nothing.
-        runtime.throttle.check(account, client.ip, now)
-    except TooManyAttempts:
-        audit.record(db, "login_throttled", now=now, client=client)
-        db.commit()
-        raise
-    try:
-        result = auth.login(
-            db,
-            runtime.hasher,
-            runtime.keys.ring,
-            runtime.token_policy,
-            runtime.lifetimes,
-            username=body.username,
-            password=body.password,
-            remember=body.remember,
-            client=client,
-            now=now,
-            single_session=runtime.settings.single_session,
-            replaces_session=previous.claims.sid if previous is not None else None,
-        )
-    except InvalidCredentials:
-        runtime.throttle.failed(account, client.ip, now)
-        db.commit()  # keep the audit record of the failed attempt
-        raise
-    except SessionActive:
-        # The password was right: not a guess to count, but still an event to keep.
-        db.commit()
-        raise
+    result = runtime.login.login(
+        db,
+        Credentials(body.username, body.password, body.remember),
+        client,
+        now=runtime.clock.now(),
+        replaces_session=previous.claims.sid if previous is not None else None,
+    )
     db.commit()
-    runtime.throttle.succeeded(account, client.ip, now)
-    hand_out(
+    session = hand_out(
         runtime,
         request,
         response,
@@ -100,10 +73,8 @@ def login(
     )
     return LoginResponse(
         user=UserOut.model_validate(result.user),
-        session=SessionOut(
-            id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
-        ),
-        access_token=result.access.token if runtime.settings.expose_token_in_body else None,
+        session=session,
+        access_token=token_in_body(runtime, result.access),
     )
 
 
@@ -122,13 +93,13 @@ def logout(
     authenticated: OptionalSession,
     everywhere: Annotated[bool, Query()] = False,
 ) -> LogoutResponse:
-    logged_out = auth.logout(
+    logged_out = logout_service.logout(
         db,
         authenticated,
+        runtime.cookies.read_refresh(request),
+        client,
         everywhere=everywhere,
-        client=client,
         now=runtime.clock.now(),
-        refresh_token=runtime.cookies.read_refresh(request),
     )
     db.commit()
     if logged_out:

@@ -13,12 +13,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from authsvc.config import Settings
-from authsvc.errors import Forbidden, InvalidToken, NotAuthenticated
+from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated
 from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
-from authsvc.services.auth import Authenticated, authenticate
-from authsvc.web.cookies import client_is_trusted_proxy
+from authsvc.services.authentication import Authenticated
+from authsvc.storage.engine import kept_when_refused
+from authsvc.web.forwarded import client_address
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -29,18 +29,16 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
 def get_db(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session per request; routes that write commit it, anything left over is rolled back."""
+    """A session per request: routes commit what succeeded, and a refusal keeps what its use case
+    marked to keep (an audit record, an ended session); anything else is rolled back."""
     with runtime.session_factory() as db:
         try:
             yield db
+        except AuthError:
+            if kept_when_refused(db):
+                db.commit()
+            raise
         finally:
             db.rollback()
 
@@ -49,17 +47,10 @@ DbDep = Annotated[Session, Depends(get_db)]
 
 
 async def get_client(request: Request, runtime: RuntimeDep) -> ClientInfo:
-    trusted = runtime.cookies.trusted_proxies
-    ip = request.client.host if request.client else None
-    if client_is_trusted_proxy(request, trusted):
-        # Walk X-Forwarded-For from the right: the first address that is not one of our own
-        # proxies is the client; anything left of it may be forged by that client.
-        hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
-        for hop in reversed([hop for hop in hops if hop]):
-            ip = hop
-            if hop not in trusted:
-                break
-    return ClientInfo(ip=ip, user_agent=request.headers.get("user-agent"))
+    return ClientInfo(
+        ip=client_address(request, runtime.cookies.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
@@ -92,16 +83,7 @@ PresentedToken = Annotated[str | None, Depends(presented_token)]
 def _authenticate(runtime: Runtime, db: Session, token: str) -> Authenticated:
     """The token check, counted by result in the metrics."""
     try:
-        ring = runtime.keys.ring_for(token)
-        authenticated = authenticate(
-            db,
-            ring,
-            runtime.token_policy,
-            token,
-            now=runtime.clock.now(),
-            versions=runtime.token_versions,
-            identities=runtime.identities,
-        )
+        authenticated = runtime.authenticator.authenticate(db, token, now=runtime.clock.now())
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise
@@ -130,8 +112,6 @@ def optional_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> A
 
 OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]
 
-
-# --- issue5: admin ---
 ADMIN_ROLE = "admin"
 
 

@@ -79,7 +79,7 @@ def introspect_token(
     token = form.get("token")
     if not token:
         raise BadRequest("The token parameter is required.")
-    answer = introspect(db, runtime.keys.ring, runtime.token_policy, token, now=runtime.clock.now())
+    answer = introspect(db, runtime.issuer, token, now=runtime.clock.now())
     # RFC 7662 section 4: the answer must not be cached by anyone in between.
     return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 

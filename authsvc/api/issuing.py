@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authsvc.api.schemas import SessionOut
 from authsvc.runtime import Runtime
-from authsvc.services.auth import IssuedToken
+from authsvc.services.issuing import IssuedToken
 from authsvc.storage.models import Session as SessionRow
 
 
@@ -25,8 +26,8 @@ def hand_out(
     access: IssuedToken,
     session: SessionRow,
     refresh_token: str | None = None,
-) -> None:
-    """Set the access cookie, and the refresh cookie when a new refresh token was issued."""
+) -> SessionOut:
+    """Set the access cookie (and the refresh cookie when one was issued); the session's body."""
     runtime.cookies.set_access(
         response, request, access.token, runtime.settings.access_token_ttl_seconds
     )
@@ -34,3 +35,9 @@ def hand_out(
         runtime.cookies.set_refresh(
             response, request, refresh_token, remember_max_age(runtime, session)
         )
+    return SessionOut(id=session.id, expires_at=access.expires_at, state=dict(access.claims.sess))
+
+
+def token_in_body(runtime: Runtime, access: IssuedToken) -> str | None:
+    """The access token for the body too, only where the operator asked for it."""
+    return access.token if runtime.settings.expose_token_in_body else None

@@ -77,9 +77,6 @@ class JsonWebKeySet(BaseModel):
     keys: list[JsonWebKey]
 
 
-# --- issue5: refresh, sessions, passwords, admin ---
-
-
 class RefreshResponse(BaseModel):
     user: UserOut
     session: SessionOut
@@ -89,6 +86,8 @@ class RefreshResponse(BaseModel):
 
 
 class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     created_at: datetime
     last_used_at: datetime = Field(description="Login, last refresh or last state change.")
@@ -124,7 +123,6 @@ class AdminUserOut(BaseModel):
     disabled: bool
 
 
-# --- issue4: downstream verification ---
 class IntrospectionResponse(BaseModel):
     """RFC 7662 section 2.2; only `active` when the token is not valid now."""
 

@@ -9,21 +9,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.schemas import (
     CurrentSessionResponse,
     DeviceOut,
     ErrorResponse,
     RefreshResponse,
-    SessionOut,
     SessionsResponse,
     UserOut,
 )
 from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
 from authsvc.services import refresh as refresh_service
 from authsvc.services import sessions
-from authsvc.services.auth import issue_for_session
-from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.engine import kept_when_refused
 
 router = APIRouter(tags=["session"])
 
@@ -45,22 +43,19 @@ def refresh(
     client: ClientDep,
 ) -> RefreshResponse | JSONResponse:
     try:
+        presented = runtime.cookies.read_refresh(request)
         result = refresh_service.refresh(
-            db,
-            runtime.keys.ring,
-            runtime.token_policy,
-            runtime.lifetimes,
-            token=runtime.cookies.read_refresh(request),
-            client=client,
-            now=runtime.clock.now(),
+            db, runtime.issuer, presented, client, now=runtime.clock.now()
         )
     except InvalidRefreshToken as exc:
-        db.commit()  # the session's end and the audit record of a reuse must persist
+        # The service kept what must outlive the refusal (a reused token's ended session).
+        if kept_when_refused(db):
+            db.commit()
         failure = JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
         runtime.cookies.clear_all(failure, request)
         return failure
     db.commit()
-    hand_out(
+    session = hand_out(
         runtime,
         request,
         response,
@@ -70,23 +65,8 @@ def refresh(
     )
     return RefreshResponse(
         user=UserOut.model_validate(result.user),
-        session=SessionOut(
-            id=result.session.id, expires_at=result.access.expires_at, state=result.session.state
-        ),
-        access_token=result.access.token if runtime.settings.expose_token_in_body else None,
-    )
-
-
-def device(row: SessionRow, current_sid: str) -> DeviceOut:
-    return DeviceOut(
-        id=row.id,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        expires_at=sessions.expires_at(row),
-        user_agent=row.user_agent,
-        client_ip=row.client_ip,
-        remember=row.remember,
-        current=row.id == current_sid,
+        session=session,
+        access_token=token_in_body(runtime, result.access),
     )
 
 
@@ -100,7 +80,12 @@ def list_sessions(
     runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession
 ) -> SessionsResponse:
     rows = sessions.list_alive(db, authenticated.user.id, now=runtime.clock.now())
-    return SessionsResponse(sessions=[device(row, authenticated.claims.sid) for row in rows])
+    return SessionsResponse(
+        sessions=[
+            DeviceOut.model_validate(sessions.describe(row, authenticated.claims.sid))
+            for row in rows
+        ]
+    )
 
 
 @router.delete(
@@ -180,23 +165,14 @@ def patch_session(
     authenticated: CurrentSession,
     patch: Annotated[dict[str, Any], Depends(read_state_patch)],
 ) -> CurrentSessionResponse:
-    user, now = authenticated.user, runtime.clock.now()
-    row = sessions.live_session(db, user.id, authenticated.claims.sid, now=now)
-    state = sessions.update_state(
-        row, patch, max_bytes=runtime.settings.session_state_max_bytes, now=now
-    )
-    access = issue_for_session(
-        runtime.keys.ring,
-        runtime.token_policy,
-        runtime.lifetimes,
-        user=user,
-        session_id=row.id,
-        session_state=state,
-        now=now,
+    updated = sessions.update_state(
+        db,
+        runtime.issuer,
+        authenticated,
+        patch,
+        max_bytes=runtime.settings.session_state_max_bytes,
+        now=runtime.clock.now(),
     )
     db.commit()
-    hand_out(runtime, request, response, access=access, session=row)
-    return CurrentSessionResponse(
-        user=UserOut.model_validate(user),
-        session=SessionOut(id=row.id, expires_at=access.expires_at, state=state),
-    )
+    session = hand_out(runtime, request, response, access=updated.access, session=updated.session)
+    return CurrentSessionResponse(user=UserOut.model_validate(authenticated.user), session=session)

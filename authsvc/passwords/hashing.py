@@ -7,9 +7,6 @@ from typing import Protocol
 
 from passlib.context import CryptContext
 
-# OWASP's minimum for argon2id (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane.
-OWASP_ARGON2 = {"memory_cost": 19456, "time_cost": 2, "parallelism": 1}
-
 
 @dataclass(frozen=True)
 class Verification:
@@ -29,6 +26,8 @@ class PasswordHasher(Protocol):
 
 
 class Argon2Hasher:
+    # The defaults are OWASP's minimum for argon2id (Password Storage Cheat Sheet): 19 MiB,
+    # 2 passes, 1 lane.
     def __init__(self, memory_cost: int = 19456, time_cost: int = 2, parallelism: int = 1):
         self._context = CryptContext(
             schemes=["argon2"],

@@ -1,4 +1,4 @@
-"""The server's own token-version check, served from the push-invalidated cache of authsvc.verify.
+"""The server's opt-in token-version cache: the push-invalidated source it shares with verify.
 
 Opt-in (AUTHSVC_TOKEN_VERSION_CACHE): with it, a revocation reaches every instance, including the
 one that made it, within the push latency rather than on the very next request; while the channel
@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from authsvc.config import Settings, TokenVersionCache
-from authsvc.revocation.push import PushListener
-from authsvc.verify import DatabaseSource, PostgresPushListener, PushCachedSource, RedisPushListener
+from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
+from authsvc.revocation.sources import DatabaseSource, PushCachedSource
 
 # Names the listener's connection, so operators (and the fleet tests) can find it.
 LISTENER_NAME = "authsvc-token-version-cache"

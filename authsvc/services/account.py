@@ -8,17 +8,17 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidCredentials
-from authsvc.keys.ring import KeyRing
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
-from authsvc.services.auth import Authenticated, IssuedToken, SessionLifetimes, issue_for_session
+from authsvc.services.authentication import Authenticated
+from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.sessions import end_sessions, live_session
 from authsvc.services.users import bump_token_version, create_user
+from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
-from authsvc.tokens.access import TokenPolicy
 from authsvc.tokens.refresh import new_refresh_token
 
 
@@ -29,69 +29,60 @@ class PasswordChanged:
     refresh_token: str
 
 
-def change_password(
-    db: Session,
-    hasher: PasswordHasher,
-    password_policy: PasswordPolicy,
-    ring: KeyRing,
-    token_policy: TokenPolicy,
-    lifetimes: SessionLifetimes,
-    authenticated: Authenticated,
-    *,
-    current_password: str,
-    new_password: str,
-    client: ClientInfo,
-    now: datetime,
-) -> PasswordChanged:
-    """Every other session ends and every old token dies; this session continues on new tokens."""
-    user = authenticated.user
-    row = live_session(db, user.id, authenticated.claims.sid, now=now)
-    if not hasher.verify(current_password, user.password_hash).ok:
+@dataclass(frozen=True)
+class AccountService:
+    """Self-service account changes, with the hashing, the policy and the issuer they need."""
+
+    hasher: PasswordHasher
+    policy: PasswordPolicy
+    issuer: TokenIssuer
+
+    def change_password(
+        self,
+        db: Session,
+        authenticated: Authenticated,
+        current_password: str,
+        new_password: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+    ) -> PasswordChanged:
+        """Every other session ends and every old token dies; this one goes on with new tokens."""
+        user = authenticated.user
+        row = live_session(db, user.id, authenticated.claims.sid, now=now)
+        if not self.hasher.verify(current_password, user.password_hash).ok:
+            audit.record(
+                db,
+                "password_change_failure",
+                now=now,
+                user_id=user.id,
+                client=client,
+                session_id=row.id,
+            )
+            keep_when_refused(db)
+            raise InvalidCredentials("The current password is wrong.")
+        self.policy.check(new_password, username=user.username)
+        user.password_hash = self.hasher.hash(new_password)
+        user.password_changed_at = now
+        end_sessions(db, user.id, reason="password_changed", now=now, keep=row.id)
+        bump_token_version(db, user.id)
+        db.expire(user, ["token_version"])
+        refresh = new_refresh_token()
+        row.refresh_hash = refresh.hash
+        # The old refresh token of this session is not a racing tab's: it must not get the grace.
+        row.previous_refresh_hash = None
+        row.refreshed_at = now
+        row.last_used_at = now
+        access = self.issuer.issue(user, row.id, row.state, now=now)
         audit.record(
-            db,
-            "password_change_failure",
-            now=now,
-            user_id=user.id,
-            client=client,
-            session_id=row.id,
+            db, "password_changed", now=now, user_id=user.id, client=client, session_id=row.id
         )
-        raise InvalidCredentials("The current password is wrong.")
-    password_policy.check(new_password, username=user.username)
-    user.password_hash = hasher.hash(new_password)
-    user.password_changed_at = now
-    end_sessions(db, user.id, reason="password_changed", now=now, keep=row.id)
-    bump_token_version(db, user.id)
-    db.expire(user, ["token_version"])
-    refresh = new_refresh_token()
-    row.refresh_hash = refresh.hash
-    # The old refresh token of this session is not a racing tab's: it must not get the grace.
-    row.previous_refresh_hash = None
-    row.refreshed_at = now
-    row.last_used_at = now
-    access = issue_for_session(
-        ring,
-        token_policy,
-        lifetimes,
-        user=user,
-        session_id=row.id,
-        session_state=row.state,
-        now=now,
-    )
-    audit.record(db, "password_changed", now=now, user_id=user.id, client=client, session_id=row.id)
-    return PasswordChanged(session=row, access=access, refresh_token=refresh.token)
+        return PasswordChanged(session=row, access=access, refresh_token=refresh.token)
 
-
-def register(
-    db: Session,
-    hasher: PasswordHasher,
-    password_policy: PasswordPolicy,
-    *,
-    username: str,
-    password: str,
-    client: ClientInfo,
-    now: datetime,
-) -> User:
-    password_policy.check(password, username=username)
-    user = create_user(db, hasher, username=username, password=password, roles=[], now=now)
-    audit.record(db, "user_registered", now=now, user_id=user.id, client=client)
-    return user
+    def register(
+        self, db: Session, username: str, password: str, client: ClientInfo, *, now: datetime
+    ) -> User:
+        self.policy.check(password, username=username)
+        user = create_user(db, self.hasher, username=username, password=password, roles=[], now=now)
+        audit.record(db, "user_registered", now=now, user_id=user.id, client=client)
+        return user

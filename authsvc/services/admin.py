@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,20 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.services.sessions import end_sessions
 from authsvc.services.users import bump_token_version, find_by_username
 from authsvc.storage.models import User
+
+
+class UserAction(Protocol):
+    """An operator's action on one account, the same from the CLI and the admin API."""
+
+    def __call__(
+        self,
+        db: Session,
+        user: User,
+        *,
+        actor: str,
+        client: ClientInfo | None = None,
+        now: datetime,
+    ) -> None: ...
 
 
 def find_user(db: Session, reference: str) -> User:

@@ -12,9 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidClient, InvalidToken
-from authsvc.keys.ring import KeyRing
-from authsvc.services.auth import authenticate
-from authsvc.tokens.access import TokenPolicy
+from authsvc.services.authentication import Authenticator
+from authsvc.services.issuing import TokenIssuer
 
 INACTIVE: dict[str, Any] = {"active": False}
 # Compared against when the client id is unknown, so the answer takes the same time.
@@ -54,15 +53,14 @@ class IntrospectionClients:
         return client_id
 
 
-def introspect(
-    db: Session, ring: KeyRing, policy: TokenPolicy, token: str, *, now: datetime
-) -> dict[str, Any]:
+def introspect(db: Session, issuer: TokenIssuer, token: str, *, now: datetime) -> dict[str, Any]:
     """The RFC 7662 answer: `{"active": false}` for anything that would not pass right now."""
     try:
-        authenticated = authenticate(db, ring, policy, token, now=now)
+        # Always against the user's row: a caller that asks wants the answer of this instant.
+        authenticated = Authenticator(issuer).authenticate(db, token, now=now)
     except InvalidToken:
         return dict(INACTIVE)
-    claims = authenticated.claims
+    claims, policy = authenticated.claims, issuer.policy
     return {
         "active": True,
         "token_type": "Bearer",

@@ -9,15 +9,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidRefreshToken, RefreshTokenReused, SessionExpired
-from authsvc.keys.ring import KeyRing
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
-from authsvc.services.auth import IssuedToken, SessionLifetimes, issue_for_session
+from authsvc.services.issuing import IssuedToken, SessionLifetimes, TokenIssuer
 from authsvc.services.sessions import alive_clause, end_session, is_alive
 from authsvc.services.users import bump_token_version
+from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
-from authsvc.tokens.access import TokenPolicy
 from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
 
 
@@ -31,15 +30,9 @@ class RefreshResult:
 
 
 def refresh(
-    db: Session,
-    ring: KeyRing,
-    policy: TokenPolicy,
-    lifetimes: SessionLifetimes,
-    *,
-    token: str | None,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, issuer: TokenIssuer, token: str | None, client: ClientInfo, *, now: datetime
 ) -> RefreshResult:
+    """Rotate the refresh token; a refusal that ended a session keeps that end when refused."""
     if token is None or not well_formed(token):
         raise InvalidRefreshToken()
     presented = hash_refresh_token(token)
@@ -62,21 +55,15 @@ def refresh(
     if claimed is not None:
         row = db.get(SessionRow, claimed, populate_existing=True)
         assert row is not None  # the UPDATE just returned it, inside this transaction
-        row.idle_expires_at = min(now + lifetimes.idle_for(row.remember), row.absolute_expires_at)
-        user, access = _issue(db, ring, policy, lifetimes, row, now=now)
+        idle = issuer.lifetimes.idle_for(row.remember)
+        row.idle_expires_at = min(now + idle, row.absolute_expires_at)
+        user, access = _issue(db, issuer, row, now=now)
         return RefreshResult(user, row, access, rotated.token)
-    return _not_rotated(db, ring, policy, lifetimes, presented, client=client, now=now)
+    return _not_rotated(db, issuer, presented, client, now=now)
 
 
 def _not_rotated(
-    db: Session,
-    ring: KeyRing,
-    policy: TokenPolicy,
-    lifetimes: SessionLifetimes,
-    presented: str,
-    *,
-    client: ClientInfo,
-    now: datetime,
+    db: Session, issuer: TokenIssuer, presented: str, client: ClientInfo, *, now: datetime
 ) -> RefreshResult:
     row = db.scalars(
         select(SessionRow)
@@ -89,14 +76,16 @@ def _not_rotated(
         raise InvalidRefreshToken()
     if row.refresh_hash == presented:
         _expire(db, row, client=client, now=now)
+        keep_when_refused(db)
         raise SessionExpired()
-    if is_alive(row, now) and _within_grace(row, lifetimes, now):
+    if is_alive(row, now) and _within_grace(row, issuer.lifetimes, now):
         # The other tab's request rotated a moment ago. Answer with an access token for the same
         # session and leave the refresh cookie alone: the winner's response sets the new one.
         row.last_used_at = now
-        user, access = _issue(db, ring, policy, lifetimes, row, now=now)
+        user, access = _issue(db, issuer, row, now=now)
         return RefreshResult(user, row, access, None)
     _reuse_detected(db, row, client=client, now=now)
+    keep_when_refused(db)
     raise RefreshTokenReused()
 
 
@@ -108,7 +97,7 @@ def _expire(db: Session, row: SessionRow, *, client: ClientInfo, now: datetime) 
     if row.ended_at is not None:
         return
     reason = "absolute_timeout" if row.absolute_expires_at <= now else "idle_timeout"
-    end_session(db, row, reason=reason, now=now)
+    end_session(row, reason=reason, now=now)
     audit.record(
         db, "session_expired", now=now, user_id=row.user_id, client=client, session_id=row.id
     )
@@ -118,7 +107,7 @@ def _reuse_detected(db: Session, row: SessionRow, *, client: ClientInfo, now: da
     """A rotated token came back after the grace period: someone else holds a copy."""
     was_alive = row.ended_at is None
     if was_alive:
-        end_session(db, row, reason="refresh_token_reuse", now=now)
+        end_session(row, reason="refresh_token_reuse", now=now)
         # Bumping the version kills the access tokens the thief may already hold, at once; the
         # user's other devices keep their refresh tokens and simply refresh once.
         bump_token_version(db, row.user_id)
@@ -134,19 +123,11 @@ def _reuse_detected(db: Session, row: SessionRow, *, client: ClientInfo, now: da
 
 
 def _issue(
-    db: Session,
-    ring: KeyRing,
-    policy: TokenPolicy,
-    lifetimes: SessionLifetimes,
-    row: SessionRow,
-    *,
-    now: datetime,
+    db: Session, issuer: TokenIssuer, row: SessionRow, *, now: datetime
 ) -> tuple[User, IssuedToken]:
     user = db.get(User, row.user_id, populate_existing=True)
     if user is None or user.disabled:
-        end_session(db, row, reason="disabled", now=now)
+        end_session(row, reason="disabled", now=now)
+        keep_when_refused(db)
         raise InvalidRefreshToken()
-    access = issue_for_session(
-        ring, policy, lifetimes, user=user, session_id=row.id, session_state=row.state, now=now
-    )
-    return user, access
+    return user, issuer.issue(user, row.id, row.state, now=now)

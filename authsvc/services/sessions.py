@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from authsvc.config import SingleSession
 from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.services.authentication import Authenticated
+from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
@@ -56,10 +59,37 @@ def end_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def end_session(db: Session, row: SessionRow, *, reason: str, now: datetime) -> None:
+def end_session(row: SessionRow, *, reason: str, now: datetime) -> None:
     row.ended_at = now
     row.end_reason = reason
     row.refresh_hash = None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A session as its owner (or an operator) sees it in a list of devices."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    client_ip: str | None
+    remember: bool
+    current: bool
+
+
+def describe(row: SessionRow, current_sid: str | None = None) -> Device:
+    return Device(
+        id=row.id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=expires_at(row),
+        user_agent=row.user_agent,
+        client_ip=row.client_ip,
+        remember=row.remember,
+        current=row.id == current_sid,
+    )
 
 
 def list_alive(db: Session, user_id: str, *, now: datetime) -> list[SessionRow]:
@@ -79,7 +109,7 @@ def end_own_session(
     row = db.get(SessionRow, session_id)
     if row is None or row.user_id != user_id or row.ended_at is not None:
         raise NotFound("No such session.")
-    end_session(db, row, reason="ended_by_user", now=now)
+    end_session(row, reason="ended_by_user", now=now)
     audit.record(db, "session_ended", now=now, user_id=user_id, client=client, session_id=row.id)
 
 
@@ -110,7 +140,29 @@ def state_size(state: Mapping[str, Any]) -> int:
     return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+@dataclass(frozen=True)
+class StateUpdated:
+    session: SessionRow
+    access: IssuedToken
+
+
 def update_state(
+    db: Session,
+    issuer: TokenIssuer,
+    authenticated: Authenticated,
+    patch: Mapping[str, Any],
+    *,
+    max_bytes: int,
+    now: datetime,
+) -> StateUpdated:
+    """Merge the patch into the session's state and sign an access token that carries it."""
+    user = authenticated.user
+    row = live_session(db, user.id, authenticated.claims.sid, now=now)
+    state = _merged_within_limit(row, patch, max_bytes=max_bytes, now=now)
+    return StateUpdated(session=row, access=issuer.issue(user, row.id, state, now=now))
+
+
+def _merged_within_limit(
     row: SessionRow, patch: Mapping[str, Any], *, max_bytes: int, now: datetime
 ) -> dict[str, Any]:
     merged = merge_state(row.state or {}, patch)

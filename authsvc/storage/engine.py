@@ -61,3 +61,20 @@ def ping(engine: Engine) -> bool:
     except Exception:  # any failure means "not ready"; the caller reports it
         return False
     return True
+
+
+_KEEP_WHEN_REFUSED = "authsvc_keep_when_refused"
+
+
+def keep_when_refused(db: Session) -> None:
+    """Mark this transaction to be committed although the request ends in a refusal.
+
+    A use case calls it right before refusing when what it wrote must outlive the refusal: the
+    audit record of a failed login, the session a reused refresh token ended.
+    """
+    db.info[_KEEP_WHEN_REFUSED] = True
+
+
+def kept_when_refused(db: Session) -> bool:
+    """Whether the refused request's transaction is to be committed (read once per request)."""
+    return bool(db.info.pop(_KEEP_WHEN_REFUSED, False))

@@ -21,7 +21,6 @@ from authsvc.errors import InvalidToken, TokenExpired
 ACCESS_TOKEN_TYPE = "at+jwt"
 # RFC 9068 allows the media type spelled out; both mean the same.
 ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
 # A real token is well under 2 KB; anything far larger is refused before any decoding.
 MAX_TOKEN_BYTES = 4096
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "tv", "iat", "nbf", "exp", "jti")
@@ -65,15 +64,22 @@ class TokenPolicy:
     leeway: timedelta = timedelta(seconds=30)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """Who and what an access token speaks for: everything it carries but the times and ids."""
+
+    subject: str
+    session_id: str
+    token_version: int
+    roles: tuple[str, ...] = ()
+    session_state: Mapping[str, Any] = field(default_factory=dict)
+
+
 def issue_access_token(
     signer: SigningMaterial,
     policy: TokenPolicy,
+    grant: Grant,
     *,
-    subject: str,
-    session_id: str,
-    token_version: int,
-    roles: list[str],
-    session_state: Mapping[str, Any],
     now: datetime,
     lifetime: timedelta,
 ) -> tuple[str, AccessClaims]:
@@ -83,15 +89,15 @@ def issue_access_token(
     payload = {
         "iss": policy.issuer,
         "aud": policy.audience,
-        "sub": subject,
-        "sid": session_id,
-        "tv": token_version,
+        "sub": grant.subject,
+        "sid": grant.session_id,
+        "tv": grant.token_version,
         "iat": issued_at,
         "nbf": issued_at,
         "exp": expires_at,
         "jti": jti,
-        "roles": list(roles),
-        "sess": dict(session_state),
+        "roles": list(grant.roles),
+        "sess": dict(grant.session_state),
     }
     token = jwt.encode(
         payload,
@@ -100,14 +106,14 @@ def issue_access_token(
         headers={"kid": signer.kid, "typ": ACCESS_TOKEN_TYPE},
     )
     claims = AccessClaims(
-        sub=subject,
-        sid=session_id,
-        tv=token_version,
+        sub=grant.subject,
+        sid=grant.session_id,
+        tv=grant.token_version,
         jti=jti,
         iat=issued_at,
         exp=expires_at,
-        roles=tuple(roles),
-        sess=dict(session_state),
+        roles=tuple(grant.roles),
+        sess=dict(grant.session_state),
         kid=signer.kid,
     )
     return token, claims

@@ -9,22 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authsvc.config import CookieSecure, Settings
+from authsvc.web.forwarded import request_is_secure
 
 # The endpoints that read the refresh cookie, and so the only paths it is sent to.
 REFRESH_COOKIE_PATHS = ("/refresh", "/logout")
-
-
-def client_is_trusted_proxy(request: Request, trusted_proxies: frozenset[str]) -> bool:
-    return request.client is not None and request.client.host in trusted_proxies
-
-
-def request_is_secure(request: Request, trusted_proxies: frozenset[str]) -> bool:
-    """The scheme the browser used; X-Forwarded-Proto counts only from a trusted proxy."""
-    if client_is_trusted_proxy(request, trusted_proxies):
-        forwarded = request.headers.get("x-forwarded-proto", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip().lower() == "https"
-    return request.url.scheme == "https"
 
 
 @dataclass(frozen=True)
@@ -86,7 +74,6 @@ class CookiePolicy:
         )
         response.headers["Cache-Control"] = "no-store"
 
-    # --- issue5: the refresh cookie ---
     # A cookie's Path covers one prefix, and the contract puts /refresh and /logout at the top
     # level, so the same token goes out as two cookies of the same name, one per path: no other
     # endpoint (and no script-reachable path) ever receives it. Both are set and cleared together.

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
-from authsvc.web.cookies import request_is_secure
+from authsvc.web.forwarded import request_is_secure
 
 _ALWAYS = {
     "X-Content-Type-Options": "nosniff",

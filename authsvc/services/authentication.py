@@ -1,0 +1,116 @@
+"""The per-request check of an access token: signature and claims, then `tv` against the user."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from authsvc.errors import TokenRevoked
+from authsvc.revocation.sources import TokenVersionSource
+from authsvc.services.issuing import TokenIssuer
+from authsvc.storage.models import User
+from authsvc.tokens.access import AccessClaims
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a route may show about a user without reading the row: fixed when the user is made."""
+
+    id: str
+    username: str
+    roles: tuple[str, ...]
+
+
+class IdentityMemo:
+    """Identities by user id, least recently used out first; safe because they never change.
+
+    Nothing renames a user or changes roles after creation; a feature that does must bump the
+    token version and drop the user from this memo.
+    """
+
+    def __init__(self, max_users: int):
+        self._max_users = max_users
+        self._identities: OrderedDict[str, Identity] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str) -> Identity | None:
+        with self._lock:
+            identity = self._identities.get(user_id)
+            if identity is not None:
+                self._identities.move_to_end(user_id)
+            return identity
+
+    def put(self, identity: Identity) -> None:
+        with self._lock:
+            self._identities[identity.id] = identity
+            self._identities.move_to_end(identity.id)
+            if len(self._identities) > self._max_users:
+                self._identities.popitem(last=False)
+
+
+class Authenticated:
+    """A token that passed the checks; the user's row is read only when a route needs it."""
+
+    def __init__(
+        self,
+        claims: AccessClaims,
+        *,
+        db: Session,
+        user: User | None = None,
+        identities: IdentityMemo | None = None,
+    ):
+        self.claims = claims
+        self._db = db
+        self._user = user
+        self._identities = identities
+
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            self._user = current_user(self._db, self.claims)
+        return self._user
+
+    @property
+    def identity(self) -> Identity:
+        if self._user is None and self._identities is not None:
+            known = self._identities.get(self.claims.sub)
+            if known is not None:
+                return known
+        user = self.user
+        identity = Identity(id=user.id, username=user.username, roles=tuple(user.roles))
+        if self._identities is not None:
+            self._identities.put(identity)
+        return identity
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """Verifies a token and compares its `tv` with the user's current one: the revocation check.
+
+    Without `versions` the user's row answers; with the push-invalidated cache, the row is read
+    only when the cache cannot answer (a miss, or its channel is down).
+    """
+
+    issuer: TokenIssuer
+    versions: TokenVersionSource | None = None
+    identities: IdentityMemo | None = None
+
+    def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
+        claims = self.issuer.verify(token, now=now)
+        if self.versions is None:
+            return Authenticated(claims, db=db, user=current_user(db, claims))
+        if self.versions.current_version(claims.sub, token=token, claimed=claims.tv) != claims.tv:
+            raise TokenRevoked()
+        return Authenticated(claims, db=db, identities=self.identities)
+
+
+def current_user(db: Session, claims: AccessClaims) -> User:
+    """The token's user, as long as the token is still theirs (not revoked, not disabled)."""
+    user = db.get(User, claims.sub)
+    if user is None or user.disabled or user.token_version != claims.tv:
+        raise TokenRevoked()
+    return user

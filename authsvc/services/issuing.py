@@ -1,0 +1,64 @@
+"""Signing access tokens for sessions: the key ring, the token rules and the lifetimes together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authsvc.errors import ServiceUnavailable
+from authsvc.keys.refresh import KeyRingHolder
+from authsvc.storage.models import User
+from authsvc.tokens.access import AccessClaims, Grant, TokenPolicy, issue_access_token
+
+
+@dataclass(frozen=True)
+class SessionLifetimes:
+    access_token: timedelta
+    idle: timedelta
+    absolute: timedelta
+    remember_absolute: timedelta
+    remember_idle: timedelta = timedelta(days=7)
+    # How long a just-rotated refresh token still yields an access token (the two-tabs race).
+    refresh_grace: timedelta = timedelta(seconds=10)
+
+    def idle_for(self, remember: bool) -> timedelta:
+        return self.remember_idle if remember else self.idle
+
+    def absolute_for(self, remember: bool) -> timedelta:
+        return self.remember_absolute if remember else self.absolute
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: AccessClaims
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    """What every use case that hands out an access token needs, travelling as one."""
+
+    keys: KeyRingHolder
+    policy: TokenPolicy
+    lifetimes: SessionLifetimes
+
+    def issue(
+        self, user: User, session_id: str, state: Mapping[str, Any], *, now: datetime
+    ) -> IssuedToken:
+        """An access token for this user's session, carrying the user's current token version."""
+        signer = self.keys.ring.signer
+        if signer is None:
+            # Fail closed: without an active key nothing can be signed, and nobody gets in half-way.
+            raise ServiceUnavailable("No signing key is active.")
+        grant = Grant(user.id, session_id, user.token_version, tuple(user.roles), state)
+        token, claims = issue_access_token(
+            signer, self.policy, grant, now=now, lifetime=self.lifetimes.access_token
+        )
+        return IssuedToken(token=token, claims=claims, expires_at=now + self.lifetimes.access_token)
+
+    def verify(self, token: str, *, now: datetime) -> AccessClaims:
+        """Signature and claims, with the ring reloaded first for a kid it has not seen yet."""
+        return self.keys.ring_for(token).verify(token, self.policy, now=now)

@@ -1,0 +1,148 @@
+"""Logging in: throttling, the password check, the single-session policy and a new session."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from authsvc.config import SingleSession
+from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.observability import audit
+from authsvc.observability.audit import ClientInfo
+from authsvc.passwords.hashing import PasswordHasher
+from authsvc.services import sessions
+from authsvc.services.issuing import IssuedToken, TokenIssuer
+from authsvc.services.users import find_by_username, normalise_username
+from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
+from authsvc.throttle.login import LoginThrottle
+from authsvc.tokens.refresh import new_refresh_token
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    remember: bool = False
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User
+    session: SessionRow
+    access: IssuedToken
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class LoginService:
+    """The login use case with what it needs, built once per running service."""
+
+    hasher: PasswordHasher
+    issuer: TokenIssuer
+    throttle: LoginThrottle
+    single_session: SingleSession = SingleSession.off
+
+    def login(
+        self,
+        db: Session,
+        credentials: Credentials,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        replaces_session: str | None = None,
+    ) -> LoginResult:
+        """Check the credentials and open a session; `replaces_session` is this browser's old one.
+
+        Refusals keep their audit record: the caller commits the transaction when it refuses.
+        """
+        account = normalise_username(credentials.username)
+        try:
+            # Before any hashing, so a throttled attacker costs us nothing.
+            self.throttle.check(account, client.ip, now)
+        except TooManyAttempts:
+            audit.record(db, "login_throttled", now=now, client=client)
+            keep_when_refused(db)
+            raise
+        try:
+            user = self._verified_user(db, credentials, client, now=now)
+            # The password was right from here on: a refusal is not a guess to count.
+            sessions.apply_single_session(
+                db, user, self.single_session, client=client, now=now, replacing=replaces_session
+            )
+        except InvalidCredentials:
+            self.throttle.failed(account, client.ip, now)
+            keep_when_refused(db)
+            raise
+        except SessionActive:
+            keep_when_refused(db)
+            raise
+        # The user's row was locked first (single-session), then sessions: the order logout
+        # everywhere takes too, so the two cannot deadlock.
+        if replaces_session is not None:
+            _end_replaced_session(db, replaces_session, now=now)
+        result = self._open_session(db, user, credentials.remember, client, now=now)
+        self.throttle.succeeded(account, client.ip, now)
+        return result
+
+    def _verified_user(
+        self, db: Session, credentials: Credentials, client: ClientInfo, *, now: datetime
+    ) -> User:
+        user = find_by_username(db, credentials.username)
+        if user is None:
+            self.hasher.verify_dummy(credentials.password)
+            audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
+            raise InvalidCredentials()
+        verification = self.hasher.verify(credentials.password, user.password_hash)
+        if not verification.ok or user.disabled:
+            reason = "disabled" if verification.ok else "wrong_password"
+            audit.record(
+                db, "login_failure", now=now, user_id=user.id, client=client, reason=reason
+            )
+            raise InvalidCredentials()
+        if verification.upgraded_hash is not None:
+            user.password_hash = verification.upgraded_hash
+        return user
+
+    def _open_session(
+        self, db: Session, user: User, remember: bool, client: ClientInfo, *, now: datetime
+    ) -> LoginResult:
+        lifetimes = self.issuer.lifetimes
+        absolute_expires_at = now + lifetimes.absolute_for(remember)
+        refresh = new_refresh_token()
+        session = SessionRow(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            idle_expires_at=min(now + lifetimes.idle_for(remember), absolute_expires_at),
+            absolute_expires_at=absolute_expires_at,
+            refresh_hash=refresh.hash,
+            remember=remember,
+            user_agent=(client.user_agent or "")[:512] or None,
+            client_ip=client.ip,
+            state={},
+        )
+        db.add(session)
+        access = self.issuer.issue(user, session.id, {}, now=now)
+        db.flush()
+        audit.record(
+            db, "login_success", now=now, user_id=user.id, client=client, session_id=session.id
+        )
+        return LoginResult(user=user, session=session, access=access, refresh_token=refresh.token)
+
+
+def _end_replaced_session(db: Session, session_id: str, *, now: datetime) -> None:
+    # The browser's cookies are about to be overwritten: its old session would linger as a
+    # ghost device with a live refresh token.
+    db.execute(
+        update(SessionRow)
+        .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
+        .values(ended_at=now, end_reason="replaced", refresh_hash=None)
+        .execution_options(synchronize_session=False)
+    )
