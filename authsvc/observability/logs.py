@@ -6,9 +6,10 @@ import logging
 import re
 import uuid
 from contextvars import ContextVar
-from enum import StrEnum
 
 from pythonjsonlogger.json import JsonFormatter
+
+from authsvc.config import LogFormat
 
 # Set per request by the RequestObserver; threadpool calls inherit it (anyio copies contexts).
 request_id_var: ContextVar[str | None] = ContextVar("authsvc_request_id", default=None)
@@ -16,11 +17,6 @@ request_id_var: ContextVar[str | None] = ContextVar("authsvc_request_id", defaul
 # What we accept from a client or proxy; anything else is replaced, so a log line cannot be
 # forged or bloated through this header.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-
-class LogFormat(StrEnum):
-    json = "json"
-    text = "text"
 
 
 def accept_request_id(presented: str | None) -> str:
