@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
 
-.PHONY: install run test lint typecheck pytest openapi bench clean fleet-deps bench-fleet image-deps image image-test
+.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: lint typecheck pytest
 
 openapi: install
 	$(BIN)/authsvc openapi --output openapi/openapi.json
+
+# The configuration reference is rendered from the settings' descriptions (a test compares).
+config-docs: install
+	$(BIN)/python -m authsvc.config.reference docs/configuration.md
 
 bench: install
 	$(BIN)/python benchmarks/session_vs_healthz.py

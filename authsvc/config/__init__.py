@@ -1,0 +1,60 @@
+"""Service settings, read from AUTHSVC_* environment variables and an optional .env file."""
+
+# One class per concept in `groups`, composed into `Settings`; `reference` renders
+# docs/configuration.md from their descriptions. The package imports nothing of the service but
+# errors and the rate-limit syntax, so every layer may depend on it.
+from authsvc.config.groups import (
+    KEY_TIMING_MARGIN_SECONDS,
+    AccountSettings,
+    BrowserSecuritySettings,
+    CookieSettings,
+    DatabaseSettings,
+    DownstreamSettings,
+    LoginThrottleSettings,
+    MaintenanceSettings,
+    ObservabilitySettings,
+    ServerSettings,
+    SessionSettings,
+    SettingsGroup,
+    SigningKeySettings,
+)
+from authsvc.config.settings import GROUPS, Settings, describe_validation_error
+from authsvc.config.values import (
+    CommaSeparated,
+    CookieSecure,
+    LogFormat,
+    LogLevel,
+    Registration,
+    SameSite,
+    SigningAlgorithm,
+    SingleSession,
+    TokenVersionCache,
+)
+
+__all__ = [
+    "GROUPS",
+    "KEY_TIMING_MARGIN_SECONDS",
+    "AccountSettings",
+    "BrowserSecuritySettings",
+    "CommaSeparated",
+    "CookieSecure",
+    "CookieSettings",
+    "DatabaseSettings",
+    "DownstreamSettings",
+    "LogFormat",
+    "LogLevel",
+    "LoginThrottleSettings",
+    "MaintenanceSettings",
+    "ObservabilitySettings",
+    "Registration",
+    "SameSite",
+    "ServerSettings",
+    "SessionSettings",
+    "Settings",
+    "SettingsGroup",
+    "SigningAlgorithm",
+    "SigningKeySettings",
+    "SingleSession",
+    "TokenVersionCache",
+    "describe_validation_error",
+]

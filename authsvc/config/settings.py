@@ -1,0 +1,85 @@
+"""`Settings`: every group in one frozen object, and the rules that span groups."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import ValidationError, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from authsvc.config.groups import (
+    AccountSettings,
+    BrowserSecuritySettings,
+    CookieSettings,
+    DatabaseSettings,
+    DownstreamSettings,
+    LoginThrottleSettings,
+    MaintenanceSettings,
+    ObservabilitySettings,
+    ServerSettings,
+    SessionSettings,
+    SettingsGroup,
+    SigningKeySettings,
+)
+from authsvc.config.values import TokenVersionCache
+
+
+class Settings(
+    ServerSettings,
+    DatabaseSettings,
+    SigningKeySettings,
+    SessionSettings,
+    CookieSettings,
+    BrowserSecuritySettings,
+    LoginThrottleSettings,
+    AccountSettings,
+    ObservabilitySettings,
+    DownstreamSettings,
+    MaintenanceSettings,
+):
+    """Everything the service can be told; validated once, at start-up."""
+
+    model_config = SettingsConfigDict(title="Settings")
+
+    @model_validator(mode="after")
+    def _cache_channel_exists(self) -> Self:
+        channel = self.token_version_cache
+        if channel is TokenVersionCache.postgres and not self.database_url.startswith(
+            ("postgresql", "postgres:")
+        ):
+            msg = (
+                "AUTHSVC_TOKEN_VERSION_CACHE=postgres needs a PostgreSQL AUTHSVC_DATABASE_URL "
+                "(LISTEN/NOTIFY); with another database use redis and AUTHSVC_REDIS_URL, or off"
+            )
+            raise ValueError(msg)
+        if channel is TokenVersionCache.redis and self.redis_url is None:
+            raise ValueError("AUTHSVC_TOKEN_VERSION_CACHE=redis needs AUTHSVC_REDIS_URL")
+        return self
+
+    def effective_allowed_origins(self) -> list[str]:
+        """The configured origins, or the issuer's own origin when none is configured."""
+        if self.allowed_origins:
+            return list(self.allowed_origins)
+        scheme, _, rest = self.issuer.partition("://")
+        return [f"{scheme}://{rest.split('/')[0]}".lower()]
+
+
+# The reference (docs/configuration.md) shows the groups in the order Settings lists them.
+GROUPS: tuple[type[SettingsGroup], ...] = tuple(
+    base for base in Settings.__bases__ if issubclass(base, SettingsGroup)
+)
+
+
+def describe_validation_error(error: Exception) -> str:
+    """Turn a pydantic ValidationError into lines that name the environment variables."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        name = f"AUTHSVC_{field.upper()}" if field else "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required but not set"
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""The value types settings take: closed choices, and lists written comma-separated."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
+
+T = TypeVar("T")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+# pydantic-settings would read a list variable as JSON; NoDecode hands the raw string to the
+# splitter instead, so operators write `a,b` and blanks around or between commas are dropped.
+CommaSeparated = Annotated[list[T], NoDecode, BeforeValidator(_split_commas)]
+
+
+class CookieSecure(StrEnum):
+    true = "true"
+    false = "false"
+    # Follow the request scheme (X-Forwarded-Proto only from trusted proxies).
+    auto = "auto"
+
+
+class SameSite(StrEnum):
+    lax = "lax"
+    strict = "strict"
+    none = "none"
+
+
+class SigningAlgorithm(StrEnum):
+    ES256 = "ES256"
+    EdDSA = "EdDSA"
+    RS256 = "RS256"
+
+
+class SingleSession(StrEnum):
+    off = "off"
+    # A new login ends every other session of the user at once (token version bump).
+    newest = "newest"
+    # A login while another session is alive is refused with 409.
+    deny = "deny"
+
+
+class Registration(StrEnum):
+    closed = "closed"
+    open = "open"
+
+
+class TokenVersionCache(StrEnum):
+    # Read the user's row on every request: a revocation is seen by the very next request.
+    off = "off"
+    # LISTEN/NOTIFY on the PostgreSQL database: sent in the bumping transaction itself.
+    postgres = "postgres"
+    # Pub/sub on AUTHSVC_REDIS_URL: published right after the bumping transaction commits.
+    redis = "redis"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
