@@ -19,7 +19,13 @@ from authsvc.api.schemas import (
     SessionsResponse,
     UserOut,
 )
-from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
+from authsvc.errors import (
+    BadRequest,
+    InvalidRefreshToken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_response,
+)
 from authsvc.services import refresh as refresh_service
 from authsvc.services import sessions
 from authsvc.services.auth import issue_for_session
@@ -56,7 +62,7 @@ def refresh(
         )
     except InvalidRefreshToken as exc:
         db.commit()  # the session's end and the audit record of a reuse must persist
-        failure = JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
+        failure = error_response(exc)
         runtime.cookies.clear_all(failure, request)
         return failure
     db.commit()
