@@ -73,8 +73,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it is outermost: it sees every response, 413s included.
-    app.add_middleware(RequestObserver)
     for router in (auth.router, wellknown.router, health.router):
         app.include_router(router)
     # --- issue7: routers ---
@@ -88,6 +86,8 @@ def create_app(
     app.include_router(introspect.router)
     _install_error_handlers(app)
     _install_browser_security(app, settings)
+    # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.
+    app.add_middleware(RequestObserver)
     return app
 
 

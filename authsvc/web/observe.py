@@ -52,12 +52,15 @@ class RequestObserver:
             request_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        # Requests answered before routing (CSRF and size refusals, unknown paths) have no route.
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         method = scope["method"]
         error_code = scope["state"].get(ERROR_CODE_STATE)
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
         if runtime is not None:
-            runtime.metrics.observe_request(method, route, status, seconds, error_code)
+            runtime.metrics.observe_request(
+                method, route, scope["path"], status, seconds, error_code
+            )
         # The path without its query string: a query may carry something secret.
         access_logger.info(
             "request",
