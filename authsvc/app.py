@@ -140,3 +140,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         logger.warning("database unavailable: %s", type(exc.orig).__name__)
         unavailable = ServiceUnavailable("The database is unavailable; try again shortly.")
         return error_response(unavailable, headers={"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, _exc: Exception) -> Response:
+        # Starlette re-raises it after this answer, so the server still logs the traceback.
+        return error_response(AuthError())

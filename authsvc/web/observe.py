@@ -7,7 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authsvc.errors import ERROR_CODE_STATE
+from authsvc.errors import ERROR_CODE_STATE, AuthError
 from authsvc.observability.logs import accept_request_id, request_id_var
 
 access_logger = logging.getLogger("authsvc.access")
@@ -47,6 +47,10 @@ class RequestObserver:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # The outermost handler answers it after this middleware is done: a 500 internal_error.
+            scope["state"].setdefault(ERROR_CODE_STATE, AuthError.code)
+            raise
         finally:
             self._record(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)

@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
+from authsvc.app import create_app
 from authsvc.config import Settings
 from authsvc.errors import AuthError
 from tests.conftest import PASSWORD
-from tests.helpers.support import LiveServer, spa_headers
+from tests.helpers.support import FakeClock, LiveServer, spa_headers
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -182,6 +184,42 @@ async def test_refusals_before_the_route_runs_are_counted_and_logged_under_their
         if record.name == "authsvc.access" and record.path == "/login"  # type: ignore[attr-defined]
     ]
     assert access == [(403, "csrf_failed"), (413, "payload_too_large")]
+
+
+class BrokenHasher:
+    """A password hasher with a bug: every call raises."""
+
+    def hash(self, password: str) -> str:
+        raise RuntimeError("hasher bug")
+
+    def verify(self, password: str, stored_hash: str) -> Any:
+        raise RuntimeError("hasher bug")
+
+    def verify_dummy(self, password: str) -> None:
+        raise RuntimeError("hasher bug")
+
+
+async def test_an_unexpected_failure_answers_internal_error_and_is_logged_so(
+    settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    app = create_app(settings, clock=clock, hasher=BrokenHasher())
+    async with LifespanManager(app) as manager:
+        # As a server would: the exception is logged, the client gets an answer.
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://authsvc.test") as client:
+            response = await login(client)
+            page = await scrape(client)
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "detail": "Internal error."}
+    assert page[("authsvc_logins_total", frozenset({("outcome", "internal_error")}))] == 1
+    access = [
+        (record.status, record.error)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "authsvc.access" and record.path == "/login"  # type: ignore[attr-defined]
+    ]
+    assert access == [(500, "internal_error")]
 
 
 async def test_metrics_report_keys_and_the_connection_pool(
