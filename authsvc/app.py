@@ -11,7 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +22,13 @@ from authsvc.api import metrics as metrics_api
 from authsvc.api.openapi import install_openapi
 from authsvc.clock import Clock
 from authsvc.config import Registration, Settings
-from authsvc.errors import AuthError, ServiceUnavailable
+from authsvc.errors import (
+    AuthError,
+    BadRequest,
+    ServiceUnavailable,
+    error_response,
+    framework_error,
+)
 from authsvc.keys.refresh import refresh_periodically
 from authsvc.observability.logs import configure_logging
 from authsvc.passwords.hashing import PasswordHasher
@@ -34,13 +40,6 @@ from authsvc.web.observe import RequestObserver
 from authsvc.web.security_headers import SecurityHeaders
 
 logger = logging.getLogger("authsvc")
-
-_HTTP_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 
 
 def create_app(
@@ -82,8 +81,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it is outermost: it sees every response, 413s included.
-    app.add_middleware(RequestObserver)
     for router in (
         auth.router,
         wellknown.router,
@@ -99,6 +96,8 @@ def create_app(
         app.include_router(account.registration_router)
     _install_error_handlers(app)
     _install_browser_security(app, settings)
+    # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.
+    app.add_middleware(RequestObserver)
     return app
 
 
@@ -126,46 +125,33 @@ def create_app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-def error_body(code: str, detail: str) -> dict[str, str]:
-    return {"error": code, "detail": detail}
-
-
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every exception becomes the one error body; sending it records the code for the metrics."""
+
     @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        # The RequestObserver reads it to label the outcome metrics.
-        request.state.error_code = exc.code
-        return JSONResponse(
-            error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers
-        )
+    async def auth_error(_request: Request, exc: AuthError) -> Response:
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        request.state.error_code = "invalid_request"
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
         details = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
         )
-        return JSONResponse(error_body("invalid_request", details), status_code=422)
+        return error_response(BadRequest(details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        request.state.error_code = code
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(framework_error(exc))
 
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(_request: Request, exc: DBAPIError) -> Response:
         # Fail closed: if the database cannot answer, nobody is authenticated.
         logger.warning("database unavailable: %s", type(exc.orig).__name__)
         unavailable = ServiceUnavailable("The database is unavailable; try again shortly.")
-        request.state.error_code = unavailable.code
-        return JSONResponse(
-            error_body(unavailable.code, unavailable.detail),
-            status_code=unavailable.status,
-            headers={"Retry-After": "1"},
-        )
+        return error_response(unavailable, headers={"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, _exc: Exception) -> Response:
+        # Starlette re-raises it after this answer, so the server still logs the traceback.
+        return error_response(AuthError())

@@ -1,7 +1,8 @@
 """Every exception of the package, with the stable codes clients see, and their one rendering.
 
 Services raise these; the app's handlers, the middlewares and the downstream verifier all
-answer them through `error_response`, as `{"error": code, "detail": message}`.
+answer them through `error_response`, as `{"error": code, "detail": message}`. Sending that
+answer leaves the code in the request's state, where the request observer labels metrics by it.
 
 Exception
  ├── AuthError (500 internal_error): everything a client may be told
@@ -25,6 +26,7 @@ Exception
  │    ├── Forbidden (403 forbidden)
  │    │    └── CsrfFailed (403 csrf_failed)
  │    ├── NotFound (404 not_found)
+ │    ├── MethodNotAllowed (405 method_not_allowed)
  │    ├── Conflict (409 conflict)
  │    │    └── SessionActive (409 session_active)
  │    ├── TooManyAttempts (429 too_many_attempts)
@@ -46,6 +48,10 @@ from typing import ClassVar
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+# The key in the request's state (`scope["state"]`) that names the error answered.
+ERROR_CODE_STATE = "error_code"
 
 
 class AuthError(Exception):
@@ -177,6 +183,12 @@ class NotFound(AuthError):
     default_detail = "Not found."
 
 
+class MethodNotAllowed(AuthError):
+    code = "method_not_allowed"
+    status = 405
+    default_detail = "Method Not Allowed"
+
+
 class Conflict(AuthError):
     code = "conflict"
     status = 409
@@ -235,24 +247,61 @@ class VerificationError(HTTPException):
     """An AuthError as FastAPI understands it; `code` is authsvc's stable error code."""
 
     def __init__(self, error: AuthError):
-        headers = dict(error.headers)
-        if error.status == 401:
-            # RFC 6750 section 3: tell the client why its bearer token was not accepted.
-            headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
-        elif error.status == 503:
-            headers.setdefault("Retry-After", "1")
-        super().__init__(status_code=error.status, detail=error.detail, headers=headers)
+        super().__init__(
+            status_code=error.status, detail=error.detail, headers=challenge_headers(error)
+        )
+        self.error = error
         self.code = error.code
 
 
-def error_body(code: str, detail: str) -> dict[str, str]:
-    return {"error": code, "detail": detail}
+def challenge_headers(error: AuthError) -> dict[str, str]:
+    """The verifier's headers: why a bearer token was refused (401), when to retry (503)."""
+    headers = dict(error.headers)
+    if error.status == 401:
+        # RFC 6750 section 3: tell the client why its bearer token was not accepted.
+        headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+    elif error.status == 503:
+        headers.setdefault("Retry-After", "1")
+    return headers
+
+
+# What the framework's own refusals (unknown route, wrong method, unparsable body) stand for.
+_FRAMEWORK_STATUSES: dict[int, type[AuthError]] = {
+    400: BadRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def framework_error(error: HTTPException) -> AuthError:
+    """The AuthError a Starlette/FastAPI HTTPException stands for; anything else is a 500."""
+    if isinstance(error, VerificationError):
+        return error.error
+    kind = _FRAMEWORK_STATUSES.get(error.status_code)
+    if kind is None:
+        return AuthError()
+    return kind(str(error.detail), headers=dict(error.headers or {}))
+
+
+class _ErrorJSONResponse(JSONResponse):
+    """`{"error": code, "detail": message}`; sending it records the code in the request state."""
+
+    def __init__(self, error: AuthError, headers: dict[str, str] | None = None):
+        super().__init__(
+            {"error": error.code, "detail": error.detail},
+            status_code=error.status,
+            headers={**error.headers, **(headers or {})},
+        )
+        self.code = error.code
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Every error answer passes here, so every one is labelled by its code.
+        scope.setdefault("state", {})[ERROR_CODE_STATE] = self.code
+        await super().__call__(scope, receive, send)
 
 
 def error_response(error: AuthError, *, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one rendering of an error: `{"error": code, "detail": message}` with its status."""
-    return JSONResponse(
-        error_body(error.code, error.detail),
-        status_code=error.status,
-        headers={**error.headers, **(headers or {})},
-    )
+    return _ErrorJSONResponse(error, headers)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from authsvc.api.deps import RuntimeDep
+from authsvc.api.schemas import ErrorResponse
 from authsvc.errors import NotFound
 
 router = APIRouter(tags=["health"])
@@ -14,7 +15,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 404: {"model": ErrorResponse}},
     summary="Prometheus metrics of this instance (404 when AUTHSVC_METRICS_ENABLED=false)",
 )
 def metrics(runtime: RuntimeDep) -> Response:

@@ -1,4 +1,5 @@
-"""The OpenAPI document's refusals that middleware adds: CSRF (403) and throttling (429)."""
+"""The OpenAPI document's error answers: every error status an endpoint can answer, each with
+the one error body (`ErrorResponse`), including those that handlers and middleware add."""
 
 from __future__ import annotations
 
@@ -13,6 +14,25 @@ THROTTLED_PATHS = frozenset({"/login"})
 # Routes where a token is optional: logging out without a session is a harmless no-op, and
 # a login presenting one ends the session that browser held.
 OPTIONAL_AUTH_PATHS = frozenset({"/login", "/logout"})
+# Routes that read no database, so they cannot fail closed with 503 (readiness declares its own).
+STATELESS_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    }
+)
+# FastAPI's list-shaped 422 body; malformed input answers 400 with the one error body instead.
+_UNUSED_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+_MALFORMED = "The request is malformed (invalid_request)"
+_TOO_LARGE = "The request body is too large (payload_too_large)"
+_NO_TOKEN = "The access token is missing, invalid, expired or revoked"
+_CSRF = "Cross-site request refused (csrf_failed)"
+_THROTTLED = "Too many failed attempts (too_many_attempts); see Retry-After"
+_UNAVAILABLE = "The database is unavailable, so nobody is authenticated (service_unavailable)"
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -20,23 +40,41 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _declare_refusals(generate())
+            _declare_errors(generate())
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _declare_refusals(document: dict[str, Any]) -> None:
+def _declare_errors(document: dict[str, Any]) -> None:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            if path in OPTIONAL_AUTH_PATHS and {} not in operation.get("security", [{}]):
-                operation["security"].append({})
-            if method.upper() not in SAFE_METHODS:
-                responses.setdefault(
-                    "403", {"description": "Cross-site request refused (CSRF)", "content": _ERROR}
-                )
-            if path in THROTTLED_PATHS:
-                responses.setdefault(
-                    "429", {"description": "Too many failed attempts", "content": _ERROR}
-                )
+            _declare_operation_errors(path, method.upper(), operation)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _UNUSED_SCHEMAS:
+        schemas.pop(name, None)
+
+
+def _declare_operation_errors(path: str, method: str, operation: dict[str, Any]) -> None:
+    """The route's own declarations stay (e.g. 401 for a wrong password); these are added."""
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    security = operation.get("security")
+    if security is not None and path in OPTIONAL_AUTH_PATHS and {} not in security:
+        security.append({})
+    parses_query = any(parameter["in"] == "query" for parameter in operation.get("parameters", []))
+    reads_body = "requestBody" in operation
+    needs_token = security is not None and {} not in security
+    errors = {
+        "400": (parses_query or reads_body, _MALFORMED),
+        "401": (needs_token, _NO_TOKEN),
+        "403": (method not in SAFE_METHODS, _CSRF),
+        "413": (reads_body, _TOO_LARGE),
+        "429": (path in THROTTLED_PATHS, _THROTTLED),
+        "503": (path not in STATELESS_PATHS, _UNAVAILABLE),
+    }
+    for status, (applies, description) in errors.items():
+        if applies:
+            responses.setdefault(status, {"description": description, "content": _ERROR})
+    # Statuses in ascending order, as a reader expects them.
+    operation["responses"] = dict(sorted(responses.items()))

@@ -18,7 +18,13 @@ from authsvc.api.schemas import (
     SessionsResponse,
     UserOut,
 )
-from authsvc.errors import BadRequest, InvalidRefreshToken, PayloadTooLarge, UnsupportedMediaType
+from authsvc.errors import (
+    BadRequest,
+    InvalidRefreshToken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_response,
+)
 from authsvc.services import refresh as refresh_service
 from authsvc.services import sessions
 from authsvc.storage.engine import kept_when_refused
@@ -51,7 +57,7 @@ def refresh(
         # The service kept what must outlive the refusal (a reused token's ended session).
         if kept_when_refused(db):
             db.commit()
-        failure = JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status)
+        failure = error_response(exc)
         runtime.cookies.clear_all(failure, request)
         return failure
     db.commit()

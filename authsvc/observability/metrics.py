@@ -11,14 +11,42 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
+from authsvc.errors import (
+    BadRequest,
+    CsrfFailed,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    PayloadTooLarge,
+    RefreshTokenReused,
+    ServiceUnavailable,
+    SessionActive,
+    SessionExpired,
+    TooManyAttempts,
+    UnsupportedMediaType,
+)
+
 logger = logging.getLogger("authsvc.metrics")
 
+# Outcome series that exist from the start: success and every error code the endpoint answers
+# (its body's, the CSRF and size refusals, its own, and fail-closed 503).
 LOGIN_OUTCOMES = (
     "success",
-    "invalid_credentials",
-    "invalid_request",
-    "rate_limited",
-    "service_unavailable",
+    BadRequest.code,
+    UnsupportedMediaType.code,
+    PayloadTooLarge.code,
+    CsrfFailed.code,
+    InvalidCredentials.code,
+    SessionActive.code,
+    TooManyAttempts.code,
+    ServiceUnavailable.code,
+)
+REFRESH_OUTCOMES = (
+    "success",
+    InvalidRefreshToken.code,
+    SessionExpired.code,
+    RefreshTokenReused.code,
+    CsrfFailed.code,
+    ServiceUnavailable.code,
 )
 VALIDATION_RESULTS = (
     "valid",
@@ -27,8 +55,9 @@ VALIDATION_RESULTS = (
     "token_expired",
     "token_revoked",
 )
-# Routes whose outcome is a metric of its own; the label comes from the error code.
-_OUTCOME_ROUTES = {("POST", "/login"): "logins", ("POST", "/refresh"): "refreshes"}
+# Endpoints whose outcome is a metric of its own; the label is the error code. Matched on the
+# request's path, so that refusals answered before routing (CSRF, body size) count too.
+_OUTCOME_PATHS = {("POST", "/login"): "logins", ("POST", "/refresh"): "refreshes"}
 
 
 class Metrics:
@@ -69,6 +98,7 @@ class Metrics:
         # Zero-valued series from the start, so rate() and alerts work before the first event.
         for outcome in LOGIN_OUTCOMES:
             self.logins.labels(outcome)
+        for outcome in REFRESH_OUTCOMES:
             self.refreshes.labels(outcome)
         for result in VALIDATION_RESULTS:
             self.token_validations.labels(result)
@@ -76,10 +106,16 @@ class Metrics:
             self.revocations.labels(kind)
 
     def observe_request(
-        self, method: str, route: str, status: int, seconds: float, error_code: str | None
+        self,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        seconds: float,
+        error_code: str | None,
     ) -> None:
         self.request_duration.labels(method, route, str(status)).observe(seconds)
-        counter_name = _OUTCOME_ROUTES.get((method, route))
+        counter_name = _OUTCOME_PATHS.get((method, path))
         if counter_name is not None:
             outcome = "success" if status < 400 else (error_code or f"http_{status}")
             counter: Counter = getattr(self, counter_name)

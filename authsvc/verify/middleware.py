@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authsvc.errors import AuthError, Forbidden, NotAuthenticated
 from authsvc.verify.verifier import TokenVerifier, VerifiedSession
-from authsvc.verify.web import error_response
+from authsvc.verify.web import verifier_response
 
 SCOPE_KEY = "authsvc_session"
 
@@ -54,7 +54,7 @@ class VerifierMiddleware:
             if not self.roles.issubset(session.roles):
                 raise Forbidden("This needs the role(s): " + ", ".join(sorted(self.roles)))
         except AuthError as exc:
-            await error_response(exc)(scope, receive, send)
+            await verifier_response(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})[SCOPE_KEY] = session
         await self.app(scope, receive, send)

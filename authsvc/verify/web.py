@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from authsvc.errors import AuthError, VerificationError, error_body
+from authsvc.errors import AuthError, VerificationError, challenge_headers, error_response
 
 
-def error_response(error: AuthError) -> JSONResponse:
+def verifier_response(error: AuthError) -> Response:
     """The answer authsvc itself gives, with the verifier's WWW-Authenticate and Retry-After."""
-    http_error = VerificationError(error)
-    return JSONResponse(
-        error_body(http_error.code, error.detail),
-        status_code=http_error.status_code,
-        headers=http_error.headers,
-    )
+    return error_response(error, headers=challenge_headers(error))
 
 
 def install_error_handler(app: FastAPI) -> None:
     """Answer verifier errors as `{"error": code, "detail": msg}` instead of `{"detail": msg}`."""
 
-    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+    async def handle(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, VerificationError)
-        return JSONResponse(
-            error_body(exc.code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+        return error_response(exc.error, headers=dict(exc.headers or {}))
 
     app.add_exception_handler(VerificationError, handle)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authsvc.errors import PayloadTooLarge
+from authsvc.errors import PayloadTooLarge, error_response
 
 
 class BodySizeLimit:
@@ -22,7 +20,9 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _refuse(send, self.max_bytes)
+            # Closing the connection spares reading a body nobody wants.
+            refusal = error_response(self._too_large(), headers={"Connection": "close"})
+            await refusal(scope, receive, send)
             return
         received = 0
 
@@ -33,10 +33,13 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Raised inside the route's body read, so the app's handler answers 413.
-                    raise PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
+                    raise self._too_large()
             return message
 
         await self.app(scope, counting_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -47,21 +50,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-async def _refuse(send: Send, max_bytes: int) -> None:
-    body = json.dumps(
-        {"error": PayloadTooLarge.code, "detail": f"The request body exceeds {max_bytes} bytes."}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
-from authsvc.errors import CsrfFailed
+from authsvc.errors import CsrfFailed, error_response
 from authsvc.web.cookies import CookiePolicy
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -92,7 +91,7 @@ class CsrfProtection:
         if self._needs_check(request):
             problem = self._problem(request, presented if cookie_valid else None)
             if problem is not None:
-                await _refuse(send, problem)
+                await error_response(CsrfFailed(problem))(scope, receive, send)
                 return
         # A safe request hands a browser its first token; a response that logs someone in
         # hands out a fresh one (a token per session). Refusals and errors set no cookie.
@@ -170,18 +169,3 @@ def _set_cookie_header(
         samesite=policy.samesite,  # type: ignore[arg-type]
     )
     return next((k, v) for k, v in carrier.raw_headers if k == b"set-cookie")
-
-
-async def _refuse(send: Send, detail: str) -> None:
-    body = json.dumps({"error": CsrfFailed.code, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": CsrfFailed.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

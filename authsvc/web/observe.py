@@ -7,6 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authsvc.errors import ERROR_CODE_STATE, AuthError
 from authsvc.observability.logs import accept_request_id, request_id_var
 
 access_logger = logging.getLogger("authsvc.access")
@@ -26,7 +27,7 @@ class RequestObserver:
             return
         request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER))
         token = request_id_var.set(request_id)
-        # Shared with request.state, where the error handler leaves the error code.
+        # Shared with request.state, where every error answer leaves its code.
         scope.setdefault("state", {})
         started = time.perf_counter()
         status = 500
@@ -46,17 +47,24 @@ class RequestObserver:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # The outermost handler answers it after this middleware is done: a 500 internal_error.
+            scope["state"].setdefault(ERROR_CODE_STATE, AuthError.code)
+            raise
         finally:
             self._record(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        # Requests answered before routing (CSRF and size refusals, unknown paths) have no route.
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         method = scope["method"]
-        error_code = scope["state"].get("error_code")
+        error_code = scope["state"].get(ERROR_CODE_STATE)
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
         if runtime is not None:
-            runtime.metrics.observe_request(method, route, status, seconds, error_code)
+            runtime.metrics.observe_request(
+                method, route, scope["path"], status, seconds, error_code
+            )
         # The path without its query string: a query may carry something secret.
         access_logger.info(
             "request",

@@ -103,10 +103,35 @@ async def test_unknown_routes_and_methods_answer_json(client):
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
 
 
-async def test_bad_query_parameter_is_a_clear_422(client):
+async def test_bad_query_parameter_is_a_clear_400(client):
     response = await client.post("/logout", params={"everywhere": "maybe"})
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+    assert "everywhere" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        pytest.param({}, id="no-body"),
+        pytest.param(
+            {"content": b"{bad json", "headers": {"content-type": "application/json"}},
+            id="malformed-json",
+        ),
+        pytest.param({"json": {"current_password": PASSWORD}}, id="missing-field"),
+        pytest.param({"json": {"current_password": 7, "new_password": "x"}}, id="wrong-type"),
+    ],
+)
+async def test_a_malformed_validated_body_is_a_clear_400(client, make_user, request_body):
+    """Bodies FastAPI validates answer like the login's own parser: 400 invalid_request."""
+    make_user()
+    login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    sent = dict(request_body)
+    headers = {**sent.pop("headers", {}), "Authorization": f"Bearer {login.cookies['authsvc_at']}"}
+    response = await client.post("/password", **sent, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["detail"]
 
 
 async def test_a_valid_login_still_works_next_to_all_that(client, make_user):

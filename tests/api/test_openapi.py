@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from authsvc.app import create_app
-from authsvc.config import Settings
+from authsvc.config import Registration, Settings
 from tests.helpers.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "openapi" / "openapi.json"
@@ -15,3 +15,55 @@ def test_committed_openapi_matches_the_app():
     served = create_app(Settings.model_construct()).openapi()
     committed = json.loads(COMMITTED.read_text())
     assert served == committed, "the API changed: run `make openapi` and commit the result"
+
+
+# Every error status each endpoint can answer: 400 where a query or body is parsed, 413 where a
+# body is read, 415 where the route checks the media type itself, 401 where a token is required
+# (or the credentials are wrong), 403 for CSRF on unsafe methods (and admin), 404 where a thing
+# is looked up, 409 single-session, 429 where throttled, 503 where the database is read.
+DECLARED_ERRORS = {
+    "POST /login": {400, 401, 403, 409, 413, 415, 429, 503},
+    "POST /logout": {400, 403, 503},
+    "GET /session": {401, 503},
+    "PATCH /session": {400, 401, 403, 413, 415, 503},
+    "POST /refresh": {401, 403, 503},
+    "GET /sessions": {401, 503},
+    "DELETE /sessions/{sid}": {401, 403, 404, 503},
+    "POST /password": {400, 401, 403, 413, 503},
+    "POST /register": {400, 403, 409, 413, 503},
+    "POST /admin/users/{user}/disable": {401, 403, 404, 503},
+    "POST /admin/users/{user}/enable": {401, 403, 404, 503},
+    "POST /admin/users/{user}/revoke": {401, 403, 404, 503},
+    "GET /admin/users/{user}/sessions": {401, 403, 404, 503},
+    "POST /introspect": {400, 401, 403, 413, 415, 503},
+    "GET /metrics": {404},
+    "GET /readyz": {503},
+    "GET /healthz": set(),
+    "GET /.well-known/jwks.json": set(),
+    "GET /.well-known/openid-configuration": set(),
+}
+ERROR_BODY = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def test_every_endpoint_declares_exactly_its_error_statuses_with_the_one_error_body():
+    document = create_app(Settings.model_construct(registration=Registration.open)).openapi()
+    declared = {
+        f"{method.upper()} {path}": {int(status) for status in operation["responses"]}
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    errors = {
+        label: {status for status in statuses if status >= 400}
+        for label, statuses in declared.items()
+    }
+    assert errors == DECLARED_ERRORS
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400 and path != "/readyz":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == ERROR_BODY, (method, path, status)
+    # The readiness probe answers 503 with its own body, saying which check failed.
+    readiness = document["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert readiness["content"]["application/json"]["schema"]["$ref"].endswith("/ReadinessResponse")
+    assert not {"HTTPValidationError", "ValidationError"} & document["components"]["schemas"].keys()

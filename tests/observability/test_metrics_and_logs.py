@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
+from authsvc.app import create_app
 from authsvc.config import Settings
+from authsvc.errors import AuthError
 from tests.conftest import PASSWORD
-from tests.helpers.support import LiveServer, spa_headers
+from tests.helpers.support import FakeClock, LiveServer, spa_headers
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -29,6 +33,18 @@ def value(
     page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
 ) -> float:
     return page.get((name, frozenset(labels.items())), 0.0)
+
+
+def outcomes(page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> set[str]:
+    """The `outcome` labels of every series of `name` on the page."""
+    return {dict(labels)["outcome"] for series, labels in page if series == name}
+
+
+def every_error_code() -> set[str]:
+    classes: list[type[AuthError]] = [AuthError]
+    for cls in classes:
+        classes.extend(cls.__subclasses__())
+    return {cls.code for cls in classes}
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -72,6 +88,138 @@ async def test_metrics_count_logins_validations_and_revocations(
     assert value(page, histogram, method="GET", route="/session", status="200") == 2
     assert value(page, histogram, method="GET", route="/session", status="401") == 2
     assert value(page, histogram, method="POST", route="/login", status="200") == 1
+
+
+# What each endpoint can answer: its body, CSRF and size refusals, its own errors, fail-closed 503.
+LOGIN_OUTCOMES = {
+    "success",
+    "invalid_request",
+    "unsupported_media_type",
+    "payload_too_large",
+    "csrf_failed",
+    "invalid_credentials",
+    "session_active",
+    "too_many_attempts",
+    "service_unavailable",
+}
+REFRESH_OUTCOMES = {
+    "success",
+    "invalid_refresh_token",
+    "session_expired",
+    "refresh_token_reused",
+    "csrf_failed",
+    "service_unavailable",
+}
+
+
+async def test_outcome_series_start_at_zero_for_exactly_the_codes_each_endpoint_sends(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await scrape(client)
+    assert outcomes(page, "authsvc_logins_total") == LOGIN_OUTCOMES
+    assert outcomes(page, "authsvc_refreshes_total") == REFRESH_OUTCOMES
+    assert (LOGIN_OUTCOMES | REFRESH_OUTCOMES) - {"success"} <= every_error_code()
+    for outcome in LOGIN_OUTCOMES:
+        assert page[("authsvc_logins_total", frozenset({("outcome", outcome)}))] == 0
+    for outcome in REFRESH_OUTCOMES:
+        assert page[("authsvc_refreshes_total", frozenset({("outcome", outcome)}))] == 0
+
+
+async def test_a_failed_refresh_is_counted_under_its_error_code(client: httpx.AsyncClient) -> None:
+    failed = await client.post("/refresh")
+    assert failed.status_code == 401
+    assert failed.json()["error"] == "invalid_refresh_token"
+
+    page = await scrape(client)
+    assert page[("authsvc_refreshes_total", frozenset({("outcome", "invalid_refresh_token")}))] == 1
+    assert outcomes(page, "authsvc_refreshes_total") == REFRESH_OUTCOMES
+
+
+async def test_a_throttled_login_is_counted_as_too_many_attempts(
+    client: httpx.AsyncClient, make_user: Callable[..., str]
+) -> None:
+    make_user()
+    for _ in range(5):
+        assert (await login(client, "wrong password!")).status_code == 401
+    throttled = await login(client)
+    assert throttled.status_code == 429
+    assert throttled.json()["error"] == "too_many_attempts"
+
+    page = await scrape(client)
+    assert page[("authsvc_logins_total", frozenset({("outcome", "too_many_attempts")}))] == 1
+    assert page[("authsvc_logins_total", frozenset({("outcome", "invalid_credentials")}))] == 5
+    assert page[("authsvc_throttled_requests_total", frozenset({("route", "/login")}))] == 1
+    assert outcomes(page, "authsvc_logins_total") == LOGIN_OUTCOMES
+
+
+async def test_refusals_before_the_route_runs_are_counted_and_logged_under_their_codes(
+    client_factory: Callable[..., Any], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    async with client_factory(settings, browser=False) as client:
+        forged = await client.post(
+            "/login",
+            json={"username": "alice", "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert forged.status_code == 403
+        assert forged.json()["error"] == "csrf_failed"
+        oversized = await client.post(
+            "/login", content=b"x" * 20_000, headers={"content-type": "application/json"}
+        )
+        assert oversized.status_code == 413
+        assert oversized.json()["error"] == "payload_too_large"
+        page = await scrape(client)
+
+    assert page[("authsvc_logins_total", frozenset({("outcome", "csrf_failed")}))] == 1
+    assert page[("authsvc_logins_total", frozenset({("outcome", "payload_too_large")}))] == 1
+    # Answered before the router ran, so no route template is known.
+    histogram = "authsvc_http_request_duration_seconds_count"
+    for status in ("403", "413"):
+        labels = {("method", "POST"), ("route", "unmatched"), ("status", status)}
+        assert page[(histogram, frozenset(labels))] == 1
+    access = [
+        (record.status, record.error)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "authsvc.access" and record.path == "/login"  # type: ignore[attr-defined]
+    ]
+    assert access == [(403, "csrf_failed"), (413, "payload_too_large")]
+
+
+class BrokenHasher:
+    """A password hasher with a bug: every call raises."""
+
+    def hash(self, password: str) -> str:
+        raise RuntimeError("hasher bug")
+
+    def verify(self, password: str, stored_hash: str) -> Any:
+        raise RuntimeError("hasher bug")
+
+    def verify_dummy(self, password: str) -> None:
+        raise RuntimeError("hasher bug")
+
+
+async def test_an_unexpected_failure_answers_internal_error_and_is_logged_so(
+    settings: Settings, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    app = create_app(settings, clock=clock, hasher=BrokenHasher())
+    async with LifespanManager(app) as manager:
+        # As a server would: the exception is logged, the client gets an answer.
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://authsvc.test") as client:
+            response = await login(client)
+            page = await scrape(client)
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "detail": "Internal error."}
+    assert page[("authsvc_logins_total", frozenset({("outcome", "internal_error")}))] == 1
+    access = [
+        (record.status, record.error)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "authsvc.access" and record.path == "/login"  # type: ignore[attr-defined]
+    ]
+    assert access == [(500, "internal_error")]
 
 
 async def test_metrics_report_keys_and_the_connection_pool(
