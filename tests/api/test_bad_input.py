@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import MakeUser
 
 
 @pytest.mark.parametrize(
@@ -53,7 +57,9 @@ from tests.conftest import PASSWORD
         "no-content-type",
     ],
 )
-async def test_malformed_login_bodies(client, content, content_type, status, error):
+async def test_malformed_login_bodies(
+    client: httpx.AsyncClient, content: bytes, content_type: str, status: int, error: str
+) -> None:
     headers = {"content-type": content_type} if content_type else {}
     response = await client.post("/login", content=content, headers=headers)
     assert response.status_code == status, response.text
@@ -70,13 +76,15 @@ async def test_malformed_login_bodies(client, content, content_type, status, err
     ],
     ids=["long-username", "long-password", "empty-username"],
 )
-async def test_oversized_or_empty_fields_are_refused_before_hashing(client, body):
+async def test_oversized_or_empty_fields_are_refused_before_hashing(
+    client: httpx.AsyncClient, body: dict[str, str]
+) -> None:
     response = await client.post("/login", json=body)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_a_declared_oversized_body_is_refused_with_413(client):
+async def test_a_declared_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/login", content=b"x" * 20_000, headers={"content-type": "application/json"}
     )
@@ -84,8 +92,8 @@ async def test_a_declared_oversized_body_is_refused_with_413(client):
     assert response.json()["error"] == "payload_too_large"
 
 
-async def test_a_streamed_oversized_body_is_refused_with_413(client):
-    async def chunks():
+async def test_a_streamed_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
             yield b"x" * 1024
 
@@ -96,20 +104,22 @@ async def test_a_streamed_oversized_body_is_refused_with_413(client):
     assert response.json()["error"] == "payload_too_large"
 
 
-async def test_unknown_routes_and_methods_answer_json(client):
+async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient) -> None:
     missing = await client.get("/nope")
     wrong_method = await client.get("/logout")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
 
 
-async def test_bad_query_parameter_is_a_clear_422(client):
+async def test_bad_query_parameter_is_a_clear_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/logout", params={"everywhere": "maybe"})
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_a_valid_login_still_works_next_to_all_that(client, make_user):
+async def test_a_valid_login_still_works_next_to_all_that(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     make_user()
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200

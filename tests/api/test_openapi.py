@@ -11,7 +11,7 @@ from tests.helpers.paths import REPO_ROOT
 COMMITTED = REPO_ROOT / "openapi" / "openapi.json"
 
 
-def test_committed_openapi_matches_the_app():
+def test_committed_openapi_matches_the_app() -> None:
     served = create_app(Settings.model_construct()).openapi()
     committed = json.loads(COMMITTED.read_text())
     assert served == committed, "the API changed: run `make openapi` and commit the result"

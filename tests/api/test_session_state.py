@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from tests.helpers.sessions import Device, access_token_of, bearer
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import access_token_of
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device
 
 
 async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.Response:
@@ -18,7 +20,7 @@ async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.R
 
 
 async def test_patch_merges_state_and_reissues_access_cookie(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     device = Device(client)
@@ -35,9 +37,9 @@ async def test_patch_merges_state_and_reissues_access_cookie(
 
 async def test_state_survives_refresh(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     clock: FakeClock,
-    db_query: Callable[..., list[Any]],
+    db_query: DbQuery,
 ) -> None:
     make_user()
     device = Device(client)
@@ -51,9 +53,9 @@ async def test_state_survives_refresh(
 
 
 async def test_state_over_limit_is_413_and_not_stored(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings(session_state_max_bytes=64)) as client:
@@ -70,7 +72,7 @@ async def test_state_over_limit_is_413_and_not_stored(
 
 
 async def test_default_limit_keeps_the_cookie_under_4kb(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     device = Device(client)
@@ -83,7 +85,7 @@ async def test_default_limit_keeps_the_cookie_under_4kb(
 
 
 async def test_bad_state_patches_get_clear_4xx(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     device = Device(client)
@@ -105,9 +107,7 @@ async def test_bad_state_patches_get_clear_4xx(
         assert set(response.json()) == {"error", "detail"}
 
 
-async def test_patch_needs_a_live_session(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
-) -> None:
+async def test_patch_needs_a_live_session(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     make_user()
     device = Device(client)
     sid = (await device.login()).json()["session"]["id"]
