@@ -31,6 +31,7 @@ from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, Ma
 from tests.helpers.fleet import measurements
 from tests.helpers.headers import behave_like_spa
 from tests.helpers.processes import LiveServer, start_server
+from tests.helpers.sessions import Device
 from tests.helpers.suites import (
     POSTGRES_ENV,
     POSTGRES_HINT,
@@ -192,6 +193,15 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with client_factory(settings) as client:
         yield client
+
+
+@pytest.fixture
+async def device(client: httpx.AsyncClient, make_user: MakeUser) -> Device:
+    """alice, logged in on `client` as one browser that keeps its own tokens."""
+    make_user()
+    device = Device(client)
+    await device.login()
+    return device
 
 
 @pytest.fixture

@@ -54,11 +54,8 @@ async def test_password_change_keeps_this_session_and_ends_every_other(
 
 
 async def test_password_change_needs_the_current_password(
-    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await change(client, device, "not the password", NEW_PASSWORD)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_credentials"

@@ -56,13 +56,10 @@ async def test_secure_refresh_cookie_uses_secure_prefix(
 
 async def test_refresh_rotates_and_issues_working_access_token(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     first = device.refresh
     clock.advance(20 * 60)  # the access token has expired
     assert (await device.get("/session")).status_code == 401
@@ -104,13 +101,10 @@ async def test_reuse_after_grace_ends_session_bumps_version_and_is_audited(
 
 async def test_reuse_within_grace_gets_access_token_for_same_session(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     old = device.refresh
     assert (await device.refresh_now()).status_code == 200
     clock.advance(5)
@@ -140,13 +134,10 @@ async def test_unknown_or_malformed_refresh_token_is_refused_and_cookies_cleared
 
 async def test_idle_timeout_is_enforced_at_refresh(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     clock.advance(29 * 60)
     assert (await device.refresh_now()).status_code == 200  # activity keeps it alive
     clock.advance(29 * 60)
@@ -159,13 +150,10 @@ async def test_idle_timeout_is_enforced_at_refresh(
 
 async def test_absolute_timeout_is_enforced_at_refresh(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     for _ in range(19):  # refreshing every 25 minutes for 7h55
         clock.advance(25 * 60)
         assert (await device.refresh_now()).status_code == 200
@@ -204,23 +192,17 @@ async def test_timeouts_are_configurable(
 
 async def test_refresh_of_disabled_user_is_refused(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     clock: FakeClock,
     database_url: str,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     execute(database_url, "UPDATE users SET disabled = true")
     assert (await device.refresh_now()).json()["error"] == "invalid_refresh_token"
 
 
 async def test_logout_clears_refresh_cookies_and_kills_refresh_token(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await client.post(
         "/logout", headers={**bearer(device.access), "Cookie": f"{REFRESH}={device.refresh}"}
     )
@@ -233,13 +215,10 @@ async def test_logout_clears_refresh_cookies_and_kills_refresh_token(
 
 async def test_logout_with_only_the_refresh_cookie_ends_the_session(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     clock.advance(20 * 60)  # the access cookie is gone; the refresh cookie is still there
     response = await client.post("/logout", headers={"Cookie": f"{REFRESH}={device.refresh}"})
     assert response.status_code == 200

@@ -20,11 +20,8 @@ async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.R
 
 
 async def test_patch_merges_state_and_reissues_access_cookie(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     old_access = device.access
     first = await patch(client, device, {"theme": "dark", "cart": {"items": 2}})
     assert first.status_code == 200, first.text
@@ -37,13 +34,10 @@ async def test_patch_merges_state_and_reissues_access_cookie(
 
 async def test_state_survives_refresh(
     client: httpx.AsyncClient,
-    make_user: MakeUser,
+    device: Device,
     clock: FakeClock,
     db_query: DbQuery,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     await patch(client, device, {"lang": "fr"})
     clock.advance(20 * 60)
     refreshed = await device.refresh_now()
@@ -72,11 +66,8 @@ async def test_state_over_limit_is_413_and_not_stored(
 
 
 async def test_default_limit_keeps_the_cookie_under_4kb(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await patch(client, device, {"k": "v" * 1000})
     assert response.status_code == 200
     cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("authsvc_at"))
@@ -84,12 +75,7 @@ async def test_default_limit_keeps_the_cookie_under_4kb(
     assert (await patch(client, device, {"k": "v" * 1100})).status_code == 413
 
 
-async def test_bad_state_patches_get_clear_4xx(
-    client: httpx.AsyncClient, make_user: MakeUser
-) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
+async def test_bad_state_patches_get_clear_4xx(client: httpx.AsyncClient, device: Device) -> None:
     headers = bearer(device.access)
     cases = [
         ("[1, 2]", "application/json", 400),

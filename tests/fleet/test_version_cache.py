@@ -14,7 +14,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -53,9 +54,19 @@ def wait_all_trusted(fleet: Fleet, http: httpx.Client) -> None:
     )
 
 
-def refuses(http: httpx.Client, url: str, token: str) -> Callable[[], bool]:
-    """Whether the instance at `url` refuses the token as revoked, asked when called."""
-    return lambda: session_status_at(http, url, token) == (401, "token_revoked")
+def refuses(http: httpx.Client, url: str, token: str) -> bool:
+    return session_status_at(http, url, token) == (401, "token_revoked")
+
+
+def wait_all_refuse(fleet: Fleet, http: httpx.Client, token: str) -> None:
+    """Every instance refuses the revoked token, all of them within BOUND."""
+    started = time.monotonic()
+    for instance in fleet.instances:
+        wait_for(
+            partial(refuses, http, instance.url, token),
+            timeout=BOUND - (time.monotonic() - started),
+            what=f"{instance.url} to refuse a revoked token",
+        )
 
 
 @pytest.fixture
@@ -109,13 +120,7 @@ def test_the_cache_answers_only_while_its_channel_is_up(cached_fleet: tuple[Flee
         for instance in fleet.instances:
             assert session_status_at(http, instance.url, fresh) == (200, None)
         assert http.post(f"{fleet.url}/logout?everywhere=true", headers=bearer(fresh)).is_success
-        started = time.monotonic()
-        for instance in fleet.instances:
-            wait_for(
-                refuses(http, instance.url, fresh),
-                timeout=BOUND - (time.monotonic() - started),
-                what=f"{instance.url} to refuse a revoked token",
-            )
+        wait_all_refuse(fleet, http, fresh)
 
 
 def test_revocation_reaches_every_instance_within_a_second_while_the_channel_is_killed(
@@ -258,13 +263,7 @@ def test_with_redis_as_the_channel_stopping_redis_fails_closed_and_restarting_it
             assert http.post(
                 f"{fleet.url}/logout?everywhere=true", headers=bearer(fresh)
             ).is_success
-            started = time.monotonic()
-            for instance in fleet.instances:
-                wait_for(
-                    refuses(http, instance.url, fresh),
-                    timeout=BOUND - (time.monotonic() - started),
-                    what=f"{instance.url} to refuse a revoked token",
-                )
+            wait_all_refuse(fleet, http, fresh)
     finally:
         if fleet is not None:
             fleet.stop()

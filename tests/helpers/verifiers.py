@@ -4,12 +4,13 @@ serve a verifier in-process or fixed documents instead of the network."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from authsvc.clock import Clock
+from authsvc.errors import TokenRevoked
 from authsvc.verify import HttpResponse, TokenVerifier, TokenVersionSource
 from authsvc.verify.http import basic_authorization
 from tests.helpers.asgi import SyncClient
@@ -70,3 +71,16 @@ def verifier_for_app(
     """A verifier that discovers the in-process authsvc's JWKS exactly as a real service would."""
     issuer = str(authsvc.base_url).rstrip("/")
     return TokenVerifier(issuer, versions=versions, clock=clock, http=AppHttp(authsvc))
+
+
+def refuses_as_revoked(verifier: TokenVerifier, token: str) -> Callable[[], bool]:
+    """A condition to poll: whether the verifier now refuses the token as revoked."""
+
+    def refused() -> bool:
+        try:
+            verifier.verify(token)
+        except TokenRevoked:
+            return True
+        return False
+
+    return refused

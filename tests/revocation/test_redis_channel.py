@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from authsvc.config import Settings
-from authsvc.errors import TokenRevoked
 from authsvc.revocation.publish import RedisVersionPublisher
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import make_engine, make_session_factory
@@ -19,7 +18,7 @@ from tests.helpers.fixture_types import MakeSettings, MakeUser
 from tests.helpers.login import bearer_token_sync
 from tests.helpers.push import Recorder, kill_redis_client, recording, unique_name
 from tests.helpers.sessions import logout_everywhere
-from tests.helpers.verifiers import verifier_for_app
+from tests.helpers.verifiers import refuses_as_revoked, verifier_for_app
 from tests.helpers.waiting import wait_until
 
 
@@ -89,13 +88,7 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
         assert source.reads == 2
         logout_everywhere(authsvc, token)
 
-        def refused() -> bool:
-            try:
-                verifier.verify(token)
-            except TokenRevoked:
-                return True
-            return False
-
+        refused = refuses_as_revoked(verifier, token)
         assert wait_until(refused, timeout=1.0)
         assert source.reads == 2
     finally:
