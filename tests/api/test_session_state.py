@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from tests.helpers.clock import FakeClock
@@ -13,7 +11,7 @@ from tests.helpers.headers import bearer
 from tests.helpers.sessions import Device
 
 
-async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.Response:
+async def patch(client: httpx.AsyncClient, device: Device, body: object) -> httpx.Response:
     response = await client.patch("/session", json=body, headers=bearer(device.access))
     device.remember(response)
     return response

@@ -24,19 +24,21 @@ def sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def status_and_error(response: httpx.Response) -> tuple[int, str | None]:
+    """The status, and the error code when the answer is not a 200."""
+    return response.status_code, (
+        response.json().get("error") if response.status_code != 200 else None
+    )
+
+
 async def session_status(client: httpx.AsyncClient, token: str) -> tuple[int, str | None]:
-    """Status of GET /session with this bearer token, and the error code when refused."""
-    response = await client.get("/session", headers=bearer(token))
-    code = response.json().get("error") if response.status_code != 200 else None
-    return response.status_code, code
+    """GET /session with this bearer token: the status, and the error code when refused."""
+    return status_and_error(await client.get("/session", headers=bearer(token)))
 
 
 def session_status_at(http: httpx.Client, url: str, token: str) -> tuple[int, str | None]:
     """The same against a live server at `url`."""
-    response = http.get(f"{url}/session", headers=bearer(token))
-    return response.status_code, (
-        response.json().get("error") if response.status_code != 200 else None
-    )
+    return status_and_error(http.get(f"{url}/session", headers=bearer(token)))
 
 
 async def refresh_with(client: httpx.AsyncClient, token: str) -> httpx.Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from authsvc.config import Settings
 from tests.helpers.cli import cli_json
 from tests.helpers.clock import FakeClock
@@ -16,7 +14,7 @@ from tests.helpers.sessions import session_status
 REFRESH = 10
 
 
-def key_settings(make_settings: MakeSettings, **overrides: Any) -> Settings:
+def key_settings(make_settings: MakeSettings, **overrides: object) -> Settings:
     return make_settings(expose_token_in_body=True, key_refresh_seconds=REFRESH, **overrides)
 
 
