@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy authsvc
+	$(BIN)/mypy authsvc tests
 
 # PostgreSQL and Redis suites run when the local servers answer (CI sets the URLs itself).
 pytest: install

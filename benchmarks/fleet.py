@@ -44,8 +44,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from authsvc.storage.migrations import upgrade_database
-from tests.fleet.harness import Instance, Nginx, add_user, instance_env
-from tests.helpers.support import free_port
+from tests.helpers.database import add_user
+from tests.helpers.fleet import Nginx, fleet_instance
+from tests.helpers.processes import LiveServer
 
 BENCH_DB = "authsvc_bench_fleet"
 DEFAULT_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
@@ -121,7 +122,7 @@ def load_httpx(url: str, token: str, seconds: float, connections: int) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def propagation(instances: list[Instance], entry: str, rounds: int) -> tuple[list[float], int]:
+def propagation(instances: list[LiveServer], entry: str, rounds: int) -> tuple[list[float], int]:
     """Seconds from a logout-everywhere's response until the slowest instance refuses the token,
     and how many instance checks accepted the old token at least once (must be 0)."""
     clients = [httpx.Client(base_url=instance.url, timeout=5) for instance in instances]
@@ -162,13 +163,13 @@ def main() -> None:
     add_user(args.postgres_url, "revoked", PASSWORD)
     load = load_wrk if shutil.which("wrk") else load_httpx
     workdir = Path(tempfile.mkdtemp(prefix="authsvc-bench-fleet-"))
-    env = instance_env(args.postgres_url, AUTHSVC_LOG_LEVEL="warning")
-    instances = [Instance(port=free_port(), env=env, workdir=workdir) for _ in range(3)]
+    settings = {"AUTHSVC_LOG_LEVEL": "warning"}
+    instances = [fleet_instance(args.postgres_url, workdir, **settings) for _ in range(3)]
     balancers = [
         Nginx(upstream_ports=[i.port for i in instances[:size]], workdir=workdir / f"nginx{size}")
         for size in (1, 2, 3)
     ]
-    extra: list[Instance | Nginx] = []
+    extra: list[LiveServer | Nginx] = []
     try:
         for part in (*instances, *balancers):
             part.start()
@@ -196,8 +197,8 @@ def main() -> None:
         # The same with the push-invalidated token-version cache, on three fresh instances.
         for part in (*instances, *balancers):
             part.stop()
-        cached_env = {**env, "AUTHSVC_TOKEN_VERSION_CACHE": "postgres"}
-        cached = [Instance(port=free_port(), env=cached_env, workdir=workdir) for _ in range(3)]
+        cached_settings = {**settings, "AUTHSVC_TOKEN_VERSION_CACHE": "postgres"}
+        cached = [fleet_instance(args.postgres_url, workdir, **cached_settings) for _ in range(3)]
         cached_balancer = Nginx(
             upstream_ports=[i.port for i in cached], workdir=workdir / "nginx-cached"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,25 +13,32 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from authsvc.app import create_app
+from authsvc.clock import Clock
 from authsvc.config import Settings
-from authsvc.passwords.hashing import Argon2Hasher
-from authsvc.services.users import create_user
-from authsvc.storage.engine import make_engine, make_session_factory
+from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
+from authsvc.storage.engine import make_engine
 from authsvc.storage.migrations import upgrade_database
-from tests.helpers.support import SKIPPED_SUITES, FakeClock, LiveServer, skip_suite, start_server
-
-POSTGRES_ENV = "AUTHSVC_TEST_POSTGRES_URL"
-POSTGRES_HINT = (
-    f"PostgreSQL suite skipped: set {POSTGRES_ENV}="
-    "postgresql+psycopg://postgres@127.0.0.1:5432/authsvc_test "
-    "(make test sets it when a server answers on 127.0.0.1:5432)"
+from tests.helpers.asgi import SyncClient, authsvc_test_client
+from tests.helpers.cli import cli_env
+from tests.helpers.clock import FakeClock
+from tests.helpers.database import add_user, cheap_hasher, truncate_all
+from tests.helpers.defaults import ISSUER, PASSWORD, TEST_SECRET
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser, StartServer
+from tests.helpers.fleet import measurements
+from tests.helpers.headers import behave_like_spa
+from tests.helpers.processes import LiveServer, start_server
+from tests.helpers.sessions import Device
+from tests.helpers.suites import (
+    POSTGRES_ENV,
+    POSTGRES_HINT,
+    SKIPPED_SUITES,
+    redis_test_url,
+    skip_suite,
 )
-TEST_SECRET = "test-key-encryption-secret-0123456789abcdef"
-PASSWORD = "correct horse battery staple"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,11 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"CI must run the PostgreSQL suite: {POSTGRES_ENV} is not set")
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in sorted(SKIPPED_SUITES):
         terminalreporter.write_line(line, yellow=True)
-    from tests.fleet.harness import measurements
-
     for line in measurements:
         terminalreporter.write_line(f"fleet: {line}")
 
@@ -93,12 +98,11 @@ def postgres_base_url() -> str:
     return url
 
 
-def _truncate_all(url: str) -> None:
-    engine = make_engine(url)
-    tables = [name for name in inspect(engine).get_table_names() if name != "alembic_version"]
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+@pytest.fixture
+def postgres_url(postgres_base_url: str) -> str:
+    """The migrated PostgreSQL test database, emptied: for what only PostgreSQL does."""
+    truncate_all(postgres_base_url)
+    return postgres_base_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -108,9 +112,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "authsvc.db"
         shutil.copy(template, path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_base_url")
-    _truncate_all(url)
+    url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis database of this run (AUTHSVC_TEST_REDIS_URL); skipped when there is none."""
+    return redis_test_url()
 
 
 # --- the app -----------------------------------------------------------------------------
@@ -119,7 +128,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def fast_hasher() -> Argon2Hasher:
     """Still argon2id, at parameters cheap enough for hundreds of logins in a test run."""
-    return Argon2Hasher(memory_cost=1024, time_cost=1, parallelism=1)
+    return cheap_hasher()
 
 
 @pytest.fixture
@@ -128,75 +137,45 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make_settings(database_url: str) -> Callable[..., Settings]:
-    def build(**overrides: Any) -> Settings:
+def make_settings(database_url: str) -> MakeSettings:
+    def build(**overrides: object) -> Settings:
+        # Unvalidated input: Settings validates it (and a test may expect it to refuse).
         values: dict[str, Any] = {
             "database_url": database_url,
             "key_encryption_secret": TEST_SECRET,
             "cookie_secure": "false",
-            "issuer": "http://authsvc.test",
+            "issuer": ISSUER,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return build
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
+def settings(make_settings: MakeSettings) -> Settings:
     return make_settings()
 
 
-ClientFactory = Callable[..., Any]
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def behave_like_spa(client: httpx.AsyncClient, settings: Settings, origin: str) -> None:
-    """Once the client holds the CSRF cookie, send Origin and echo the token, as an SPA does."""
-
-    async def add_csrf_headers(request: httpx.Request) -> None:
-        if request.method not in UNSAFE_METHODS:
-            return
-        csrf = next(
-            (
-                cookie
-                for cookie in client.cookies.jar
-                if cookie.name.removeprefix("__Host-") == settings.csrf_cookie_name
-            ),
-            None,
-        )
-        if csrf is None or csrf.value is None:
-            return
-        request.headers.setdefault("origin", origin)
-        request.headers.setdefault(settings.csrf_header_name, csrf.value)
-        # A test presenting chosen cookies by hand replaces the jar's; a browser would still
-        # send its CSRF cookie along with them.
-        sent = request.headers.get("cookie")
-        if sent is not None and f"{csrf.name}=" not in sent:
-            request.headers["cookie"] = f"{sent}; {csrf.name}={csrf.value}"
-
-    client.event_hooks["request"].append(add_csrf_headers)
-
-
 @pytest.fixture
-def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> Callable[..., Any]:
+def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> ClientFactory:
     """`async with client_factory(settings) as client:` an in-process client with the lifespan.
 
     By default the client behaves like a same-origin SPA towards CSRF (see `behave_like_spa`);
     `browser=False` gives a raw client that sends only what the test tells it to.
     """
+    default_clock: Clock = clock
 
     @asynccontextmanager
     async def open_client(
         settings: Settings,
         *,
-        base_url: str = "http://authsvc.test",
+        base_url: str = ISSUER,
         browser: bool = True,
-        **kwargs: Any,
+        clock: Clock | None = None,
+        hasher: PasswordHasher | None = None,
     ) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(
-            settings, clock=kwargs.pop("clock", clock), hasher=kwargs.pop("hasher", fast_hasher)
-        )
+        app = create_app(settings, clock=clock or default_clock, hasher=hasher or fast_hasher)
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
@@ -210,43 +189,49 @@ def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> Callable[...,
 
 @pytest.fixture
 async def client(
-    client_factory: Callable[..., Any], settings: Settings
+    client_factory: ClientFactory, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with client_factory(settings) as client:
         yield client
 
 
 @pytest.fixture
-def make_user(database_url: str, fast_hasher: Argon2Hasher, clock: FakeClock) -> Callable[..., str]:
+async def device(client: httpx.AsyncClient, make_user: MakeUser) -> Device:
+    """alice, logged in on `client` as one browser that keeps its own tokens."""
+    make_user()
+    device = Device(client)
+    await device.login()
+    return device
+
+
+@pytest.fixture
+def authsvc(
+    settings: Settings, clock: FakeClock, fast_hasher: Argon2Hasher
+) -> Iterator[SyncClient]:
+    """The in-process authsvc called synchronously, as the (synchronous) verifier calls it."""
+    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(database_url: str, fast_hasher: Argon2Hasher, clock: FakeClock) -> MakeUser:
     """Create a user directly in the database (setup only; behaviour is asserted over HTTP)."""
 
     def create(
         username: str = "alice", password: str = PASSWORD, roles: list[str] | None = None
     ) -> str:
-        engine = make_engine(database_url)
-        try:
-            with make_session_factory(engine)() as db:
-                user = create_user(
-                    db,
-                    fast_hasher,
-                    username=username,
-                    password=password,
-                    roles=roles or [],
-                    now=clock.now(),
-                )
-                db.commit()
-                return user.id
-        finally:
-            engine.dispose()
+        return add_user(
+            database_url, username, password, roles=roles or [], now=clock.now(), hasher=fast_hasher
+        )
 
     return create
 
 
 @pytest.fixture
-def db_query(database_url: str) -> Callable[..., list[Any]]:
+def db_query(database_url: str) -> DbQuery:
     """Run a read query against the test database and return its rows."""
 
-    def query(sql: str, **params: Any) -> list[Any]:
+    def query(sql: str, **params: object) -> list[Any]:
         engine = make_engine(database_url)
         try:
             with engine.connect() as connection:
@@ -258,20 +243,13 @@ def db_query(database_url: str) -> Callable[..., list[Any]]:
 
 
 @pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+def live_server(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
     """Start real `authsvc serve` processes; every one is stopped (by PID) after the test."""
     started: list[LiveServer] = []
 
     def start(**env: str) -> LiveServer:
-        server = start_server(
-            {
-                "AUTHSVC_DATABASE_URL": database_url,
-                "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET,
-                "AUTHSVC_COOKIE_SECURE": "false",
-                **env,
-            },
-            workdir=tmp_path,
-        )
+        settings = {**cli_env(database_url), "AUTHSVC_COOKIE_SECURE": "false", **env}
+        server = start_server(settings, workdir=tmp_path)
         started.append(server)
         return server
 

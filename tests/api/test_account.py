@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 
-from tests.conftest import PASSWORD
-from tests.helpers.sessions import Device, bearer, refresh_token_of
+from tests.helpers.cookies import refresh_token_of
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device, refresh_with
 
 NEW_PASSWORD = "a new and rather long passphrase"
 
@@ -26,7 +26,7 @@ async def change(
 
 
 async def test_password_change_keeps_this_session_and_ends_every_other(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
     make_user()
     laptop, phone = Device(client), Device(client)
@@ -42,8 +42,6 @@ async def test_password_change_keeps_this_session_and_ends_every_other(
     assert (await laptop.get("/session")).status_code == 200
     assert (await laptop.refresh_now()).status_code == 200
     # The replaced refresh token of this session gets no grace.
-    from tests.helpers.sessions import refresh_with
-
     assert (await refresh_with(client, old_refresh)).status_code == 401
     assert (
         await client.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -56,11 +54,8 @@ async def test_password_change_keeps_this_session_and_ends_every_other(
 
 
 async def test_password_change_needs_the_current_password(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await change(client, device, "not the password", NEW_PASSWORD)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_credentials"
@@ -74,7 +69,7 @@ async def test_password_change_needs_the_current_password(
 
 
 async def test_password_policy_rejects_short_common_and_username_passwords(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user("alice.wonderland")
     device = Device(client)
@@ -94,9 +89,9 @@ async def test_password_policy_rejects_short_common_and_username_passwords(
 
 
 async def test_password_min_length_is_configurable(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings(password_min_length=20)) as client:
@@ -112,9 +107,9 @@ async def test_register_is_absent_unless_open(client: httpx.AsyncClient) -> None
 
 
 async def test_register_when_open(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    db_query: DbQuery,
 ) -> None:
     async with client_factory(make_settings(registration="open")) as client:
         created = await client.post("/register", json={"username": "Eve", "password": NEW_PASSWORD})

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers.sessions import Device, bearer
-from tests.helpers.support import run_cli
+from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import DbQuery, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device
 
 
-async def admin_and_alice(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
-) -> tuple[Device, Device]:
+async def admin_and_alice(client: httpx.AsyncClient, make_user: MakeUser) -> tuple[Device, Device]:
     make_user("root", roles=["admin"])
     make_user()
     admin, alice = Device(client), Device(client)
@@ -25,7 +23,7 @@ async def admin_and_alice(
 
 
 async def test_admin_endpoints_need_the_admin_role(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     _, alice = await admin_and_alice(client, make_user)
     for path in ("/admin/users/root/disable", "/admin/users/root/revoke"):
@@ -38,7 +36,7 @@ async def test_admin_endpoints_need_the_admin_role(
 
 
 async def test_admin_disable_revokes_at_once_and_enable_restores_login(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
     admin, alice = await admin_and_alice(client, make_user)
     response = await client.post("/admin/users/alice/disable", headers=bearer(admin.access))
@@ -57,7 +55,7 @@ async def test_admin_disable_revokes_at_once_and_enable_restores_login(
 
 
 async def test_admin_revoke_ends_all_sessions_and_lists_them(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     admin, alice = await admin_and_alice(client, make_user)
     alice_id = (await alice.get("/session")).json()["user"]["id"]
@@ -76,12 +74,12 @@ async def test_admin_revoke_ends_all_sessions_and_lists_them(
 
 
 async def test_cli_disable_enable_revoke(
-    client: httpx.AsyncClient, make_user: Callable[..., str], database_url: str
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
 ) -> None:
     make_user()
     alice = Device(client)
     await alice.login()
-    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET}
+    env = cli_env(database_url)
     revoked = run_cli("users", "revoke", "alice", env=env)
     assert revoked.returncode == 0, revoked.stderr
     assert json.loads(revoked.stdout)["revoked"] is True
@@ -98,7 +96,7 @@ async def test_cli_disable_enable_revoke(
 
 
 async def test_cli_lists_a_users_live_sessions(
-    client: httpx.AsyncClient, make_user: Callable[..., str], database_url: str
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
 ) -> None:
     user_id = make_user()
     laptop, phone = Device(client), Device(client)
@@ -106,7 +104,7 @@ async def test_cli_lists_a_users_live_sessions(
     await phone.login(user_agent="Phone/2.0")
     ended = await client.delete(f"/sessions/{laptop_sid}", headers=bearer(phone.access))
     assert ended.status_code in (200, 204), ended.text
-    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET}
+    env = cli_env(database_url)
 
     listed = run_cli("sessions", "list", "alice", env=env)
 

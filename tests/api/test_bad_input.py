@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import MakeUser
 
 
 @pytest.mark.parametrize(
@@ -53,7 +58,9 @@ from tests.conftest import PASSWORD
         "no-content-type",
     ],
 )
-async def test_malformed_login_bodies(client, content, content_type, status, error):
+async def test_malformed_login_bodies(
+    client: httpx.AsyncClient, content: bytes, content_type: str, status: int, error: str
+) -> None:
     headers = {"content-type": content_type} if content_type else {}
     response = await client.post("/login", content=content, headers=headers)
     assert response.status_code == status, response.text
@@ -70,13 +77,15 @@ async def test_malformed_login_bodies(client, content, content_type, status, err
     ],
     ids=["long-username", "long-password", "empty-username"],
 )
-async def test_oversized_or_empty_fields_are_refused_before_hashing(client, body):
+async def test_oversized_or_empty_fields_are_refused_before_hashing(
+    client: httpx.AsyncClient, body: dict[str, str]
+) -> None:
     response = await client.post("/login", json=body)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_a_declared_oversized_body_is_refused_with_413(client):
+async def test_a_declared_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/login", content=b"x" * 20_000, headers={"content-type": "application/json"}
     )
@@ -84,8 +93,8 @@ async def test_a_declared_oversized_body_is_refused_with_413(client):
     assert response.json()["error"] == "payload_too_large"
 
 
-async def test_a_streamed_oversized_body_is_refused_with_413(client):
-    async def chunks():
+async def test_a_streamed_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
             yield b"x" * 1024
 
@@ -96,14 +105,14 @@ async def test_a_streamed_oversized_body_is_refused_with_413(client):
     assert response.json()["error"] == "payload_too_large"
 
 
-async def test_unknown_routes_and_methods_answer_json(client):
+async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient) -> None:
     missing = await client.get("/nope")
     wrong_method = await client.get("/logout")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
 
 
-async def test_bad_query_parameter_is_a_clear_400(client):
+async def test_bad_query_parameter_is_a_clear_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/logout", params={"everywhere": "maybe"})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
@@ -122,7 +131,9 @@ async def test_bad_query_parameter_is_a_clear_400(client):
         pytest.param({"json": {"current_password": 7, "new_password": "x"}}, id="wrong-type"),
     ],
 )
-async def test_a_malformed_validated_body_is_a_clear_400(client, make_user, request_body):
+async def test_a_malformed_validated_body_is_a_clear_400(
+    client: httpx.AsyncClient, make_user: MakeUser, request_body: dict[str, Any]
+) -> None:
     """Bodies FastAPI validates answer like the login's own parser: 400 invalid_request."""
     make_user()
     login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -134,7 +145,9 @@ async def test_a_malformed_validated_body_is_a_clear_400(client, make_user, requ
     assert response.json()["detail"]
 
 
-async def test_a_valid_login_still_works_next_to_all_that(client, make_user):
+async def test_a_valid_login_still_works_next_to_all_that(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     make_user()
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from authsvc.passwords.hashing import Argon2Hasher, Verification
-from tests.helpers.sessions import ACCESS, REFRESH, Device, bearer
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import ACCESS, REFRESH
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device
 
 
 async def test_sessions_lists_devices_with_current_flag(
-    client: httpx.AsyncClient, make_user: Callable[..., str], clock: FakeClock
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
 ) -> None:
     make_user()
     make_user("bob")
@@ -37,7 +39,7 @@ async def test_sessions_lists_devices_with_current_flag(
 
 
 async def test_delete_session_ends_that_device_only(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
     make_user()
     laptop, phone = Device(client), Device(client)
@@ -56,7 +58,7 @@ async def test_delete_session_ends_that_device_only(
 
 
 async def test_cannot_end_another_users_session(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     make_user("bob")
@@ -69,7 +71,7 @@ async def test_cannot_end_another_users_session(
 
 
 async def test_deleting_current_session_clears_cookies(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     device = Device(client)
@@ -82,7 +84,7 @@ async def test_deleting_current_session_clears_cookies(
 
 
 async def test_logout_ends_current_session_only(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     laptop, phone = Device(client), Device(client)
@@ -94,7 +96,7 @@ async def test_logout_ends_current_session_only(
 
 
 async def test_logout_everywhere_ends_every_session_and_token(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
     make_user()
     laptop, phone = Device(client), Device(client)
@@ -111,9 +113,9 @@ async def test_logout_everywhere_ends_every_session_and_token(
 
 
 async def test_single_session_newest_ends_other_devices_at_once(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings(single_session="newest")) as client:
@@ -128,10 +130,10 @@ async def test_single_session_newest_ends_other_devices_at_once(
 
 
 async def test_single_session_deny_refuses_second_login_until_logout(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(make_settings(single_session="deny")) as client:
@@ -140,26 +142,22 @@ async def test_single_session_deny_refuses_second_login_until_logout(
         client.cookies.delete(ACCESS)  # the next logins come from another device
         refused = await client.post("/login", json={"username": "alice", "password": "x" * 12})
         assert refused.status_code == 401  # a wrong password still says nothing more
-        second = await client.post(
-            "/login", json={"username": "alice", "password": "correct horse battery staple"}
-        )
+        second = await client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert second.status_code == 409
         assert second.json()["error"] == "session_active"
         assert (await laptop.get("/session")).status_code == 200
         await client.post("/logout", headers=bearer(laptop.access))
-        again = await client.post(
-            "/login", json={"username": "alice", "password": "correct horse battery staple"}
-        )
+        again = await client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert again.status_code == 200
     reasons = db_query("SELECT detail FROM audit_events WHERE event = 'login_failure'")
     assert any("session_active" in str(row.detail) for row in reasons)
 
 
 async def test_single_session_deny_lets_only_one_of_two_racing_logins_in(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     """Both logins pass the password check together; then exactly one may open a session."""
     make_user()
@@ -172,7 +170,7 @@ async def test_single_session_deny_lets_only_one_of_two_racing_logins_in(
             return result
 
     hasher = MeetingHasher(memory_cost=1024, time_cost=1)
-    body = {"username": "alice", "password": "correct horse battery staple"}
+    body = {"username": "alice", "password": PASSWORD}
     async with client_factory(make_settings(single_session="deny"), hasher=hasher) as client:
         first, second = await asyncio.gather(
             client.post("/login", json=body), client.post("/login", json=body)
@@ -182,7 +180,7 @@ async def test_single_session_deny_lets_only_one_of_two_racing_logins_in(
 
 
 async def test_single_session_off_allows_many_devices(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     laptop, phone = Device(client), Device(client)
@@ -194,11 +192,11 @@ async def test_single_session_off_allows_many_devices(
 
 async def test_logging_in_again_in_the_same_browser_ends_the_session_it_held(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
-    body = {"username": "alice", "password": "correct horse battery staple"}
+    body = {"username": "alice", "password": PASSWORD}
     first = (await client.post("/login", json=body)).json()["session"]["id"]
     wrong = await client.post("/login", json={**body, "password": "not the password"})
     assert wrong.status_code == 401
@@ -215,12 +213,12 @@ async def test_logging_in_again_in_the_same_browser_ends_the_session_it_held(
 
 
 async def test_single_session_deny_does_not_block_a_re_login_from_the_same_browser(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
-    body = {"username": "alice", "password": "correct horse battery staple"}
+    body = {"username": "alice", "password": PASSWORD}
     async with (
         client_factory(make_settings(single_session="deny")) as browser,
         client_factory(make_settings(single_session="deny")) as other_device,

@@ -3,44 +3,21 @@ no input may produce a 5xx or an answer the document does not describe."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from authsvc.config import Settings
-from tests.helpers.paths import REPO_ROOT
+from tests.helpers.fixture_types import ClientFactory, MakeUser
+from tests.helpers.openapi_cases import Case, draw_cases, operations
 
-DOCUMENT = REPO_ROOT / "openapi" / "openapi.json"
 BASE_URL = "http://authsvc.test"
 EXAMPLES_PER_OPERATION = 40
+
+
 # Not checked: "schema-valid data is accepted". Form bodies are stricter than JSON Schema can
 # say (a repeated field is refused with 400), and a 4xx is neither a crash nor a violation.
-
-
-def generate_cases(operation: Any) -> list[schemathesis.Case]:
-    """Hypothesis draws the cases (bounded, reproducible); the async test then sends them."""
-    cases: list[schemathesis.Case] = []
-
-    @hypothesis_settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy())
-    def collect(case: schemathesis.Case) -> None:
-        cases.append(case)
-
-    collect()
-    return cases
-
-
-def as_httpx_kwargs(case: schemathesis.Case) -> dict[str, Any]:
+def as_httpx_kwargs(case: Case) -> dict[str, Any]:
     kwargs = case.as_transport_kwargs(base_url=BASE_URL)
     cookies = kwargs.pop("cookies", None) or {}
     if cookies:
@@ -51,18 +28,17 @@ def as_httpx_kwargs(case: schemathesis.Case) -> dict[str, Any]:
 
 
 async def test_no_input_breaks_the_api(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
     make_user()
-    schema = schemathesis.openapi.from_path(DOCUMENT)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert {operation.path for operation in operations} >= {"/login", "/logout", "/session"}
+    every = operations()
+    assert {operation.path for operation in every} >= {"/login", "/logout", "/session"}
     sent = 0
     async with client_factory(settings, browser=False) as client:
-        for operation in operations:
-            for case in generate_cases(operation):
+        for operation in every:
+            for case in draw_cases(operation, EXAMPLES_PER_OPERATION):
                 client.cookies.clear()  # each case stands alone, with only its own cookies
                 response = await client.request(**as_httpx_kwargs(case))
                 assert response.status_code < 500, (
@@ -73,4 +49,4 @@ async def test_no_input_breaks_the_api(
                 )
                 case.validate_response(response, excluded_checks=[positive_data_acceptance])
                 sent += 1
-    assert sent >= len(operations) * 10
+    assert sent >= len(every) * 10

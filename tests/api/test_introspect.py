@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -13,9 +11,11 @@ from pydantic import ValidationError
 
 from authsvc.config import Settings
 from authsvc.services.introspection import new_client_secret
-from tests.conftest import PASSWORD
-from tests.helpers.support import FakeClock, run_cli
-from tests.verify.test_rules import foreign_token
+from tests.helpers.cli import run_cli
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.forged import foreign_token
+from tests.helpers.login import bearer_token
 
 SECRET, DIGEST = new_client_secret()
 CLIENTS = f"billing:{DIGEST}"
@@ -26,16 +26,8 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
+def settings(make_settings: MakeSettings) -> Settings:
     return make_settings(introspection_clients=CLIENTS)
-
-
-async def log_in(client: httpx.AsyncClient, username: str = "alice") -> str:
-    response = await client.post("/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token = response.cookies["authsvc_at"]
-    client.cookies.clear()
-    return token
 
 
 async def introspect(
@@ -46,11 +38,9 @@ async def introspect(
     )
 
 
-async def test_an_active_token_is_described(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
-) -> None:
+async def test_an_active_token_is_described(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     user_id = make_user(roles=["staff"])
-    token = await log_in(client)
+    token = await bearer_token(client)
     response = await introspect(client, token)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
@@ -68,14 +58,14 @@ async def test_an_active_token_is_described(
 
 async def test_anything_not_valid_now_is_just_inactive(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     clock: FakeClock,
     settings: Settings,
 ) -> None:
     make_user()
-    revoked = await log_in(client)
+    revoked = await bearer_token(client)
     await client.post("/logout?everywhere=true", headers={"Authorization": f"Bearer {revoked}"})
-    expiring = await log_in(client)
+    expiring = await bearer_token(client)
     tampered = expiring[:-4] + ("AAAA" if not expiring.endswith("AAAA") else "BBBB")
     cases = [revoked, tampered, foreign_token(issuer=settings.issuer), "garbage", "x" * 5000]
     for token in cases:
@@ -98,10 +88,10 @@ async def test_anything_not_valid_now_is_just_inactive(
     ],
 )
 async def test_unauthenticated_clients_are_refused(
-    client: httpx.AsyncClient, make_user: Callable[..., str], headers: dict[str, str]
+    client: httpx.AsyncClient, make_user: MakeUser, headers: dict[str, str]
 ) -> None:
     make_user()
-    token = await log_in(client)
+    token = await bearer_token(client)
     response = await client.post("/introspect", data={"token": token}, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
@@ -110,10 +100,10 @@ async def test_unauthenticated_clients_are_refused(
 
 
 async def test_credentials_in_the_form_are_accepted_but_not_twice(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
-    token = await log_in(client)
+    token = await bearer_token(client)
     form = {"token": token, "client_id": "billing", "client_secret": SECRET}
     posted = await client.post("/introspect", data=form)
     assert posted.json()["active"] is True
@@ -139,13 +129,13 @@ async def test_malformed_requests_get_a_clear_4xx(client: httpx.AsyncClient) -> 
 
 
 async def test_without_configured_clients_nobody_may_introspect(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings()) as client:
-        token = await log_in(client)
+        token = await bearer_token(client)
         response = await introspect(client, token)
     assert response.status_code == 401
 
@@ -161,13 +151,13 @@ async def test_discovery_names_the_introspection_endpoint(client: httpx.AsyncCli
 )
 def test_client_entries_must_be_hashes(entry: str) -> None:
     with pytest.raises(ValidationError, match="introspection_clients"):
-        Settings(_env_file=None, introspection_clients=entry)  # type: ignore[call-arg]
+        Settings(_env_file=None, introspection_clients=entry)
 
 
 async def test_the_cli_prints_a_secret_and_the_entry_that_admits_it(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     result = run_cli("introspection-client", "new", "reports", env={})
     assert result.returncode == 0, result.stderr
@@ -175,6 +165,6 @@ async def test_the_cli_prints_a_secret_and_the_entry_that_admits_it(
     assert printed["entry"].startswith("reports:sha256:")
     make_user()
     async with client_factory(make_settings(introspection_clients=printed["entry"])) as client:
-        token = await log_in(client)
+        token = await bearer_token(client)
         response = await introspect(client, token, basic("reports", printed["client_secret"]))
     assert response.json()["active"] is True

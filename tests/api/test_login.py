@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from http.cookies import SimpleCookie
 
+import httpx
 import jwt
-from sqlalchemy import create_engine, text
 
+from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher, Verification
-from tests.conftest import PASSWORD
-
-
-def access_set_cookie(response: object) -> str:
-    """The access cookie's Set-Cookie header; the refresh cookies follow it (see test_refresh)."""
-    headers = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
-    return next(header for header in headers if not header.split("=")[0].endswith("_rt"))
-
-
-def parse_set_cookie(header: str) -> tuple[str, str, dict[str, str]]:
-    cookie = SimpleCookie()
-    cookie.load(header)
-    (name, morsel), *_ = cookie.items()
-    attributes = {key: str(value) for key, value in morsel.items() if value}
-    # SimpleCookie drops flag attributes' presence into booleans; read them from the raw text.
-    lowered = header.lower()
-    for flag in ("httponly", "secure"):
-        attributes[flag] = str(f"; {flag}" in lowered)
-    return name, morsel.value, attributes
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import access_set_cookie, parse_set_cookie
+from tests.helpers.database import execute
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 
 
 async def test_json_login_sets_an_httponly_lax_cookie_and_returns_user_and_session(
-    client, make_user
-):
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     user_id = make_user(roles=["reader"])
 
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -54,7 +40,9 @@ async def test_json_login_sets_an_httponly_lax_cookie_and_returns_user_and_sessi
     assert token not in response.text
 
 
-async def test_the_token_carries_the_contracted_header_and_claims(client, make_user, clock):
+async def test_the_token_carries_the_contracted_header_and_claims(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
+) -> None:
     user_id = make_user(roles=["admin"])
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     token = response.cookies["authsvc_at"]
@@ -77,7 +65,7 @@ async def test_the_token_carries_the_contracted_header_and_claims(client, make_u
     assert len(claims["jti"]) >= 16
 
 
-async def test_form_login_works_like_json(client, make_user):
+async def test_form_login_works_like_json(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     make_user()
     response = await client.post(
         "/login", data={"username": "alice", "password": PASSWORD, "remember": "on"}
@@ -86,21 +74,20 @@ async def test_form_login_works_like_json(client, make_user):
     assert "authsvc_at" in response.cookies
 
 
-async def test_usernames_are_case_insensitive(client, make_user):
+async def test_usernames_are_case_insensitive(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     make_user("Alice")
     response = await client.post("/login", json={"username": "ALICE", "password": PASSWORD})
     assert response.status_code == 200
 
 
 async def test_wrong_password_unknown_user_and_disabled_user_get_the_same_401(
-    client, make_user, database_url
-):
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
     make_user("alice")
     make_user("carol")
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE users SET disabled = true WHERE username = 'carol'"))
-    engine.dispose()
+    execute(database_url, "UPDATE users SET disabled = true WHERE username = 'carol'")
 
     wrong = await client.post("/login", json={"username": "alice", "password": "nope-nope"})
     unknown = await client.post("/login", json={"username": "bob", "password": "nope-nope"})
@@ -116,7 +103,9 @@ async def test_wrong_password_unknown_user_and_disabled_user_get_the_same_401(
     assert wrong.content == unknown.content == disabled.content
 
 
-async def test_unknown_user_is_verified_against_a_dummy_hash(client_factory, settings):
+async def test_unknown_user_is_verified_against_a_dummy_hash(
+    client_factory: ClientFactory, settings: Settings
+) -> None:
     """The time of a real verification is spent even when the user does not exist."""
     calls: list[str] = []
 
@@ -132,7 +121,9 @@ async def test_unknown_user_is_verified_against_a_dummy_hash(client_factory, set
     assert calls == ["x" * 9]
 
 
-async def test_logins_and_failures_are_audited_without_secrets(client, make_user, db_query):
+async def test_logins_and_failures_are_audited_without_secrets(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
     user_id = make_user()
     await client.post("/login", json={"username": "alice", "password": "wrong-password"})
     await client.post(
@@ -153,7 +144,9 @@ async def test_logins_and_failures_are_audited_without_secrets(client, make_user
     assert PASSWORD not in str(rows) and "wrong-password" not in str(rows)
 
 
-async def test_token_in_body_only_when_configured(client_factory, make_settings, make_user):
+async def test_token_in_body_only_when_configured(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     async with client_factory(make_settings(expose_token_in_body=True)) as client:
         response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -161,8 +154,8 @@ async def test_token_in_body_only_when_configured(client_factory, make_settings,
 
 
 async def test_an_old_hash_is_upgraded_on_the_next_successful_login(
-    client_factory, settings, make_user, db_query
-):
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, db_query: DbQuery
+) -> None:
     weak = Argon2Hasher(memory_cost=1024, time_cost=1)
     make_user()  # made by the fixture's cheap hasher
     before = db_query("SELECT password_hash FROM users")[0].password_hash
@@ -178,7 +171,9 @@ async def test_an_old_hash_is_upgraded_on_the_next_successful_login(
     assert weak.verify(PASSWORD, after).ok
 
 
-async def test_password_hashing_runs_off_the_event_loop(client_factory, settings, make_user):
+async def test_password_hashing_runs_off_the_event_loop(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
+) -> None:
     """While one login's verification is blocked, the same app still answers other requests."""
     make_user()
     entered, release = threading.Event(), threading.Event()

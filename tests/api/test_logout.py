@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from tests.api.test_session import login
-from tests.conftest import PASSWORD
+import httpx
+
+from authsvc.config import Settings
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeUser
+from tests.helpers.login import access_token
 
 
-async def test_logout_clears_the_cookie_and_ends_this_session(client, make_user, db_query):
+async def test_logout_clears_the_cookie_and_ends_this_session(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
     make_user()
-    await login(client)
+    await access_token(client)
     session_id = (await client.get("/session")).json()["session"]["id"]
 
     response = await client.post("/logout")
@@ -24,7 +30,9 @@ async def test_logout_clears_the_cookie_and_ends_this_session(client, make_user,
     assert rows[0].ended_at is not None and rows[0].end_reason == "logout"
 
 
-async def test_logout_is_idempotent_and_works_without_a_valid_token(client):
+async def test_logout_is_idempotent_and_works_without_a_valid_token(
+    client: httpx.AsyncClient,
+) -> None:
     first = await client.post("/logout")
     second = await client.post("/logout", headers={"Authorization": "Bearer not-a-token"})
     assert first.status_code == second.status_code == 200
@@ -32,15 +40,15 @@ async def test_logout_is_idempotent_and_works_without_a_valid_token(client):
 
 
 async def test_everywhere_revokes_saved_copies_of_every_token_of_the_user(
-    client_factory, settings, make_user, db_query
-):
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, db_query: DbQuery
+) -> None:
     user_id = make_user()
     async with (
         client_factory(settings) as laptop,
         client_factory(settings) as phone,
     ):
-        await login(laptop)
-        saved = await login(phone)
+        await access_token(laptop)
+        saved = await access_token(phone)
         assert (await laptop.get("/session")).status_code == 200
 
         response = await phone.post("/logout", params={"everywhere": "true"})
@@ -58,9 +66,11 @@ async def test_everywhere_revokes_saved_copies_of_every_token_of_the_user(
     assert events[-1] == "logout_everywhere"
 
 
-async def test_a_new_login_after_logout_everywhere_works(client, make_user):
+async def test_a_new_login_after_logout_everywhere_works(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     make_user()
-    await login(client)
+    await access_token(client)
     await client.post("/logout?everywhere=true")
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200

@@ -11,7 +11,7 @@ from tests.helpers.paths import REPO_ROOT
 COMMITTED = REPO_ROOT / "openapi" / "openapi.json"
 
 
-def test_committed_openapi_matches_the_app():
+def test_committed_openapi_matches_the_app() -> None:
     served = create_app(Settings.model_construct()).openapi()
     committed = json.loads(COMMITTED.read_text())
     assert served == committed, "the API changed: run `make openapi` and commit the result"
@@ -45,7 +45,7 @@ DECLARED_ERRORS = {
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def test_every_endpoint_declares_exactly_its_error_statuses_with_the_one_error_body():
+def test_every_endpoint_declares_exactly_its_error_statuses_with_the_one_error_body() -> None:
     document = create_app(Settings.model_construct(registration=Registration.open)).openapi()
     declared = {
         f"{method.upper()} {path}": {int(status) for status in operation["responses"]}

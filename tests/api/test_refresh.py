@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 
-from tests.helpers.sessions import (
-    REFRESH,
-    Device,
-    bearer,
-    login,
-    refresh_cookies,
-    refresh_token_of,
-    refresh_with,
-    sha256,
-)
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import REFRESH, refresh_cookies, refresh_token_of
+from tests.helpers.database import execute
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.login import log_in
+from tests.helpers.sessions import Device, refresh_with, sha256
 
 
 async def test_login_sets_refresh_cookie_narrowed_and_stored_as_hash(
-    client: httpx.AsyncClient, make_user: Callable[..., str], db_query: Callable[..., list[Any]]
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
     make_user()
-    response = await login(client)
+    response = await log_in(client, remember=False)
     cookies = refresh_cookies(response)
     assert sorted(cookie.attributes["path"] for cookie in cookies) == ["/logout", "/refresh"]
     token = refresh_token_of(response)
@@ -41,35 +34,32 @@ async def test_login_sets_refresh_cookie_narrowed_and_stored_as_hash(
 
 
 async def test_remember_me_makes_refresh_cookie_persistent(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
-    response = await login(client, remember=True)
+    response = await log_in(client, remember=True)
     for cookie in refresh_cookies(response):
         assert int(cookie.attributes["max-age"]) == 30 * 86400
 
 
 async def test_secure_refresh_cookie_uses_secure_prefix(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings(cookie_secure="true"), base_url="https://a.test") as c:
-        response = await login(c)
+        response = await log_in(c, remember=False)
     cookies = refresh_cookies(response, name=f"__Secure-{REFRESH}")
     assert len(cookies) == 2 and all(cookie.has("secure") for cookie in cookies)
 
 
 async def test_refresh_rotates_and_issues_working_access_token(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    device: Device,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     first = device.refresh
     clock.advance(20 * 60)  # the access token has expired
     assert (await device.get("/session")).status_code == 401
@@ -83,8 +73,8 @@ async def test_refresh_rotates_and_issues_working_access_token(
 
 async def test_reuse_after_grace_ends_session_bumps_version_and_is_audited(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     user_id = make_user()
@@ -111,13 +101,10 @@ async def test_reuse_after_grace_ends_session_bumps_version_and_is_audited(
 
 async def test_reuse_within_grace_gets_access_token_for_same_session(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    device: Device,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     old = device.refresh
     assert (await device.refresh_now()).status_code == 200
     clock.advance(5)
@@ -132,10 +119,10 @@ async def test_reuse_within_grace_gets_access_token_for_same_session(
 
 
 async def test_unknown_or_malformed_refresh_token_is_refused_and_cookies_cleared(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
-    await login(client)
+    await log_in(client, remember=False)
     for token in ("x" * 43, "short", "not a token at all !!"):
         response = await refresh_with(client, token)
         assert response.status_code == 401
@@ -147,13 +134,10 @@ async def test_unknown_or_malformed_refresh_token_is_refused_and_cookies_cleared
 
 async def test_idle_timeout_is_enforced_at_refresh(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    device: Device,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     clock.advance(29 * 60)
     assert (await device.refresh_now()).status_code == 200  # activity keeps it alive
     clock.advance(29 * 60)
@@ -166,13 +150,10 @@ async def test_idle_timeout_is_enforced_at_refresh(
 
 async def test_absolute_timeout_is_enforced_at_refresh(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    device: Device,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     for _ in range(19):  # refreshing every 25 minutes for 7h55
         clock.advance(25 * 60)
         assert (await device.refresh_now()).status_code == 200
@@ -183,7 +164,7 @@ async def test_absolute_timeout_is_enforced_at_refresh(
 
 
 async def test_remember_me_survives_days_away_but_not_the_absolute_limit(
-    client: httpx.AsyncClient, make_user: Callable[..., str], clock: FakeClock
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
 ) -> None:
     make_user()
     device = Device(client)
@@ -195,9 +176,9 @@ async def test_remember_me_survives_days_away_but_not_the_absolute_limit(
 
 
 async def test_timeouts_are_configurable(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
     clock: FakeClock,
 ) -> None:
     make_user()
@@ -211,30 +192,17 @@ async def test_timeouts_are_configurable(
 
 async def test_refresh_of_disabled_user_is_refused(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
+    device: Device,
     clock: FakeClock,
     database_url: str,
 ) -> None:
-    from sqlalchemy import text
-
-    from authsvc.storage.engine import make_engine
-
-    make_user()
-    device = Device(client)
-    await device.login()
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE users SET disabled = true"))
-    engine.dispose()
+    execute(database_url, "UPDATE users SET disabled = true")
     assert (await device.refresh_now()).json()["error"] == "invalid_refresh_token"
 
 
 async def test_logout_clears_refresh_cookies_and_kills_refresh_token(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await client.post(
         "/logout", headers={**bearer(device.access), "Cookie": f"{REFRESH}={device.refresh}"}
     )
@@ -247,13 +215,10 @@ async def test_logout_clears_refresh_cookies_and_kills_refresh_token(
 
 async def test_logout_with_only_the_refresh_cookie_ends_the_session(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    device: Device,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     clock.advance(20 * 60)  # the access cookie is gone; the refresh cookie is still there
     response = await client.post("/logout", headers={"Cookie": f"{REFRESH}={device.refresh}"})
     assert response.status_code == 200

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PASSWORD
-from tests.helpers.tokens import mint, service_signer
-
-
-async def login(client, username: str = "alice") -> str:
-    response = await client.post("/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token: str = response.cookies["authsvc_at"]
-    return token
+from tests.helpers.clock import FakeClock
+from tests.helpers.database import execute
+from tests.helpers.fixture_types import MakeUser
+from tests.helpers.forged import mint, service_signer
+from tests.helpers.login import access_token
 
 
-async def test_cookie_and_bearer_both_authenticate(client, make_user):
+async def test_cookie_and_bearer_both_authenticate(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
     user_id = make_user()
-    token = await login(client)
+    token = await access_token(client)
 
     by_cookie = await client.get("/session")
     client.cookies.clear()
@@ -30,7 +30,7 @@ async def test_cookie_and_bearer_both_authenticate(client, make_user):
         assert response.json()["session"]["state"] == {}
 
 
-async def test_no_token_is_401_not_authenticated(client):
+async def test_no_token_is_401_not_authenticated(client: httpx.AsyncClient) -> None:
     response = await client.get("/session")
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
@@ -47,17 +47,19 @@ async def test_no_token_is_401_not_authenticated(client):
     ],
     ids=["garbage", "three-parts", "alg-none", "huge", "non-ascii"],
 )
-async def test_garbage_tokens_get_401_invalid_token(client, token):
+async def test_garbage_tokens_get_401_invalid_token(client: httpx.AsyncClient, token: str) -> None:
     # Raw bytes, as a hostile client may send them (latin-1 is how HTTP carries octets).
     header = f"Bearer {token}".encode("latin-1")
-    response = await client.get("/session", headers={"Authorization": header})
+    response = await client.get("/session", headers={b"Authorization": header})
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
 
 
-async def test_expiry_is_enforced_with_a_small_leeway(client, make_user, clock):
+async def test_expiry_is_enforced_with_a_small_leeway(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
+) -> None:
     make_user()
-    await login(client)
+    await access_token(client)
 
     clock.advance(15 * 60 + 29)  # lifetime + less than the 30 s leeway
     assert (await client.get("/session")).status_code == 200
@@ -68,32 +70,29 @@ async def test_expiry_is_enforced_with_a_small_leeway(client, make_user, clock):
 
 
 async def test_token_version_is_compared_with_the_users_row_on_every_call(
-    client, make_user, database_url
-):
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
     user_id = make_user()
-    await login(client)
+    await access_token(client)
     assert (await client.get("/session")).status_code == 200
 
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text("UPDATE users SET token_version = token_version + 1 WHERE id = :id"),
-            {"id": user_id},
-        )
-    engine.dispose()
+    execute(
+        database_url,
+        "UPDATE users SET token_version = token_version + 1 WHERE id = :id",
+        id=user_id,
+    )
 
     response = await client.get("/session")
     assert response.status_code == 401
     assert response.json()["error"] == "token_revoked"
 
 
-async def test_a_disabled_user_is_refused_at_once(client, make_user, database_url):
+async def test_a_disabled_user_is_refused_at_once(
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
     user_id = make_user()
-    await login(client)
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user_id})
-    engine.dispose()
+    await access_token(client)
+    execute(database_url, "UPDATE users SET disabled = true WHERE id = :id", id=user_id)
     assert (await client.get("/session")).json()["error"] == "token_revoked"
 
 
@@ -119,9 +118,16 @@ async def test_a_disabled_user_is_refused_at_once(client, make_user, database_ur
     ],
     ids=lambda value: str(value),
 )
-async def test_claims_and_header_are_checked(client, make_user, database_url, clock, change, error):
+async def test_claims_and_header_are_checked(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    database_url: str,
+    clock: FakeClock,
+    change: dict[str, Any],
+    error: str,
+) -> None:
     user_id = make_user()
-    await login(client)  # makes sure the key exists and the user is real
+    await access_token(client)  # makes sure the key exists and the user is real
     client.cookies.clear()
     signer = service_signer(database_url)
     change = dict(change)
@@ -139,11 +145,11 @@ async def test_claims_and_header_are_checked(client, make_user, database_url, cl
 
 
 async def test_a_well_formed_token_minted_with_the_service_key_is_accepted(
-    client, make_user, database_url, clock
-):
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str, clock: FakeClock
+) -> None:
     """The control for the test above: only the changed claim makes the difference."""
     user_id = make_user()
-    await login(client)
+    await access_token(client)
     client.cookies.clear()
     token = mint(service_signer(database_url), now=clock.now(), sub=user_id)
     response = await client.get("/session", headers={"Authorization": f"Bearer {token}"})

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 
-from tests.helpers.sessions import Device, access_token_of, bearer
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import access_token_of
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device
 
 
-async def patch(client: httpx.AsyncClient, device: Device, body: Any) -> httpx.Response:
+async def patch(client: httpx.AsyncClient, device: Device, body: object) -> httpx.Response:
     response = await client.patch("/session", json=body, headers=bearer(device.access))
     device.remember(response)
     return response
 
 
 async def test_patch_merges_state_and_reissues_access_cookie(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     old_access = device.access
     first = await patch(client, device, {"theme": "dark", "cart": {"items": 2}})
     assert first.status_code == 200, first.text
@@ -35,13 +32,10 @@ async def test_patch_merges_state_and_reissues_access_cookie(
 
 async def test_state_survives_refresh(
     client: httpx.AsyncClient,
-    make_user: Callable[..., str],
+    device: Device,
     clock: FakeClock,
-    db_query: Callable[..., list[Any]],
+    db_query: DbQuery,
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     await patch(client, device, {"lang": "fr"})
     clock.advance(20 * 60)
     refreshed = await device.refresh_now()
@@ -51,9 +45,9 @@ async def test_state_survives_refresh(
 
 
 async def test_state_over_limit_is_413_and_not_stored(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     make_user()
     async with client_factory(make_settings(session_state_max_bytes=64)) as client:
@@ -70,11 +64,8 @@ async def test_state_over_limit_is_413_and_not_stored(
 
 
 async def test_default_limit_keeps_the_cookie_under_4kb(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, device: Device
 ) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
     response = await patch(client, device, {"k": "v" * 1000})
     assert response.status_code == 200
     cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("authsvc_at"))
@@ -82,12 +73,7 @@ async def test_default_limit_keeps_the_cookie_under_4kb(
     assert (await patch(client, device, {"k": "v" * 1100})).status_code == 413
 
 
-async def test_bad_state_patches_get_clear_4xx(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
-) -> None:
-    make_user()
-    device = Device(client)
-    await device.login()
+async def test_bad_state_patches_get_clear_4xx(client: httpx.AsyncClient, device: Device) -> None:
     headers = bearer(device.access)
     cases = [
         ("[1, 2]", "application/json", 400),
@@ -105,9 +91,7 @@ async def test_bad_state_patches_get_clear_4xx(
         assert set(response.json()) == {"error", "detail"}
 
 
-async def test_patch_needs_a_live_session(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
-) -> None:
+async def test_patch_needs_a_live_session(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     make_user()
     device = Device(client)
     sid = (await device.login()).json()["session"]["id"]

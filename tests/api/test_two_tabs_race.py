@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.helpers.sessions import REFRESH, refresh_cookies, refresh_token_of
+from tests.helpers.cookies import REFRESH, refresh_cookies, refresh_token_of
+from tests.helpers.fixture_types import DbQuery, MakeUser, StartServer
+from tests.helpers.login import post_login
 
 ROUNDS = 5
 
 
 @pytest.mark.server
 async def test_two_tabs_refreshing_together_stay_logged_in(
-    live_server: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    live_server: StartServer,
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     server = live_server()
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as browser:
-        login = await browser.post("/login", json={"username": "alice", "password": PASSWORD})
+        login = await post_login(browser)
         assert login.status_code == 200
         token = refresh_token_of(login)
         csrf = browser.cookies["authsvc_csrf"]  # the page echoes it, as CSRF protection asks

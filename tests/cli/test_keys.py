@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from authsvc.config import Settings
-from tests.conftest import TEST_SECRET
-from tests.helpers.keys import cli, cli_json, kid_of, login, session_status
-from tests.helpers.support import FakeClock, run_cli
+from tests.helpers.cli import cli, cli_env, cli_json, run_cli
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.keys import kid_of
+from tests.helpers.login import access_token
+from tests.helpers.sessions import session_status
 
 NEW_SECRET = "a-brand-new-key-encryption-secret-0123456789"
 
 
 async def test_rotate_publishes_a_pending_key_that_signs_only_after_the_delay(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
     clock: FakeClock,
 ) -> None:
     make_user()
     settings = make_settings(expose_token_in_body=True)
     async with client_factory(settings) as client:
-        old = kid_of(await login(client))
+        old = kid_of(await access_token(client))
         rotated = cli_json(database_url, "keys", "rotate", "--alg", "EdDSA")
         assert rotated["state"] == "pending"
         assert rotated["alg"] == "EdDSA"
@@ -50,12 +51,12 @@ async def test_rotate_publishes_a_pending_key_that_signs_only_after_the_delay(
         assert (await client.get("/.well-known/jwks.json")).headers["cache-control"] == (
             "public, max-age=300"
         )
-        assert kid_of(await login(client)) == old, "a pending key signs nothing"
+        assert kid_of(await access_token(client)) == old, "a pending key signs nothing"
 
         # Default publish-ahead: JWKS max-age (300) + refresh (10) + margin (60).
         assert settings.key_publish_ahead == 370
         clock.advance(settings.key_publish_ahead)
-        token = await login(client)
+        token = await access_token(client)
         assert kid_of(token) == new
         assert await session_status(client, token) == (200, None)
         states = {key["kid"]: key for key in cli_json(database_url, "keys", "list", "--json")}
@@ -74,14 +75,14 @@ def test_revoke_of_an_unknown_kid_fails_cleanly(database_url: str, settings: Set
 
 
 async def test_reencrypt_moves_every_key_to_the_new_secret_and_loses_none(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
 ) -> None:
     make_user()
     async with client_factory(make_settings(expose_token_in_body=True)) as client:
-        token = await login(client)
+        token = await access_token(client)
     pending = cli_json(database_url, "keys", "rotate")["kid"]
 
     refused = cli(database_url, "keys", "reencrypt", "--new-secret-stdin", stdin="short\n")
@@ -92,16 +93,13 @@ async def test_reencrypt_moves_every_key_to_the_new_secret_and_loses_none(
     assert NEW_SECRET not in result.output
 
     # The old secret no longer opens the keys; the new one opens all of them.
-    stale = run_cli(
-        "serve",
-        env={"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET},
-    )
+    stale = run_cli("serve", env=cli_env(database_url))
     assert stale.returncode == 1
     async with client_factory(
         make_settings(expose_token_in_body=True, key_encryption_secret=NEW_SECRET)
     ) as client:
         assert await session_status(client, token) == (200, None)
-        assert kid_of(await login(client)) == kid_of(token)
+        assert kid_of(await access_token(client)) == kid_of(token)
     assert (
         cli_json(database_url, "keys", "revoke", "--", pending, secret=NEW_SECRET)["revoked"]
         == pending
@@ -127,7 +125,7 @@ def test_serve_with_a_wrong_secret_says_so_in_one_line(
 
 
 def test_a_publish_ahead_shorter_than_the_jwks_cache_is_refused(
-    make_settings: Callable[..., Settings],
+    make_settings: MakeSettings,
 ) -> None:
     with pytest.raises(ValidationError, match="downstream JWKS caches"):
         make_settings(jwks_max_age_seconds=300, key_publish_ahead_seconds=305)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers.support import run_cli
+from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import DbQuery, StartServer
+from tests.helpers.headers import spa_headers
 
 pytestmark = pytest.mark.server
 
 
-def cli_env(database_url: str) -> dict[str, str]:
-    return {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET}
-
-
-def test_users_create_reads_the_password_from_stdin(database_url, tmp_path, db_query):
+def test_users_create_reads_the_password_from_stdin(
+    database_url: str, tmp_path: Path, db_query: DbQuery
+) -> None:
     result = run_cli(
         "users",
         "create",
@@ -37,7 +38,9 @@ def test_users_create_reads_the_password_from_stdin(database_url, tmp_path, db_q
     assert row.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
-def test_users_create_refuses_a_password_on_the_command_line(database_url, tmp_path):
+def test_users_create_refuses_a_password_on_the_command_line(
+    database_url: str, tmp_path: Path
+) -> None:
     result = run_cli("users", "create", "alice", PASSWORD, env=cli_env(database_url), cwd=tmp_path)
     assert result.returncode != 0
 
@@ -51,7 +54,9 @@ def test_users_create_refuses_a_password_on_the_command_line(database_url, tmp_p
         ("alice-wonderland-99\n", "may not contain the username"),
     ],
 )
-def test_users_create_validates_the_password(database_url, tmp_path, stdin, message):
+def test_users_create_validates_the_password(
+    database_url: str, tmp_path: Path, stdin: str, message: str
+) -> None:
     result = run_cli(
         "users",
         "create",
@@ -65,7 +70,7 @@ def test_users_create_validates_the_password(database_url, tmp_path, stdin, mess
     assert message in result.stderr
 
 
-def test_users_create_refuses_a_duplicate(database_url, tmp_path):
+def test_users_create_refuses_a_duplicate(database_url: str, tmp_path: Path) -> None:
     args = ("users", "create", "alice", "--password-stdin")
     env = cli_env(database_url)
     assert run_cli(*args, env=env, stdin=PASSWORD, cwd=tmp_path).returncode == 0
@@ -74,13 +79,15 @@ def test_users_create_refuses_a_duplicate(database_url, tmp_path):
     assert "exists already" in again.stderr
 
 
-def test_openapi_command_prints_the_document(tmp_path):
+def test_openapi_command_prints_the_document(tmp_path: Path) -> None:
     result = run_cli("openapi", env={}, cwd=tmp_path)
     assert result.returncode == 0
     assert set(json.loads(result.stdout)["paths"]) >= {"/login", "/logout", "/session"}
 
 
-def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp_path):
+def test_fresh_database_upgrade_then_serve_login_session_logout(
+    live_server: StartServer, tmp_path: Path
+) -> None:
     """What `make run` does on a fresh machine, then a browser's round trip over real HTTP."""
     database_url = f"sqlite:///{tmp_path}/fresh/authsvc.db"
     env = cli_env(database_url)
@@ -96,7 +103,7 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp
         # As a page of the service's own origin does: its first call hands it the CSRF token,
         # which it echoes with Origin on unsafe requests.
         assert browser.get("/session").status_code == 401
-        spa = {"Origin": server.url, "X-CSRF-Token": browser.cookies["authsvc_csrf"]}
+        spa = spa_headers(browser, server.url)
         response = browser.post(
             "/login", json={"username": "alice", "password": PASSWORD}, headers=spa
         )
@@ -108,14 +115,14 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(live_server, tmp
         assert "Secure" not in raw  # AUTHSVC_COOKIE_SECURE=false for plain http here
         assert "server" not in response.headers
         assert browser.get("/session").json()["user"]["username"] == "alice"
-        spa["X-CSRF-Token"] = browser.cookies["authsvc_csrf"]  # a fresh one came with the login
+        spa = spa_headers(browser, server.url)  # a fresh CSRF token came with the login
         assert browser.post("/logout", headers=spa).status_code == 200
         assert browser.get("/session").status_code == 401
     assert "created a ES256 signing key" in server.log()
     assert PASSWORD not in server.log()
 
 
-def test_serve_refuses_an_unmigrated_database_with_a_clear_message(tmp_path):
+def test_serve_refuses_an_unmigrated_database_with_a_clear_message(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path}/empty.db")
     result = run_cli("serve", env=env, cwd=tmp_path)
     assert result.returncode == 1

@@ -13,7 +13,7 @@ DIGEST = "ab" * 32
 def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None)
 
 
 @pytest.mark.parametrize(
@@ -34,14 +34,18 @@ def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     ],
     ids=["proxies", "origins", "introspection-clients", "jwt-secrets"],
 )
-def test_every_list_is_written_comma_separated(monkeypatch, variable, value, parsed):
+def test_every_list_is_written_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, parsed: list[str]
+) -> None:
     settings = _settings(monkeypatch, {variable: value})
     items = getattr(settings, variable.removeprefix("AUTHSVC_").lower())
     plain = [item.get_secret_value() if isinstance(item, SecretStr) else item for item in items]
     assert plain == parsed
 
 
-def test_origins_are_lowercased_and_an_empty_list_means_the_issuers_origin(monkeypatch):
+def test_origins_are_lowercased_and_an_empty_list_means_the_issuers_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = _settings(monkeypatch, {"AUTHSVC_ALLOWED_ORIGINS": "https://App.example"})
     assert settings.effective_allowed_origins() == ["https://app.example"]
     issuer_only = _settings(
@@ -91,17 +95,19 @@ def test_origins_are_lowercased_and_an_empty_list_means_the_issuers_origin(monke
         "publish-ahead",
     ],
 )
-def test_errors_name_the_variable_in_every_group(monkeypatch, env, line):
+def test_errors_name_the_variable_in_every_group(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         _settings(monkeypatch, env)
     assert line in describe_validation_error(caught.value).splitlines()[0]
 
 
-def test_a_group_reads_its_own_variables_alone(monkeypatch):
+def test_a_group_reads_its_own_variables_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHSVC_PORT", "9001")
     monkeypatch.setenv("AUTHSVC_TOKEN_VERSION_CACHE", "redis")
-    assert ServerSettings(_env_file=None).port == 9001  # type: ignore[call-arg]
+    assert ServerSettings(_env_file=None).port == 9001
     # The channel's prerequisite spans groups, so only the composed Settings checks it.
-    assert DownstreamSettings(_env_file=None).token_version_cache == "redis"  # type: ignore[call-arg]
+    assert DownstreamSettings(_env_file=None).token_version_cache == "redis"
     with pytest.raises(ValidationError, match="AUTHSVC_TOKEN_VERSION_CACHE=redis needs"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from authsvc.config import GROUPS, Settings
 from authsvc.config.reference import render_reference
@@ -18,26 +21,28 @@ def _row(reference: str, variable: str) -> list[str]:
     return [cell.strip() for cell in rows[0].strip("|").split(" | ")]
 
 
-def test_committed_reference_matches_the_settings():
+def test_committed_reference_matches_the_settings() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == render_reference(), (
         "the settings changed: run `make config-docs` and commit docs/configuration.md"
     )
 
 
-def test_every_setting_belongs_to_exactly_one_group():
+def test_every_setting_belongs_to_exactly_one_group() -> None:
     grouped = [name for group in GROUPS for name in group.model_fields]
     assert sorted(grouped) == sorted(Settings.model_fields)
     assert len(grouped) == len(set(grouped))
 
 
-def test_every_variable_has_a_row_with_a_description():
+def test_every_variable_has_a_row_with_a_description() -> None:
     reference = render_reference()
     for name in Settings.model_fields:
         variable, _default, _accepted, description = _row(reference, f"AUTHSVC_{name.upper()}")
         assert description, f"{variable} has no description"
 
 
-def test_the_reference_shows_defaults_never_the_environment(monkeypatch, tmp_path):
+def test_the_reference_shows_defaults_never_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     secret = "s3cret-" + "x" * 40
     monkeypatch.setenv("AUTHSVC_KEY_ENCRYPTION_SECRET", secret)
     monkeypatch.setenv("AUTHSVC_JWT_SECRETS", f"{secret}a,{secret}b")
@@ -51,14 +56,14 @@ def test_the_reference_shows_defaults_never_the_environment(monkeypatch, tmp_pat
     assert _row(reference, "AUTHSVC_PORT")[1] == "`8000`"
 
 
-def test_the_reference_shows_choices_and_ranges():
+def test_the_reference_shows_choices_and_ranges() -> None:
     reference = render_reference()
     assert _row(reference, "AUTHSVC_COOKIE_SECURE")[1:3] == ["`true`", "`true`, `false`, `auto`"]
     assert _row(reference, "AUTHSVC_PORT")[2] == "integer ≥ 1, ≤ 65535"
     assert _row(reference, "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS")[1] == "`900` (15 min)"
 
 
-def test_the_module_writes_the_reference_to_the_path_given(tmp_path):
+def test_the_module_writes_the_reference_to_the_path_given(tmp_path: Path) -> None:
     target = tmp_path / "configuration.md"
     result = subprocess.run(
         [sys.executable, "-m", "authsvc.config.reference", str(target)],

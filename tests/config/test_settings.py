@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from authsvc.config import Settings
 from authsvc.runtime import Runtime
-from tests.helpers.support import run_cli
+from tests.helpers.cli import run_cli
 
 
 @pytest.mark.parametrize(
@@ -33,7 +35,9 @@ from tests.helpers.support import run_cli
         "missing-secret",
     ],
 )
-def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path, env, message):
+def test_serve_refuses_bad_settings_with_a_clear_message(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
     base = {"AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     if "AUTHSVC_KEY_ENCRYPTION_SECRET" not in env and env:
         base["AUTHSVC_KEY_ENCRYPTION_SECRET"] = "s" * 40
@@ -43,7 +47,7 @@ def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path, env, message)
     assert "Traceback" not in result.stderr
 
 
-def test_a_wrong_key_encryption_secret_is_a_clear_startup_error(tmp_path):
+def test_a_wrong_key_encryption_secret_is_a_clear_startup_error(tmp_path: Path) -> None:
     env = {
         "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
         "AUTHSVC_KEY_ENCRYPTION_SECRET": "a" * 40,
@@ -51,7 +55,7 @@ def test_a_wrong_key_encryption_secret_is_a_clear_startup_error(tmp_path):
     }
     assert run_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=env["AUTHSVC_DATABASE_URL"],
         key_encryption_secret=env["AUTHSVC_KEY_ENCRYPTION_SECRET"],
     )

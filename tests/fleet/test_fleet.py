@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -18,39 +16,31 @@ from sqlalchemy import text
 
 from authsvc.storage.engine import make_engine
 from authsvc.storage.migrations import upgrade_database
-from tests.conftest import PASSWORD, _truncate_all
-from tests.fleet.harness import (
+from tests.helpers.database import add_user
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fleet import (
+    LOCATIONS_CONF,
     Fleet,
-    HarnessUnavailable,
-    Instance,
     ThrowawayPostgres,
-    add_user,
-    instance_env,
+    fleet_instance,
+    nginx_binary,
+    require,
     start_fleet,
-    wait_until,
 )
-from tests.helpers.support import free_port, skip_suite
+from tests.helpers.headers import bearer
+from tests.helpers.login import credentials, log_in_at
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.processes import free_port
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
-T = TypeVar("T")
 COOKIE = "authsvc_at"
 
 
-def require(build: Callable[[], T]) -> T:
-    """Build a harness part; skip where nginx/initdb is missing, but never in CI."""
-    try:
-        return build()
-    except HarnessUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the fleet tests: {exc}")
-        skip_suite(f"fleet suite skipped: {exc}")
-
-
 @pytest.fixture
-def fleet_database(postgres_base_url: str) -> str:
-    _truncate_all(postgres_base_url)
-    return postgres_base_url
+def fleet_database(postgres_url: str) -> str:
+    return postgres_url
 
 
 @pytest.fixture
@@ -60,22 +50,8 @@ def fleet(fleet_database: str, tmp_path: Path) -> Iterator[Fleet]:
     running.stop()
 
 
-def login(base_url: str, username: str = "alice") -> httpx.Response:
-    response = httpx.post(
-        f"{base_url}/login", json={"username": username, "password": PASSWORD}, timeout=15
-    )
-    assert response.status_code == 200, response.text
-    return response
-
-
 def cookie_header(token: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={token}"}
-
-
-def bearer_header(token: str) -> dict[str, str]:
-    # Scripted clients send unsafe requests with the bearer token: a cookie would need the
-    # Origin and CSRF token a browser page sends (see the CSRF tests).
-    return {"Authorization": f"Bearer {token}"}
 
 
 def session_status(base_url: str, token: str) -> int:
@@ -86,7 +62,7 @@ def test_a_login_on_one_instance_is_accepted_by_all_and_logout_everywhere_reache
     fleet: Fleet, fleet_database: str
 ) -> None:
     add_user(fleet_database, "alice", PASSWORD)
-    first = login(fleet.url)
+    first = log_in_at(fleet.url)
     token = first.cookies[COOKIE]
     issuer = fleet.by_upstream(first)
     assert issuer in fleet.instances
@@ -101,9 +77,7 @@ def test_a_login_on_one_instance_is_accepted_by_all_and_logout_everywhere_reache
             served_by.add(fleet.by_upstream(response).port)
     assert served_by == {instance.port for instance in fleet.instances}
 
-    logout = httpx.post(
-        f"{fleet.url}/logout?everywhere=true", headers=bearer_header(token), timeout=15
-    )
+    logout = httpx.post(f"{fleet.url}/logout?everywhere=true", headers=bearer(token), timeout=15)
     assert logout.status_code == 200
     assert logout.json()["everywhere"] is True
     # The very next request on every instance refuses the old token.
@@ -130,7 +104,7 @@ def test_killing_an_instance_under_load_loses_no_session(fleet: Fleet, fleet_dat
     users = [f"user{number}" for number in range(6)]
     for username in users:
         add_user(fleet_database, username, PASSWORD)
-    tokens = {username: login(fleet.url, username).cookies[COOKIE] for username in users}
+    tokens = {username: log_in_at(fleet.url, username).cookies[COOKIE] for username in users}
     victim = fleet.instances[1]
     statuses: Counter[int] = Counter()
     done = Counter[str]()
@@ -170,7 +144,7 @@ def test_killing_an_instance_under_load_loses_no_session(fleet: Fleet, fleet_dat
         for token in tokens.values():
             assert session_status(instance.url, token) == 200
     # New logins keep working with one instance down.
-    login(fleet.url, "user0")
+    log_in_at(fleet.url, "user0")
 
     # Restarting needs nothing by hand: same command, same port, and nginx uses it again.
     victim.start()
@@ -182,9 +156,7 @@ def test_killing_an_instance_under_load_loses_no_session(fleet: Fleet, fleet_dat
         assert response.status_code == 200
         return fleet.by_upstream(response).port == victim.port
 
-    wait_until(
-        served_by_victim, timeout=15, what="nginx to send requests to the restarted instance"
-    )
+    wait_for(served_by_victim, timeout=15, what="nginx to send requests to the restarted instance")
 
 
 def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path: Path) -> None:
@@ -195,7 +167,7 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
         upgrade_database(database.url)
         add_user(database.url, "alice", PASSWORD)
         fleet = start_fleet(database.url, tmp_path / "fleet", size=2)
-        token = login(fleet.url).cookies[COOKIE]
+        token = log_in_at(fleet.url).cookies[COOKIE]
         assert session_status(fleet.url, token) == 200
 
         database.stop()
@@ -204,10 +176,10 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
                 refused = http.get("/session", headers=cookie_header(token))
                 assert refused.status_code == 503
                 assert refused.json()["error"] == "service_unavailable"
-            login_down = http.post("/login", json={"username": "alice", "password": PASSWORD})
+            login_down = http.post("/login", json=credentials())
             assert login_down.status_code == 503
             assert "set-cookie" not in login_down.headers
-            assert http.post("/logout", headers=bearer_header(token)).status_code == 503
+            assert http.post("/logout", headers=bearer(token)).status_code == 503
             for instance in fleet.instances:
                 assert httpx.get(f"{instance.url}/readyz", timeout=15).status_code == 503
                 assert httpx.get(f"{instance.url}/healthz", timeout=15).status_code == 200
@@ -218,7 +190,7 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
             assert instance.alive()
             assert session_status(instance.url, token) == 200
             assert httpx.get(f"{instance.url}/readyz", timeout=15).status_code == 200
-        again = login(fleet.url)
+        again = log_in_at(fleet.url)
         assert again.cookies[COOKIE]
     finally:
         if fleet is not None:
@@ -228,10 +200,10 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
 
 def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path) -> None:
     user_id = add_user(fleet_database, "alice", PASSWORD)
-    instance = Instance(port=free_port(), env=instance_env(fleet_database), workdir=tmp_path)
+    instance = fleet_instance(fleet_database, tmp_path)
     instance.start()
     try:
-        token = login(instance.url).cookies[COOKIE]
+        token = log_in_at(instance.url).cookies[COOKIE]
         locker = make_engine(fleet_database, pool_size=1)
         result: dict[str, httpx.Response] = {}
         with locker.connect() as connection:
@@ -244,7 +216,7 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
             def logout() -> None:
                 result["logout"] = httpx.post(
                     f"{instance.url}/logout?everywhere=true",
-                    headers=bearer_header(token),
+                    headers=bearer(token),
                     timeout=30,
                 )
 
@@ -262,7 +234,7 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
                         ).scalar_one()
                     )
 
-            wait_until(waiting_on_lock, timeout=15, what="the logout to wait on the row lock")
+            wait_for(waiting_on_lock, timeout=15, what="the logout to wait on the row lock")
             assert instance.process is not None
             instance.process.send_signal(signal.SIGTERM)
 
@@ -273,7 +245,7 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
                     return True
                 return False
 
-            wait_until(refusing_new_connections, timeout=15, what="the listener to close")
+            wait_for(refusing_new_connections, timeout=15, what="the listener to close")
             assert instance.alive(), "the server quit with a request in flight"
             transaction.commit()
         worker.join(timeout=30)
@@ -289,10 +261,8 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
 
 def test_the_deploy_nginx_config_is_valid(tmp_path: Path) -> None:
     """deploy/nginx/nginx.conf passes `nginx -t` with the compose host names mapped to loopback."""
-    from tests.fleet.harness import LOCATIONS_CONF, REPO, nginx_binary
-
     binary = require(nginx_binary)
-    conf = (REPO / "deploy" / "nginx" / "nginx.conf").read_text()
+    conf = (REPO_ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     assert "authsvc-locations.conf" in conf
     for number in (1, 2, 3):
         conf = conf.replace(f"authsvc-{number}:8000", f"127.0.0.1:{free_port()}")

@@ -18,19 +18,15 @@ import pytest
 from sqlalchemy import text
 
 from authsvc.storage.engine import make_engine
-from tests.conftest import PASSWORD, _truncate_all
-from tests.fleet.harness import Fleet, add_user, measurements, start_fleet, wait_until
-from tests.fleet.load import (
-    Answer,
-    Load,
-    bearer,
-    jwks_kids,
-    kid_of,
-    login_token,
-    wait_on_each,
-)
-from tests.fleet.test_fleet import require
-from tests.helpers.keys import cli_json
+from tests.helpers.cli import cli_json
+from tests.helpers.database import add_user
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fleet import Fleet, measurements, require, start_fleet
+from tests.helpers.headers import bearer
+from tests.helpers.keys import jwks_kids_at, kid_of
+from tests.helpers.load import Answer, Load, wait_on_each
+from tests.helpers.login import bearer_token_sync
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -49,12 +45,11 @@ USERS = [f"user{number}" for number in range(6)]
 
 
 @pytest.fixture
-def key_fleet(postgres_base_url: str, tmp_path: Path) -> Iterator[tuple[Fleet, str]]:
-    _truncate_all(postgres_base_url)
+def key_fleet(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Fleet, str]]:
     for username in USERS:
-        add_user(postgres_base_url, username, PASSWORD)
-    fleet = require(lambda: start_fleet(postgres_base_url, tmp_path / "fleet", size=3, **FAST_KEYS))
-    yield fleet, postgres_base_url
+        add_user(postgres_url, username, PASSWORD)
+    fleet = require(lambda: start_fleet(postgres_url, tmp_path / "fleet", size=3, **FAST_KEYS))
+    yield fleet, postgres_url
     fleet.stop()
 
 
@@ -62,7 +57,7 @@ def standing_tokens(fleet: Fleet) -> list[str]:
     """One token per target, issued before the change under test."""
     targets = [fleet.url, *(instance.url for instance in fleet.instances)]
     with httpx.Client(timeout=15) as http:
-        return [login_token(http, target, USERS[n])[1] for n, target in enumerate(targets)]
+        return [bearer_token_sync(http, USERS[n], at=target) for n, target in enumerate(targets)]
 
 
 def key_times(database_url: str, kid: str) -> dict[str, datetime | None]:
@@ -80,7 +75,7 @@ def key_times(database_url: str, kid: str) -> dict[str, datetime | None]:
 
 def signs_with(kid: str) -> Callable[[httpx.Client, str], bool]:
     def reached(http: httpx.Client, url: str) -> bool:
-        return kid_of(login_token(http, url, USERS[0])[1]) == kid
+        return kid_of(bearer_token_sync(http, USERS[0], at=url)) == kid
 
     return reached
 
@@ -103,16 +98,16 @@ def test_a_planned_rotation_under_load_refuses_nothing_and_reaches_every_instanc
     assert {kid_of(token) for token in standing} == {old_kid}
     load = Load(fleet, USERS, standing)
     with load.running():
-        wait_until(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
+        wait_for(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
         started = time.time()
         new_kid = cli_json(database_url, "keys", "rotate", **FAST_KEYS)["kid"]
         published = wait_on_each(
-            fleet, lambda http, url: new_kid in jwks_kids(http, url), timeout=10
+            fleet, lambda http, url: new_kid in jwks_kids_at(http, url), timeout=10
         )
         switched = wait_on_each(fleet, signs_with(new_kid), timeout=15)
         # Keep the load on a little after the switch, across every instance's next refresh.
         settled = time.time()
-        wait_until(
+        wait_for(
             lambda: len(load.since(settled + REFRESH)) >= 20, timeout=20, what="load after switch"
         )
 
@@ -140,7 +135,7 @@ def test_a_planned_rotation_under_load_refuses_nothing_and_reaches_every_instanc
     assert late_logins
     assert {answer.kid for answer in late_logins} == {new_kid}
     with httpx.Client(timeout=15) as http:
-        assert jwks_kids(http, fleet.url) == {old_kid, new_kid}
+        assert jwks_kids_at(http, fleet.url) == {old_kid, new_kid}
 
 
 def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_keep_working(
@@ -151,7 +146,7 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
     compromised = kid_of(standing[0])
     load = Load(fleet, USERS, standing)
     with load.running():
-        wait_until(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
+        wait_for(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
         started = time.time()
         revoked = cli_json(database_url, "keys", "revoke", "--", compromised, **FAST_KEYS)
         successor = revoked["successor"]
@@ -167,7 +162,7 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
             switched_probe = probes.submit(wait_on_each, fleet, signs_with(successor), timeout=10)
             refusing, switched = refusing_probe.result(), switched_probe.result()
         settled = time.time()
-        wait_until(
+        wait_for(
             lambda: len(load.since(settled + REFRESH)) >= 20, timeout=20, what="load after revoke"
         )
 
@@ -197,9 +192,9 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
     assert {answer.kid for answer in late_logins} == {successor}
 
     with httpx.Client(timeout=15) as http:
-        fresh = login_token(http, fleet.url, USERS[1])[1]
+        fresh = bearer_token_sync(http, USERS[1], at=fleet.url)
         for instance in fleet.instances:
-            assert jwks_kids(http, instance.url) == {successor}
+            assert jwks_kids_at(http, instance.url) == {successor}
             assert http.get(f"{instance.url}/session", headers=bearer(fresh)).status_code == 200
             for token in standing:
                 gone = http.get(f"{instance.url}/session", headers=bearer(token))

@@ -15,53 +15,26 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from authsvc.revocation.cache import LISTENER_NAME
-from authsvc.storage.engine import make_engine
-from tests.conftest import PASSWORD, _truncate_all
-from tests.fleet.harness import (
-    Fleet,
-    HarnessUnavailable,
-    add_user,
-    measurements,
-    port_open,
-    start_fleet,
-    wait_until,
-)
-from tests.fleet.load import bearer, login_token
-from tests.fleet.test_fleet import require
-from tests.helpers.support import free_port
+from tests.helpers.database import add_user, execute
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fleet import Fleet, HarnessUnavailable, measurements, require, start_fleet
+from tests.helpers.headers import bearer
+from tests.helpers.login import bearer_token_sync
+from tests.helpers.processes import free_port, port_open, stop_process
+from tests.helpers.push import kill_cache_listeners
+from tests.helpers.sessions import session_status_at
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
 BOUND = 1.0  # seconds: a revocation reaches every replica within this, cache or not
 USERS = [f"user{number}" for number in range(6)]
-
-
-def sql(database_url: str, statement: str, **params: object) -> list[tuple[object, ...]]:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(statement), params)
-            return [tuple(row) for row in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
-def kill_listeners(database_url: str) -> int:
-    """Terminate every cache listener's backend on this database; how many there were."""
-    killed = sql(
-        database_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND application_name LIKE :name",
-        name=f"{LISTENER_NAME}-%",
-    )
-    return len(killed)
 
 
 def metric(http: httpx.Client, base_url: str, name: str) -> float:
@@ -72,7 +45,7 @@ def metric(http: httpx.Client, base_url: str, name: str) -> float:
 
 
 def wait_all_trusted(fleet: Fleet, http: httpx.Client) -> None:
-    wait_until(
+    wait_for(
         lambda: all(
             metric(http, i.url, "authsvc_token_version_cache_trusted") == 1 for i in fleet.instances
         ),
@@ -81,22 +54,31 @@ def wait_all_trusted(fleet: Fleet, http: httpx.Client) -> None:
     )
 
 
-def status_of(http: httpx.Client, base_url: str, token: str) -> tuple[int, str | None]:
-    answer = http.get(f"{base_url}/session", headers=bearer(token))
-    return answer.status_code, (answer.json().get("error") if answer.status_code != 200 else None)
+def refuses(http: httpx.Client, url: str, token: str) -> bool:
+    return session_status_at(http, url, token) == (401, "token_revoked")
+
+
+def wait_all_refuse(fleet: Fleet, http: httpx.Client, token: str) -> None:
+    """Every instance refuses the revoked token, all of them within BOUND."""
+    started = time.monotonic()
+    for instance in fleet.instances:
+        wait_for(
+            partial(refuses, http, instance.url, token),
+            timeout=BOUND - (time.monotonic() - started),
+            what=f"{instance.url} to refuse a revoked token",
+        )
 
 
 @pytest.fixture
-def cached_fleet(postgres_base_url: str, tmp_path: Path) -> Iterator[tuple[Fleet, str]]:
-    _truncate_all(postgres_base_url)
+def cached_fleet(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Fleet, str]]:
     for username in USERS:
-        add_user(postgres_base_url, username, PASSWORD)
+        add_user(postgres_url, username, PASSWORD)
     fleet = require(
         lambda: start_fleet(
-            postgres_base_url, tmp_path / "fleet", size=3, AUTHSVC_TOKEN_VERSION_CACHE="postgres"
+            postgres_url, tmp_path / "fleet", size=3, AUTHSVC_TOKEN_VERSION_CACHE="postgres"
         )
     )
-    yield fleet, postgres_base_url
+    yield fleet, postgres_url
     fleet.stop()
 
 
@@ -104,47 +86,41 @@ def test_the_cache_answers_only_while_its_channel_is_up(cached_fleet: tuple[Flee
     fleet, database_url = cached_fleet
     with httpx.Client(timeout=15) as http:
         wait_all_trusted(fleet, http)
-        _, token = login_token(http, fleet.url, "user0")
+        token = bearer_token_sync(http, "user0", at=fleet.url)
         hits = 'authsvc_token_version_cache_lookups_total{result="hit"}'
         for instance in fleet.instances:
             before = metric(http, instance.url, hits)
-            assert status_of(http, instance.url, token) == (200, None)
-            assert status_of(http, instance.url, token) == (200, None)
+            assert session_status_at(http, instance.url, token) == (200, None)
+            assert session_status_at(http, instance.url, token) == (200, None)
             assert metric(http, instance.url, hits) > before, "the check did not use the cache"
 
         # A bump nobody announces: what an instance misses when the channel drops. While the
         # channel is up the cache trusts itself, so this token still passes everywhere...
-        sql(
+        execute(
             database_url,
             "UPDATE users SET token_version = token_version + 1 WHERE username = 'user0'",
         )
         for instance in fleet.instances:
-            assert status_of(http, instance.url, token) == (200, None)
+            assert session_status_at(http, instance.url, token) == (200, None)
 
         # ...and the moment the channel is lost, the cache is emptied: the database answers.
         losses = "authsvc_token_version_cache_channel_losses_total"
-        assert kill_listeners(database_url) == len(fleet.instances)
-        wait_until(
+        assert kill_cache_listeners(database_url) == len(fleet.instances)
+        wait_for(
             lambda: all(metric(http, i.url, losses) >= 1 for i in fleet.instances),
             timeout=10,
             what="every instance to notice the lost channel",
         )
         for instance in fleet.instances:
-            assert status_of(http, instance.url, token) == (401, "token_revoked")
+            assert session_status_at(http, instance.url, token) == (401, "token_revoked")
 
         # The listeners resubscribe by themselves; pushed revocations work again.
         wait_all_trusted(fleet, http)
-        _, fresh = login_token(http, fleet.url, "user1")
+        fresh = bearer_token_sync(http, "user1", at=fleet.url)
         for instance in fleet.instances:
-            assert status_of(http, instance.url, fresh) == (200, None)
+            assert session_status_at(http, instance.url, fresh) == (200, None)
         assert http.post(f"{fleet.url}/logout?everywhere=true", headers=bearer(fresh)).is_success
-        started = time.monotonic()
-        for instance in fleet.instances:
-            wait_until(
-                lambda url=instance.url: status_of(http, url, fresh) == (401, "token_revoked"),
-                timeout=BOUND - (time.monotonic() - started),
-                what=f"{instance.url} to refuse a revoked token",
-            )
+        wait_all_refuse(fleet, http, fresh)
 
 
 def test_revocation_reaches_every_instance_within_a_second_while_the_channel_is_killed(
@@ -157,7 +133,7 @@ def test_revocation_reaches_every_instance_within_a_second_while_the_channel_is_
     stop = threading.Event()
     with httpx.Client(timeout=15) as http:
         wait_all_trusted(fleet, http)
-        _, steady = login_token(http, fleet.url, USERS[-1])
+        steady = bearer_token_sync(http, USERS[-1], at=fleet.url)
 
         def steady_load() -> None:
             # A valid token keeps passing during the outages: fail closed, not failing.
@@ -172,20 +148,20 @@ def test_revocation_reaches_every_instance_within_a_second_while_the_channel_is_
         try:
             for round_number in range(12):
                 username = USERS[round_number % (len(USERS) - 1)]
-                _, token = login_token(http, fleet.url, username)
+                token = bearer_token_sync(http, username, at=fleet.url)
                 for instance in fleet.instances:  # every cache holds this version now
-                    assert status_of(http, instance.url, token) == (200, None)
+                    assert session_status_at(http, instance.url, token) == (200, None)
                 kill = round_number % 4 == 2
                 if kill:
                     # The announcement of the logout below falls into the gap.
-                    assert kill_listeners(database_url) == len(fleet.instances)
+                    assert kill_cache_listeners(database_url) == len(fleet.instances)
                 entry = fleet.instances[round_number % len(fleet.instances)]
                 logout = http.post(f"{entry.url}/logout?everywhere=true", headers=bearer(token))
                 assert logout.status_code == 200
                 done = time.monotonic()
                 slowest = 0.0
                 for instance in fleet.instances:
-                    while status_of(http, instance.url, token) != (401, "token_revoked"):
+                    while session_status_at(http, instance.url, token) != (401, "token_revoked"):
                         assert time.monotonic() - done < BOUND, (
                             f"{instance.url} stale after {BOUND}s"
                         )
@@ -234,26 +210,24 @@ class OwnRedis:
              "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(lambda: port_open(self.port), timeout=10, what="redis-server")
+        wait_for(lambda: port_open(self.port), timeout=10, what="redis-server")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
 
 
 def test_with_redis_as_the_channel_stopping_redis_fails_closed_and_restarting_it_recovers(
-    postgres_base_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path
 ) -> None:
     require(redis_server_binary)
-    _truncate_all(postgres_base_url)
-    add_user(postgres_base_url, "alice", PASSWORD)
+    add_user(postgres_url, "alice", PASSWORD)
     redis = OwnRedis(tmp_path / "redis")
     redis.start()
     fleet: Fleet | None = None
     try:
         fleet = start_fleet(
-            postgres_base_url,
+            postgres_url,
             tmp_path / "fleet",
             size=3,
             AUTHSVC_REDIS_URL=redis.url,
@@ -261,13 +235,13 @@ def test_with_redis_as_the_channel_stopping_redis_fails_closed_and_restarting_it
         )
         with httpx.Client(timeout=15) as http:
             wait_all_trusted(fleet, http)
-            _, token = login_token(http, fleet.url, "alice")
+            token = bearer_token_sync(http, "alice", at=fleet.url)
             for instance in fleet.instances:  # warm every cache with this version
-                assert status_of(http, instance.url, token) == (200, None)
+                assert session_status_at(http, instance.url, token) == (200, None)
 
             redis.stop()
             instances = fleet.instances
-            wait_until(
+            wait_for(
                 lambda: all(
                     metric(http, i.url, "authsvc_token_version_cache_trusted") == 0
                     for i in instances
@@ -279,23 +253,17 @@ def test_with_redis_as_the_channel_stopping_redis_fails_closed_and_restarting_it
             logout = http.post(f"{fleet.url}/logout?everywhere=true", headers=bearer(token))
             assert logout.status_code == 200
             for instance in fleet.instances:
-                assert status_of(http, instance.url, token) == (401, "token_revoked")
+                assert session_status_at(http, instance.url, token) == (401, "token_revoked")
 
             redis.start()  # same port: the listeners resubscribe by themselves
             wait_all_trusted(fleet, http)
-            _, fresh = login_token(http, fleet.url, "alice")
+            fresh = bearer_token_sync(http, "alice", at=fleet.url)
             for instance in fleet.instances:
-                assert status_of(http, instance.url, fresh) == (200, None)
+                assert session_status_at(http, instance.url, fresh) == (200, None)
             assert http.post(
                 f"{fleet.url}/logout?everywhere=true", headers=bearer(fresh)
             ).is_success
-            started = time.monotonic()
-            for instance in fleet.instances:
-                wait_until(
-                    lambda url=instance.url: status_of(http, url, fresh) == (401, "token_revoked"),
-                    timeout=BOUND - (time.monotonic() - started),
-                    what=f"{instance.url} to refuse a revoked token",
-                )
+            wait_all_refuse(fleet, http, fresh)
     finally:
         if fleet is not None:
             fleet.stop()

@@ -1,9 +1,8 @@
-"""Helpers for the signing-key tests: log in for a bearer token, run the CLI, a downstream JWKS
-client that caches exactly as long as Cache-Control allows."""
+"""Signing keys as the outside sees them: a token's kid, the JWKS, and a downstream JWKS client
+that caches exactly as long as Cache-Control allows."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -11,29 +10,12 @@ from typing import Any
 import httpx
 import jwt
 from jwt import PyJWKClient
-from typer.testing import CliRunner
 
-from authsvc.cli import app as cli_app
 from authsvc.tokens.access import AccessClaims, TokenPolicy, VerificationKey, verify_access_token
-from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import ISSUER
 
-ISSUER = "http://authsvc.test"
 POLICY = TokenPolicy(issuer=ISSUER, audience="authsvc")
-
-
-async def login(client: httpx.AsyncClient, username: str = "alice") -> str:
-    response = await client.post("/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-async def session_status(client: httpx.AsyncClient, token: str) -> tuple[int, str | None]:
-    """Status of GET /session with this bearer token, and the error code when refused."""
-    response = await client.get("/session", headers={"Authorization": f"Bearer {token}"})
-    code = response.json().get("error") if response.status_code != 200 else None
-    return response.status_code, code
 
 
 def kid_of(token: str) -> str:
@@ -41,22 +23,15 @@ def kid_of(token: str) -> str:
     return kid
 
 
-def cli(
-    database_url: str, *args: str, stdin: str = "", secret: str = TEST_SECRET, **env: str
-) -> Any:
-    """Run `authsvc ...` in-process; returns the click Result (exit_code, stdout, stderr)."""
-    environment = {
-        "AUTHSVC_DATABASE_URL": database_url,
-        "AUTHSVC_KEY_ENCRYPTION_SECRET": secret,
-        **env,
-    }
-    return CliRunner().invoke(cli_app, list(args), input=stdin, env=environment)
+async def jwks_kids(client: httpx.AsyncClient) -> list[str]:
+    """The kids the JWKS publishes, in its order."""
+    return [key["kid"] for key in (await client.get("/.well-known/jwks.json")).json()["keys"]]
 
 
-def cli_json(database_url: str, *args: str, **env: str) -> Any:
-    result = cli(database_url, *args, **env)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+def jwks_kids_at(http: httpx.Client, url: str) -> set[str]:
+    """The kids a live server's JWKS publishes."""
+    keys = http.get(f"{url}/.well-known/jwks.json").json()["keys"]
+    return {key["kid"] for key in keys}
 
 
 class CachingJwksClient(PyJWKClient):

@@ -1,4 +1,5 @@
-"""Helpers for the token-version push tests: a recording handler and channel killers."""
+"""Token-version push channels: a handler that records what it hears, and killers of the
+channels' connections (only those carrying a name of ours)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from sqlalchemy import text
 
+from authsvc.revocation.cache import LISTENER_NAME
 from authsvc.revocation.push import PushListener
-from authsvc.storage.engine import make_engine
+from tests.helpers.database import execute
 
 
 class Recorder:
@@ -47,20 +48,12 @@ def unique_name(prefix: str) -> str:
 
 def kill_postgres_listener(database_url: str, application_name: str) -> int:
     """Terminate the listener's backend (only the one carrying our unique name)."""
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return len(
-                connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE application_name = :name"
-                    ),
-                    {"name": application_name},
-                ).all()
-            )
-    finally:
-        engine.dispose()
+    killed = execute(
+        database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name",
+        name=application_name,
+    )
+    return len(killed)
 
 
 def kill_redis_client(redis_url: str, client_name: str) -> int:
@@ -68,12 +61,27 @@ def kill_redis_client(redis_url: str, client_name: str) -> int:
     client = redis.Redis.from_url(redis_url)
     try:
         killed = 0
-        for info in client.client_list():
+        infos = client.client_list()
+        assert isinstance(infos, list)  # redis-py types every answer as possibly awaitable
+        for info in infos:
             if info.get("name") == client_name:
-                killed += int(client.execute_command("CLIENT", "KILL", "ID", info["id"]))
+                count = client.client_kill_filter(_id=info["id"])
+                assert isinstance(count, int)
+                killed += count
         return killed
     finally:
         client.close()
+
+
+def kill_cache_listeners(database_url: str) -> int:
+    """Terminate every server cache listener's backend on this database; how many there were."""
+    killed = execute(
+        database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name LIKE :name",
+        name=f"{LISTENER_NAME}-%",
+    )
+    return len(killed)
 
 
 @contextmanager

@@ -1,85 +1,55 @@
-"""Helpers for the session tests: logging in, reading Set-Cookie headers, presenting tokens."""
+"""Using a session once logged in: its status, refresh, logout everywhere, and devices that each
+keep their own tokens, like several browsers of one user."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import httpx
 
-from tests.conftest import PASSWORD
-
-ACCESS = "authsvc_at"
-REFRESH = "authsvc_rt"
-
-
-@dataclass(frozen=True)
-class SetCookie:
-    name: str
-    value: str
-    attributes: dict[str, str]
-
-    def has(self, flag: str) -> bool:
-        return flag.lower() in self.attributes
-
-
-def set_cookies(response: httpx.Response) -> list[SetCookie]:
-    cookies = []
-    for header in response.headers.get_list("set-cookie"):
-        first, *rest = (part.strip() for part in header.split(";"))
-        name, _, value = first.partition("=")
-        attributes = {}
-        for part in rest:
-            key, _, attr_value = part.partition("=")
-            attributes[key.lower()] = attr_value
-        cookies.append(SetCookie(name, value.strip('"'), attributes))
-    return cookies
-
-
-def refresh_cookies(response: httpx.Response, name: str = REFRESH) -> list[SetCookie]:
-    return [cookie for cookie in set_cookies(response) if cookie.name == name]
-
-
-def refresh_token_of(response: httpx.Response, name: str = REFRESH) -> str:
-    values = {cookie.value for cookie in refresh_cookies(response, name)}
-    assert len(values) == 1, values
-    return values.pop()
-
-
-def access_token_of(response: httpx.Response, name: str = ACCESS) -> str:
-    values = [cookie.value for cookie in set_cookies(response) if cookie.name == name]
-    assert len(values) == 1, values
-    return values[0]
+from tests.helpers.cookies import (
+    ACCESS,
+    REFRESH,
+    access_token_of,
+    refresh_cookies,
+    refresh_token_of,
+    set_cookies,
+)
+from tests.helpers.headers import bearer
+from tests.helpers.login import SyncHttp, log_in
 
 
 def sha256(token: str) -> str:
+    """How the service stores a refresh token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def login(
-    client: httpx.AsyncClient,
-    username: str = "alice",
-    password: str = PASSWORD,
-    *,
-    remember: bool = False,
-    user_agent: str = "test-agent",
-) -> httpx.Response:
-    response = await client.post(
-        "/login",
-        json={"username": username, "password": password, "remember": remember},
-        headers={"User-Agent": user_agent},
+def status_and_error(response: httpx.Response) -> tuple[int, str | None]:
+    """The status, and the error code when the answer is not a 200."""
+    return response.status_code, (
+        response.json().get("error") if response.status_code != 200 else None
     )
-    assert response.status_code == 200, response.text
-    return response
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+async def session_status(client: httpx.AsyncClient, token: str) -> tuple[int, str | None]:
+    """GET /session with this bearer token: the status, and the error code when refused."""
+    return status_and_error(await client.get("/session", headers=bearer(token)))
+
+
+def session_status_at(http: httpx.Client, url: str, token: str) -> tuple[int, str | None]:
+    """The same against a live server at `url`."""
+    return status_and_error(http.get(f"{url}/session", headers=bearer(token)))
 
 
 async def refresh_with(client: httpx.AsyncClient, token: str) -> httpx.Response:
     """POST /refresh presenting exactly this refresh token (and no other cookie)."""
     return await client.post("/refresh", headers={"Cookie": f"{REFRESH}={token}"})
+
+
+def logout_everywhere(authsvc: SyncHttp, token: str) -> None:
+    """POST /logout?everywhere=true as a scripted client (bearer token), which must succeed."""
+    response = authsvc.post("/logout?everywhere=true", headers=bearer(token))
+    assert response.json() == {"logged_out": True, "everywhere": True}
 
 
 class Device:
@@ -90,11 +60,15 @@ class Device:
         self.access = ""
         self.refresh = ""
 
-    async def login(self, username: str = "alice", **kwargs: object) -> httpx.Response:
+    async def login(
+        self, username: str = "alice", *, remember: bool = False, user_agent: str = "test-agent"
+    ) -> httpx.Response:
         # Devices share the client's cookie jar; a real second device would not send the first
         # one's access cookie (which a login in the same browser ends as replaced).
         self.client.cookies.delete(ACCESS)
-        response = await login(self.client, username, **kwargs)  # type: ignore[arg-type]
+        response = await log_in(
+            self.client, username, remember=remember, headers={"User-Agent": user_agent}
+        )
         self.remember(response)
         return response
 

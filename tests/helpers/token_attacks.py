@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
@@ -32,6 +32,9 @@ def b64json(value: Any) -> str:
     return b64(json.dumps(value, separators=(",", ":")).encode())
 
 
+AttackedKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
 @dataclass
 class Material:
     """What the attacker works from: a valid token, its parts, and (for the tests) our key."""
@@ -39,15 +42,15 @@ class Material:
     token: str
     header: dict[str, Any]
     payload: dict[str, Any]
-    private_key: Any
+    private_key: AttackedKey
     jwk: dict[str, Any]
     jku_url: str
 
     @property
-    def public_key(self) -> Any:
+    def public_key(self) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
         return self.private_key.public_key()
 
-    def sign(self, payload: dict[str, Any] | None = None, **header: Any) -> str:
+    def sign(self, payload: dict[str, Any] | None = None, /, **header: Any) -> str:
         """Signed with OUR key: only the deliberate defect can make it fail."""
         headers = {**self.header, **header}
         headers = {name: value for name, value in headers.items() if value is not _DROP}
@@ -60,11 +63,9 @@ class Material:
         payload = {**self.payload, **changes}
         return {name: value for name, value in payload.items() if value is not _DROP}
 
-    def _raw_signature(self, data: bytes, digest: Any = None) -> bytes:
+    def _raw_signature(self, data: bytes, digest: hashes.HashAlgorithm | None = None) -> bytes:
         key = self.private_key
         if isinstance(key, rsa.RSAPrivateKey):
-            from cryptography.hazmat.primitives.asymmetric import padding
-
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         der = key.sign(data, ec.ECDSA(digest or hashes.SHA256()))
         r, s = decode_dss_signature(der)

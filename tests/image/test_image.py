@@ -9,9 +9,8 @@ import subprocess
 import pytest
 
 from tests.helpers.paths import REPO_ROOT
-from tests.helpers.support import skip_suite
+from tests.helpers.suites import skip_suite
 
-ROOT = REPO_ROOT
 HOW = (
     "image test skipped: it needs root, buildah and debootstrap "
     "(apt-get install buildah debootstrap), then `make image-test` or `make test`"
@@ -36,7 +35,7 @@ def image_tools() -> None:
 def test_image_builds_runs_as_non_root_and_serves_login(image_tools: None) -> None:
     result = subprocess.run(
         ["make", "--no-print-directory", "image-test"],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=1200,

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import jwt
 import pytest
 from pydantic import ValidationError
 
 from authsvc.config import Settings
-from tests.helpers.keys import cli, login, session_status
+from tests.helpers.cli import cli
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.login import access_token
+from tests.helpers.sessions import session_status
 
 FIRST = "first-shared-secret-for-hs256-mode-0123456789"
 SECOND = "second-shared-secret-for-hs256-mode-012345678"
 
 
-def hs256_settings(make_settings: Callable[..., Settings], secrets: str) -> Settings:
+def hs256_settings(make_settings: MakeSettings, secrets: str) -> Settings:
     # No key-encryption secret: nothing is stored in this mode.
     return make_settings(expose_token_in_body=True, jwt_secrets=secrets, key_encryption_secret=None)
 
 
 async def test_the_first_secret_signs_all_verify_and_a_removed_one_stops_verifying(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(hs256_settings(make_settings, FIRST)) as client:
-        old_token = await login(client)
+        old_token = await access_token(client)
         header = jwt.get_unverified_header(old_token)
         assert header["alg"] == "HS256"
         assert FIRST not in header["kid"]
@@ -42,7 +42,7 @@ async def test_the_first_secret_signs_all_verify_and_a_removed_one_stops_verifyi
 
     # Rotation: a new secret goes first; tokens of the old one still verify.
     async with client_factory(hs256_settings(make_settings, f"{SECOND},{FIRST}")) as client:
-        new_token = await login(client)
+        new_token = await access_token(client)
         jwt.decode(new_token, SECOND, algorithms=["HS256"], audience="authsvc")
         assert await session_status(client, old_token) == (200, None)
         assert await session_status(client, new_token) == (200, None)
@@ -54,7 +54,7 @@ async def test_the_first_secret_signs_all_verify_and_a_removed_one_stops_verifyi
 
 
 def test_short_or_repeated_secrets_are_refused_at_start_up(
-    make_settings: Callable[..., Settings],
+    make_settings: MakeSettings,
 ) -> None:
     with pytest.raises(ValidationError, match="at least 32 bytes"):
         make_settings(jwt_secrets="too-short")

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from authsvc.config import Settings
 from authsvc.runtime import Runtime
-from tests.conftest import TEST_SECRET
-from tests.helpers.support import FakeClock
-from tests.keys.race_worker import advance
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import TEST_SECRET
+from tests.helpers.fixture_types import DbQuery, MakeSettings
+from tests.helpers.key_race import advance
 
 PROCESSES = 2
 
 
 def test_racing_instances_start_one_scheduled_rotation_and_activate_it_once(
     database_url: str,
-    make_settings: Callable[..., Settings],
-    db_query: Callable[..., list[Any]],
+    make_settings: MakeSettings,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     values = {

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from authsvc.config import Settings
-from tests.conftest import PASSWORD
-from tests.helpers.keys import cli_json, kid_of, login, session_status
-from tests.helpers.support import FakeClock
+from tests.helpers.cli import cli_json
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.keys import jwks_kids, kid_of
+from tests.helpers.login import access_token
+from tests.helpers.sessions import session_status
 
 REFRESH = 10
 
 
-def key_settings(make_settings: Callable[..., Settings], **overrides: Any) -> Settings:
+def key_settings(make_settings: MakeSettings, **overrides: object) -> Settings:
     return make_settings(expose_token_in_body=True, key_refresh_seconds=REFRESH, **overrides)
 
 
-async def jwks_kids(client: Any) -> list[str]:
-    return [key["kid"] for key in (await client.get("/.well-known/jwks.json")).json()["keys"]]
-
-
 async def test_revoking_the_active_key_refuses_its_tokens_and_a_successor_signs(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
-    db_query: Callable[..., list[Any]],
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     make_user()
     settings = key_settings(make_settings)
     async with client_factory(settings) as first, client_factory(settings) as second:
-        token = await login(first)
+        token = await access_token(first)
         compromised = kid_of(token)
         assert await session_status(second, token) == (200, None)
 
@@ -47,7 +44,7 @@ async def test_revoking_the_active_key_refuses_its_tokens_and_a_successor_signs(
             assert await session_status(instance, token) == (401, "key_revoked")
             assert await jwks_kids(instance) == [successor]
             assert (await instance.get("/readyz")).status_code == 200
-            fresh = await login(instance)
+            fresh = await access_token(instance)
             assert kid_of(fresh) == successor
             assert await session_status(instance, fresh) == (200, None)
     rows = dict(db_query("SELECT kid, state FROM signing_keys"))
@@ -59,54 +56,54 @@ async def test_revoking_the_active_key_refuses_its_tokens_and_a_successor_signs(
 
 
 async def test_revoking_the_active_key_promotes_the_pending_one(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
     clock: FakeClock,
 ) -> None:
     make_user()
     async with client_factory(key_settings(make_settings)) as client:
-        old = kid_of(await login(client))
+        old = kid_of(await access_token(client))
         pending = cli_json(database_url, "keys", "rotate")["kid"]
         result = cli_json(database_url, "keys", "revoke", "--", old)
         assert result["successor"] == pending
         clock.advance(REFRESH)
-        assert kid_of(await login(client)) == pending
+        assert kid_of(await access_token(client)) == pending
 
 
 async def test_revoking_a_pending_key_cancels_the_rotation(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
     clock: FakeClock,
 ) -> None:
     make_user()
     settings = key_settings(make_settings)
     async with client_factory(settings) as client:
-        old = kid_of(await login(client))
+        old = kid_of(await access_token(client))
         pending = cli_json(database_url, "keys", "rotate")["kid"]
         clock.advance(REFRESH)
         assert set(await jwks_kids(client)) == {old, pending}
         assert cli_json(database_url, "keys", "revoke", "--", pending)["successor"] is None
         clock.advance(settings.key_publish_ahead + REFRESH)
         assert await jwks_kids(client) == [old]
-        assert kid_of(await login(client)) == old
+        assert kid_of(await access_token(client)) == old
 
 
 async def test_a_retired_keys_token_is_refused_as_key_retired(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
-    db_query: Callable[..., list[Any]],
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     make_user()
     settings = key_settings(make_settings, access_token_ttl_seconds=60)
     async with client_factory(settings) as client:
-        old_token = await login(client)
+        old_token = await access_token(client)
         old = kid_of(old_token)
         # The CLI computes retire-after from the same configuration as the service.
         new = cli_json(
@@ -115,7 +112,7 @@ async def test_a_retired_keys_token_is_refused_as_key_retired(
         clock.advance(REFRESH)
         # Retiring: still verifies what it signed, signs nothing new.
         assert await session_status(client, old_token) == (200, None)
-        assert kid_of(await login(client)) == new
+        assert kid_of(await access_token(client)) == new
         assert set(await jwks_kids(client)) == {old, new}
         (retire_after,) = db_query("SELECT retire_after FROM signing_keys WHERE kid = :k", k=old)
         assert retire_after[0] is not None
@@ -128,15 +125,15 @@ async def test_a_retired_keys_token_is_refused_as_key_retired(
 
 
 async def test_an_instance_that_cannot_decrypt_the_active_key_is_not_ready(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
     clock: FakeClock,
 ) -> None:
     make_user()
     async with client_factory(key_settings(make_settings)) as client:
-        token = await login(client)
+        token = await access_token(client)
         # An operator rotates with another secret than the running fleet's.
         cli_json(database_url, "keys", "rotate", "--now", secret="another-secret-" + "x" * 32)
         clock.advance(REFRESH)

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import jwt
 
-from authsvc.config import Settings
 from authsvc.keys.refresh import KeyRingHolder
 from authsvc.keys.ring import KeyRing
-from tests.helpers.keys import cli_json, kid_of, login, session_status
-from tests.helpers.support import FakeClock
+from tests.helpers.cli import cli_json
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.keys import kid_of
+from tests.helpers.login import access_token
+from tests.helpers.sessions import session_status
 
 REFRESH = 10
 
 
 async def test_a_token_of_a_key_this_instance_has_not_loaded_yet_makes_it_reload(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
     database_url: str,
     clock: FakeClock,
 ) -> None:
@@ -30,15 +31,15 @@ async def test_a_token_of_a_key_this_instance_has_not_loaded_yet_makes_it_reload
         # The second instance starts half an interval later, so its refresh falls due later.
         clock.advance(REFRESH / 2)
         async with client_factory(settings) as second:
-            old = kid_of(await login(second))
+            old = kid_of(await access_token(second))
             # An emergency-style change: a new key signs at once, nobody has loaded it yet.
             new = cli_json(database_url, "keys", "rotate", "--now")["kid"]
             clock.advance(REFRESH / 2)
-            token = await login(first)
+            token = await access_token(first)
             assert kid_of(token) == new != old
             # `second` is not due for another half interval, but the unknown kid makes it look.
             assert await session_status(second, token) == (200, None)
-            assert kid_of(await login(second)) == new
+            assert kid_of(await access_token(second)) == new
 
 
 def made_up_token(kid: str) -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from authsvc.config import Settings
-from tests.helpers.keys import CachingJwksClient, kid_of, login, session_status
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.keys import CachingJwksClient, kid_of
+from tests.helpers.login import access_token
+from tests.helpers.sessions import session_status
 
 DAY = 86400
 STEP = 20
 
 
-def rotation_settings(make_settings: Callable[..., Settings]) -> Settings:
+def rotation_settings(make_settings: MakeSettings) -> Settings:
     return make_settings(
         expose_token_in_body=True,
         access_token_ttl_seconds=300,
@@ -23,15 +25,15 @@ def rotation_settings(make_settings: Callable[..., Settings]) -> Settings:
     )
 
 
-def key_states(db_query: Callable[..., list[Any]]) -> dict[str, str]:
+def key_states(db_query: DbQuery) -> dict[str, str]:
     return dict(db_query("SELECT kid, state FROM signing_keys"))
 
 
 async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
-    make_settings: Callable[..., Settings],
-    client_factory: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     settings = rotation_settings(make_settings)
@@ -49,7 +51,7 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
         clock.advance(DAY - 1)
         await downstream.refresh_if_stale(second)
         clock.advance(2)
-        tokens = [(token, downstream.verify(token).exp) for token in [await login(first)]]
+        tokens = [(token, downstream.verify(token).exp) for token in [await access_token(first)]]
         assert len(key_states(db_query)) == 2, "the first instance started the rotation"
         await downstream.refresh_if_stale(second)
         assert downstream.fetches == 2, "the downstream cache is still fresh"
@@ -61,7 +63,7 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
             clock.advance(STEP)
             for index, instance in enumerate(instances):
                 await downstream.refresh_if_stale(instances[(step + index) % 2])
-                token = await login(instance)
+                token = await access_token(instance)
                 tokens.append((token, downstream.verify(token).exp))
                 signed_by[kid_of(token)] = signed_by.get(kid_of(token), 0) + 1
             now = clock.now().timestamp()

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from authsvc.config import Settings
-from tests.conftest import PASSWORD, TEST_SECRET
+from tests.helpers.defaults import PASSWORD, TEST_SECRET
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.login import post_login
 
 AGENT = "AuditTest/1.0"
 
 
 async def guess(client: httpx.AsyncClient, username: str) -> httpx.Response:
-    return await client.post("/login", json={"username": username, "password": "wrong-guess-42"})
+    return await post_login(client, username, "wrong-guess-42")
 
 
 def detail(value: Any) -> dict[str, Any]:
@@ -25,10 +25,10 @@ def detail(value: Any) -> dict[str, Any]:
 
 
 async def test_security_events_are_recorded_without_secrets(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     user_id = make_user()
@@ -40,7 +40,7 @@ async def test_security_events_are_recorded_without_secrets(
         client.headers["X-Forwarded-For"] = "203.0.113.9"
         assert (await guess(client, "alice")).status_code == 401
         assert (await guess(client, "nobody")).status_code == 401
-        login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        login = await post_login(client)
         assert login.status_code == 200
         secrets_seen += [client.cookies["authsvc_at"], client.cookies["authsvc_csrf"]]
         assert (await client.post("/logout", params={"everywhere": "true"})).status_code == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,8 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from authsvc.app import create_app
 from authsvc.config import Settings
 from authsvc.errors import AuthError
-from tests.conftest import PASSWORD
-from tests.helpers.support import FakeClock, LiveServer, spa_headers
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser, StartServer
+from tests.helpers.headers import spa_headers
+from tests.helpers.login import post_login
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -54,16 +56,12 @@ async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[s
     return samples(response.text)
 
 
-async def login(client: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/login", json={"username": "alice", "password": password})
-
-
 async def test_metrics_count_logins_validations_and_revocations(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
-    assert (await login(client, "wrong password!")).status_code == 401
-    assert (await login(client)).status_code == 200
+    assert (await post_login(client, password="wrong password!")).status_code == 401
+    assert (await post_login(client)).status_code == 200
     assert (await client.get("/session")).status_code == 200
     assert (await client.get("/session")).status_code == 200
     token = client.cookies["authsvc_at"]
@@ -136,12 +134,12 @@ async def test_a_failed_refresh_is_counted_under_its_error_code(client: httpx.As
 
 
 async def test_a_throttled_login_is_counted_as_too_many_attempts(
-    client: httpx.AsyncClient, make_user: Callable[..., str]
+    client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     make_user()
     for _ in range(5):
-        assert (await login(client, "wrong password!")).status_code == 401
-    throttled = await login(client)
+        assert (await post_login(client, password="wrong password!")).status_code == 401
+    throttled = await post_login(client)
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "too_many_attempts"
 
@@ -153,7 +151,7 @@ async def test_a_throttled_login_is_counted_as_too_many_attempts(
 
 
 async def test_refusals_before_the_route_runs_are_counted_and_logged_under_their_codes(
-    client_factory: Callable[..., Any], settings: Settings, caplog: pytest.LogCaptureFixture
+    client_factory: ClientFactory, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="authsvc.access")
     async with client_factory(settings, browser=False) as client:
@@ -208,7 +206,7 @@ async def test_an_unexpected_failure_answers_internal_error_and_is_logged_so(
         # As a server would: the exception is logged, the client gets an answer.
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://authsvc.test") as client:
-            response = await login(client)
+            response = await post_login(client)
             page = await scrape(client)
 
     assert response.status_code == 500
@@ -241,7 +239,7 @@ async def test_metrics_report_keys_and_the_connection_pool(
     assert 0 <= checked_out <= 1
 
 
-async def test_key_age_follows_the_clock(client: httpx.AsyncClient, clock: Any) -> None:
+async def test_key_age_follows_the_clock(client: httpx.AsyncClient, clock: FakeClock) -> None:
     before = await scrape(client)
     clock.advance(3600)
     after = await scrape(client)
@@ -253,7 +251,7 @@ async def test_key_age_follows_the_clock(client: httpx.AsyncClient, clock: Any) 
 
 
 async def test_metrics_can_be_switched_off(
-    client_factory: Callable[..., Any], make_settings: Callable[..., Settings]
+    client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:
     async with client_factory(make_settings(metrics_enabled=False)) as client:
         response = await client.get("/metrics")
@@ -266,8 +264,8 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     assert echoed.headers["x-request-id"] == "edge-7f3a.1"
     generated = await client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
-    for hostile in ("a" * 129, "bad id with spaces", "x\u00e9".encode()):
-        replaced = await client.get("/healthz", headers={"X-Request-ID": hostile})
+    for hostile in (b"a" * 129, b"bad id with spaces", "x\u00e9".encode()):
+        replaced = await client.get("/healthz", headers={b"X-Request-ID": hostile})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
     # Errors carry it too, so a client's complaint can be matched with the log.
     missing = await client.get("/nope", headers={"X-Request-ID": "trace-404"})
@@ -277,7 +275,7 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
 
 @pytest.mark.server
 def test_server_logs_json_lines_with_request_ids_and_no_secret(
-    live_server: Callable[..., LiveServer], make_user: Callable[..., str]
+    live_server: StartServer, make_user: MakeUser
 ) -> None:
     make_user()
     server = live_server(AUTHSVC_LOG_FORMAT="json")

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from authsvc.config import Settings
 from authsvc.errors import TokenRevoked
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, PostgresPushListener, PushCachedSource
-from tests.conftest import _truncate_all
+from tests.helpers.asgi import SyncClient
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import MakeUser
+from tests.helpers.login import bearer_token_sync
+from tests.helpers.processes import free_port
 from tests.helpers.push import Recorder, kill_postgres_listener, recording, unique_name
-from tests.helpers.support import FakeClock, free_port
-from tests.helpers.verify import SyncClient, authsvc_test_client, verifier_for_app, wait_until
-from tests.verify.test_verifier import log_in, logout_everywhere
+from tests.helpers.sessions import logout_everywhere
+from tests.helpers.verifiers import refuses_as_revoked, verifier_for_app
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def database_url(postgres_base_url: str) -> str:
+def database_url(postgres_url: str) -> str:
     """PostgreSQL only: NOTIFY is a PostgreSQL feature."""
-    _truncate_all(postgres_base_url)
-    return postgres_base_url
-
-
-@pytest.fixture
-def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
-    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
-        yield client
+    return postgres_url
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def recorder(database_url: str) -> Iterator[Recorder]:
 
 
 def test_a_bump_is_announced_when_it_commits_and_never_when_it_rolls_back(
-    database_url: str, recorder: Recorder, make_user: Callable[..., str]
+    database_url: str, recorder: Recorder, make_user: MakeUser
 ) -> None:
     user_id = make_user()
     engine = make_engine(database_url)
@@ -57,15 +52,15 @@ def test_a_bump_is_announced_when_it_commits_and_never_when_it_rolls_back(
 
 
 def test_logout_everywhere_is_announced(
-    authsvc: SyncClient, recorder: Recorder, make_user: Callable[..., str]
+    authsvc: SyncClient, recorder: Recorder, make_user: MakeUser
 ) -> None:
     user_id = make_user()
-    logout_everywhere(authsvc, log_in(authsvc))
+    logout_everywhere(authsvc, bearer_token_sync(authsvc))
     assert wait_until(lambda: (user_id, 1) in recorder.versions())
 
 
 def test_the_push_cache_answers_from_memory_and_learns_bumps_by_push(
-    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: MakeUser
 ) -> None:
     make_user()
     source = DatabaseSource(database_url)
@@ -73,23 +68,17 @@ def test_the_push_cache_answers_from_memory_and_learns_bumps_by_push(
     try:
         assert cache.up.wait(10)
         verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         for _ in range(3):
             verifier.verify(token)
         assert source.reads == 1
         logout_everywhere(authsvc, token)
 
-        def refused() -> bool:
-            try:
-                verifier.verify(token)
-            except TokenRevoked:
-                return True
-            return False
-
+        refused = refuses_as_revoked(verifier, token)
         assert wait_until(refused, timeout=1.0)
         assert source.reads == 1  # the refusal came from the push, not from a read
         # The pushed version serves the tokens issued after the bump, still without a read.
-        fresh = log_in(authsvc)
+        fresh = bearer_token_sync(authsvc)
         verifier.verify(fresh)
         assert source.reads == 1
     finally:
@@ -97,7 +86,7 @@ def test_the_push_cache_answers_from_memory_and_learns_bumps_by_push(
 
 
 def test_a_lost_channel_empties_the_cache_until_it_is_subscribed_again(
-    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: MakeUser
 ) -> None:
     make_user()
     name = unique_name("test-cache")
@@ -106,7 +95,7 @@ def test_a_lost_channel_empties_the_cache_until_it_is_subscribed_again(
     try:
         assert cache.up.wait(10)
         verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         verifier.verify(token)
         verifier.verify(token)
         assert source.reads == 1
@@ -122,7 +111,7 @@ def test_a_lost_channel_empties_the_cache_until_it_is_subscribed_again(
 
 
 def test_without_a_channel_every_check_reads_the_source(
-    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, database_url: str, clock: FakeClock, make_user: MakeUser
 ) -> None:
     make_user()
     source = DatabaseSource(database_url)
@@ -130,7 +119,7 @@ def test_without_a_channel_every_check_reads_the_source(
     cache = PushCachedSource(source, PostgresPushListener(unreachable))
     try:
         verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         for _ in range(3):
             verifier.verify(token)
         assert not cache.trusted

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,31 +11,20 @@ from authsvc.revocation.publish import RedisVersionPublisher
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener
+from tests.helpers.asgi import SyncClient
+from tests.helpers.cli import run_cli
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import MakeSettings, MakeUser
+from tests.helpers.login import bearer_token_sync
 from tests.helpers.push import Recorder, kill_redis_client, recording, unique_name
-from tests.helpers.support import REDIS_HINT, FakeClock, skip_suite
-from tests.helpers.verify import SyncClient, authsvc_test_client, verifier_for_app, wait_until
-from tests.verify.test_verifier import log_in, logout_everywhere
-
-REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
+from tests.helpers.sessions import logout_everywhere
+from tests.helpers.verifiers import refuses_as_revoked, verifier_for_app
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        skip_suite(REDIS_HINT)
-    return url
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings], redis_url: str) -> Settings:
+def settings(make_settings: MakeSettings, redis_url: str) -> Settings:
     return make_settings(redis_url=redis_url)
-
-
-@pytest.fixture
-def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
-    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
-        yield client
 
 
 @pytest.fixture
@@ -48,15 +35,15 @@ def recorder(redis_url: str) -> Iterator[Recorder]:
 
 
 def test_logout_everywhere_is_published(
-    authsvc: SyncClient, recorder: Recorder, make_user: Callable[..., str]
+    authsvc: SyncClient, recorder: Recorder, make_user: MakeUser
 ) -> None:
     user_id = make_user()
-    logout_everywhere(authsvc, log_in(authsvc))
+    logout_everywhere(authsvc, bearer_token_sync(authsvc))
     assert wait_until(lambda: (user_id, 1) in recorder.versions())
 
 
 def test_only_committed_bumps_are_published(
-    database_url: str, redis_url: str, recorder: Recorder, make_user: Callable[..., str]
+    database_url: str, redis_url: str, recorder: Recorder, make_user: MakeUser
 ) -> None:
     user_id = make_user()
     engine = make_engine(database_url)
@@ -81,10 +68,8 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
     database_url: str,
     redis_url: str,
     clock: FakeClock,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
-    from authsvc.errors import TokenRevoked
-
     make_user()
     name = unique_name("test-cache")
     source = DatabaseSource(database_url)
@@ -92,7 +77,7 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
     try:
         assert cache.up.wait(10)
         verifier = verifier_for_app(authsvc, versions=cache, clock=clock)
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         verifier.verify(token)
         verifier.verify(token)
         assert source.reads == 1
@@ -103,13 +88,7 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
         assert source.reads == 2
         logout_everywhere(authsvc, token)
 
-        def refused() -> bool:
-            try:
-                verifier.verify(token)
-            except TokenRevoked:
-                return True
-            return False
-
+        refused = refuses_as_revoked(verifier, token)
         assert wait_until(refused, timeout=1.0)
         assert source.reads == 2
     finally:
@@ -117,10 +96,8 @@ def test_the_redis_cache_learns_bumps_by_push_and_fails_closed_on_loss(
 
 
 def test_a_revocation_from_the_cli_is_published_too(
-    database_url: str, redis_url: str, recorder: Recorder, make_user: Callable[..., str]
+    database_url: str, redis_url: str, recorder: Recorder, make_user: MakeUser
 ) -> None:
-    from tests.helpers.support import run_cli
-
     user_id = make_user()
     env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_REDIS_URL": redis_url}
     result = run_cli("users", "revoke", "alice", env=env)

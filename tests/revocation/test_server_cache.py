@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 
 from authsvc.config import Settings
-from tests.conftest import PASSWORD, TEST_SECRET, _truncate_all
-from tests.fleet.harness import add_user
-from tests.fleet.test_version_cache import kill_listeners
-from tests.helpers.support import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.database import add_user
+from tests.helpers.defaults import PASSWORD, TEST_SECRET
+from tests.helpers.fixture_types import ClientFactory
+from tests.helpers.login import post_login
+from tests.helpers.push import kill_cache_listeners
 
 
 @pytest.mark.parametrize(
@@ -33,7 +35,9 @@ from tests.helpers.support import run_cli
     ],
     ids=["postgres-on-sqlite", "redis-without-url", "unknown"],
 )
-def test_serve_refuses_a_cache_without_its_channel(tmp_path: Any, env: Any, message: str) -> None:
+def test_serve_refuses_a_cache_without_its_channel(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
     base = {
         "AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
         "AUTHSVC_KEY_ENCRYPTION_SECRET": "s" * 40,
@@ -48,7 +52,7 @@ def user_reads() -> Iterator[list[str]]:
     """Every SQL statement that reads the users table, from any engine in this process."""
     seen: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
         if "FROM users" in statement:
             seen.append(statement)
 
@@ -67,20 +71,19 @@ async def metric_line(client: httpx.AsyncClient, line: str) -> None:
 
 @pytest.mark.postgres
 async def test_a_cache_hit_reads_no_row_and_a_lost_channel_reads_the_row_again(
-    postgres_base_url: str, client_factory: Callable[..., Any], user_reads: list[str]
+    postgres_url: str, client_factory: ClientFactory, user_reads: list[str]
 ) -> None:
-    _truncate_all(postgres_base_url)
-    add_user(postgres_base_url, "alice", PASSWORD)
+    add_user(postgres_url, "alice", PASSWORD)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=postgres_base_url,
+        _env_file=None,
+        database_url=postgres_url,
         key_encryption_secret=TEST_SECRET,
         cookie_secure="false",
         token_version_cache="postgres",
     )
     async with client_factory(settings) as client:
         await metric_line(client, "authsvc_token_version_cache_trusted 1.0")
-        login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        login = await post_login(client)
         assert login.status_code == 200
         assert (await client.get("/session")).status_code == 200  # a miss reads the version
         user_reads.clear()
@@ -90,7 +93,7 @@ async def test_a_cache_hit_reads_no_row_and_a_lost_channel_reads_the_row_again(
             assert answer.json()["user"]["username"] == "alice"
         assert user_reads == [], "a cache hit must not read the users table"
 
-        assert kill_listeners(postgres_base_url) == 1
+        assert kill_cache_listeners(postgres_url) == 1
         await metric_line(client, "authsvc_token_version_cache_channel_losses_total 1.0")
         assert (await client.get("/session")).status_code == 200
         assert any("token_version" in statement for statement in user_reads)

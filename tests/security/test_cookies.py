@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from authsvc.config import Settings
-from tests.conftest import PASSWORD
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 
 CREDENTIALS = {"username": "alice", "password": PASSWORD}
 
 
 async def test_login_with_an_existing_cookie_issues_a_new_session(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -34,7 +32,7 @@ async def test_login_with_an_existing_cookie_issues_a_new_session(
 
 
 async def test_responses_that_set_token_cookies_are_not_cacheable(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -50,7 +48,7 @@ async def test_responses_that_set_token_cookies_are_not_cacheable(
 
 
 async def test_logout_clears_site_cookies_with_expired_copies(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -76,7 +74,7 @@ async def test_logout_clears_site_cookies_with_expired_copies(
     [("GET", "/healthz"), ("GET", "/session"), ("GET", "/nowhere"), ("POST", "/login")],
 )
 async def test_security_headers_on_every_response(
-    client_factory: Callable[..., Any], settings: Settings, method: str, path: str
+    client_factory: ClientFactory, settings: Settings, method: str, path: str
 ) -> None:
     async with client_factory(settings, browser=False) as client:
         response = await client.request(method, path, content=b"{")
@@ -88,7 +86,7 @@ async def test_security_headers_on_every_response(
 
 
 async def test_hsts_when_the_request_is_secure(
-    client_factory: Callable[..., Any], make_settings: Callable[..., Settings]
+    client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:
     settings = make_settings(cookie_secure="auto", trusted_proxies="127.0.0.1")
     async with client_factory(settings, browser=False) as client:
@@ -105,7 +103,7 @@ async def test_hsts_when_the_request_is_secure(
 
 
 async def test_cacheable_answers_set_no_cookie(
-    client_factory: Callable[..., Any], settings: Settings
+    client_factory: ClientFactory, settings: Settings
 ) -> None:
     """The CSRF cookie is handed out by GET /session only: a Set-Cookie on the JWKS would
     make it uncacheable for downstream services."""

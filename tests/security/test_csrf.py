@@ -3,32 +3,24 @@ simple cross-site requests change nothing; bearer requests are exempt; CORS refl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import httpx
 import pytest
 
 from authsvc.config import Settings
-from tests.conftest import PASSWORD
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import csrf_token
+from tests.helpers.login import access_token, log_in
 
 ORIGIN = "http://authsvc.test"
 EVIL = "https://evil.example"
 HEADER = "X-CSRF-Token"
 
 
-async def login(client: httpx.AsyncClient) -> tuple[str, str]:
-    """Log in as an API client would (no cookie yet); return (access token, CSRF token)."""
-    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return client.cookies["authsvc_at"], client.cookies["authsvc_csrf"]
-
-
-def token_version(db_query: Callable[..., list[Any]]) -> int:
+def token_version(db_query: DbQuery) -> int:
     return int(db_query("SELECT token_version FROM users WHERE username = 'alice'")[0][0])
 
 
-def open_sessions(db_query: Callable[..., list[Any]]) -> int:
+def open_sessions(db_query: DbQuery) -> int:
     return len(db_query("SELECT id FROM sessions WHERE ended_at IS NULL"))
 
 
@@ -46,15 +38,16 @@ def open_sessions(db_query: Callable[..., list[Any]]) -> int:
     ],
 )
 async def test_cookie_authenticated_logout_refused_without_origin_and_token(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
     headers: dict[str, str],
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        _, csrf = await login(client)
+        await log_in(client)  # as an API client would: no cookie yet
+        csrf = csrf_token(client)
         sent = {name: value.format(csrf=csrf) for name, value in headers.items()}
         response = await client.post("/logout", params={"everywhere": "true"}, headers=sent)
         assert response.status_code == 403
@@ -66,14 +59,15 @@ async def test_cookie_authenticated_logout_refused_without_origin_and_token(
 
 
 async def test_logout_with_allowed_origin_and_token_works(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        _, csrf = await login(client)
+        await log_in(client)  # as an API client would: no cookie yet
+        csrf = csrf_token(client)
         response = await client.post(
             "/logout", params={"everywhere": "true"}, headers={"Origin": ORIGIN, HEADER: csrf}
         )
@@ -83,14 +77,15 @@ async def test_logout_with_allowed_origin_and_token_works(
 
 
 async def test_same_origin_fetch_metadata_stands_in_for_origin(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        _, csrf = await login(client)
+        await log_in(client)  # as an API client would: no cookie yet
+        csrf = csrf_token(client)
         headers = {"Sec-Fetch-Site": "same-origin", HEADER: csrf}
         assert (await client.post("/logout", headers=headers)).status_code == 200
     assert open_sessions(db_query) == 0
@@ -109,16 +104,16 @@ async def test_same_origin_fetch_metadata_stands_in_for_origin(
     ids=["text-plain", "form", "multipart"],
 )
 async def test_simple_cross_site_requests_change_nothing(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
     content_type: str,
     content: bytes,
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        await login(client)
+        await log_in(client)
         sessions_before = db_query("SELECT count(*) FROM sessions")[0][0]
         # What an HTML form or a no-cors fetch on another site can send: no custom header.
         headers = {"Content-Type": content_type, "Origin": EVIL}
@@ -139,14 +134,14 @@ async def test_simple_cross_site_requests_change_nothing(
 
 
 async def test_get_logout_is_405_and_changes_nothing(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        await login(client)
+        await log_in(client)
         response = await client.get("/logout", params={"everywhere": "true"})
         assert response.status_code == 405
         assert "set-cookie" not in response.headers
@@ -156,14 +151,14 @@ async def test_get_logout_is_405_and_changes_nothing(
 
 
 async def test_bearer_requests_are_exempt(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
-        access, _ = await login(client)
+        access = await access_token(client)
     async with client_factory(settings, browser=False) as api_client:
         response = await api_client.post(
             "/logout",
@@ -183,10 +178,10 @@ async def test_bearer_requests_are_exempt(
     ],
 )
 async def test_login_csrf_is_refused(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
     headers: dict[str, str],
 ) -> None:
     make_user()
@@ -203,7 +198,7 @@ async def test_login_csrf_is_refused(
 
 
 async def test_browser_login_with_origin_and_token_works(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings, browser=False) as client:
@@ -219,15 +214,15 @@ async def test_browser_login_with_origin_and_token_works(
 
 
 async def test_unsigned_csrf_cookie_is_refused(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     """A sibling subdomain can plant a cookie, but cannot sign it."""
     make_user()
     async with client_factory(settings, browser=False) as client:
-        await login(client)
+        await log_in(client)
         client.cookies.set("authsvc_csrf", "planted.value", domain="authsvc.test")
         response = await client.post(
             "/logout",
@@ -239,16 +234,17 @@ async def test_unsigned_csrf_cookie_is_refused(
 
 
 async def test_allowed_origins_setting_admits_a_separate_frontend(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     frontend = "https://app.example.com"
     settings = make_settings(allowed_origins=frontend)
     async with client_factory(settings, browser=False) as client:
-        _, csrf = await login(client)
+        await log_in(client)  # as an API client would: no cookie yet
+        csrf = csrf_token(client)
         same_host = await client.post("/logout", headers={"Origin": ORIGIN, HEADER: csrf})
         assert same_host.status_code == 403  # the issuer's origin is no longer on the list
         ok = await client.post("/logout", headers={"Origin": frontend, HEADER: csrf})
@@ -257,7 +253,7 @@ async def test_allowed_origins_setting_admits_a_separate_frontend(
 
 
 async def test_cors_never_reflects_a_foreign_origin(
-    client_factory: Callable[..., Any], make_settings: Callable[..., Settings]
+    client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:
     frontend = "https://app.example.com"
     async with client_factory(make_settings(allowed_origins=frontend), browser=False) as client:
@@ -279,10 +275,10 @@ async def test_cors_never_reflects_a_foreign_origin(
 
 
 async def test_every_state_changing_endpoint_is_covered(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     """The protection sits in front of every route, so endpoints added later are covered too."""
     admin_id = make_user(roles=["admin"])

@@ -5,20 +5,20 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher
-from authsvc.services.users import create_user
-from authsvc.storage.engine import make_engine, make_session_factory
-from tests.helpers.support import FakeClock, comparable_headers
+from tests.helpers.clock import FakeClock
+from tests.helpers.database import add_user
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.headers import comparable_headers
+from tests.helpers.login import post_login
 
 
 async def test_unknown_user_and_wrong_password_answer_byte_identically(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -35,7 +35,7 @@ async def test_unknown_user_and_wrong_password_answer_byte_identically(
 
 async def _timed_login(client: httpx.AsyncClient, username: str) -> float:
     started = time.perf_counter()
-    response = await client.post("/login", json={"username": username, "password": "wrong-pw"})
+    response = await post_login(client, username, "wrong-pw")
     elapsed = time.perf_counter() - started
     assert response.status_code == 401
     return elapsed
@@ -48,8 +48,8 @@ def _probability_of_superiority(a: list[float], b: list[float]) -> float:
 
 
 async def test_unknown_user_and_wrong_password_take_the_same_time(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
     database_url: str,
     clock: FakeClock,
 ) -> None:
@@ -60,13 +60,7 @@ async def test_unknown_user_and_wrong_password_take_the_same_time(
     order of magnitude faster and both bounds fail.
     """
     hasher = Argon2Hasher()  # OWASP parameters, for the stored hash and the dummy alike
-    engine = make_engine(database_url)
-    with make_session_factory(engine)() as db:
-        create_user(
-            db, hasher, username="alice", password="a-long-password", roles=[], now=clock.now()
-        )
-        db.commit()
-    engine.dispose()
+    add_user(database_url, "alice", "a-long-password", now=clock.now(), hasher=hasher)
     settings = make_settings(login_throttle_enabled=False)
     async with client_factory(settings, hasher=hasher) as client:
         await _timed_login(client, "alice")  # warm-up
@@ -84,7 +78,7 @@ async def test_unknown_user_and_wrong_password_take_the_same_time(
 
 
 async def test_a_username_postgresql_cannot_store_is_just_an_unknown_user(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     """Found by the fuzzer: a NUL in the username made PostgreSQL fail the lookup (503)."""
     make_user()

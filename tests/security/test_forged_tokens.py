@@ -11,17 +11,17 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.config import Settings
 from authsvc.errors import InvalidToken
-from authsvc.keys.encryption import KeyEncryptor
-from authsvc.keys.ring import KeyRing
-from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, TokenVerifier
-from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers.support import FakeClock
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.forged import service_ring
+from tests.helpers.login import bearer_token
 from tests.helpers.token_attacks import Material, catalogue, huge_tokens
-from tests.helpers.verify import StaticHttp
+from tests.helpers.verifiers import StaticHttp
 
 Target = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
 
@@ -89,22 +89,16 @@ def assert_nobody_called(sock: socket.socket) -> None:
 async def material_for(
     client: httpx.AsyncClient, database_url: str, listener: socket.socket
 ) -> Material:
-    response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
-    assert response.status_code == 200
-    token = client.cookies["authsvc_at"]
-    client.cookies.clear()
-    engine = make_engine(database_url)
-    try:
-        with make_session_factory(engine)() as db:
-            ring = KeyRing.load(db, KeyEncryptor(TEST_SECRET))
-    finally:
-        engine.dispose()
+    token = await bearer_token(client)
+    ring = service_ring(database_url)
     assert ring.signer is not None
+    key = ring.signer.key
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
     return Material(
         token=token,
         header=jwt.get_unverified_header(token),
         payload=jwt.decode(token, options={"verify_signature": False}),
-        private_key=ring.signer.key,
+        private_key=key,
         jwk=ring.jwks["keys"][0],
         jku_url=f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json",
     )
@@ -137,9 +131,9 @@ async def run_catalogue(
 
 
 async def test_forged_and_malformed_tokens_are_refused(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     database_url: str,
     listener: socket.socket,
     clock: FakeClock,
@@ -157,9 +151,9 @@ async def test_forged_and_malformed_tokens_are_refused(
 
 
 async def test_algorithm_confusion_with_an_rsa_key(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
     database_url: str,
     listener: socket.socket,
     clock: FakeClock,
@@ -181,9 +175,9 @@ async def test_algorithm_confusion_with_an_rsa_key(
 
 
 async def test_huge_tokens_are_refused_before_any_decoding(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     database_url: str,
     listener: socket.socket,
     monkeypatch: pytest.MonkeyPatch,

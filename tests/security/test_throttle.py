@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
 
 from authsvc.config import Settings
-from tests.conftest import PASSWORD
-from tests.helpers.support import REDIS_HINT, FakeClock, comparable_headers, skip_suite
-
-REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import comparable_headers
+from tests.helpers.login import post_login
 
 
 async def attempt(
     client: httpx.AsyncClient, password: str, address: str | None = None, username: str = "alice"
 ) -> httpx.Response:
     headers = {"X-Forwarded-For": address} if address else {}
-    return await client.post(
-        "/login", json={"username": username, "password": password}, headers=headers
-    )
+    return await post_login(client, username, password, headers=headers)
 
 
 @pytest.fixture
-def proxied(make_settings: Callable[..., Settings]) -> Settings:
+def proxied(make_settings: MakeSettings) -> Settings:
     """The in-process client connects from 127.0.0.1, here a trusted proxy naming the client."""
     return make_settings(trusted_proxies="127.0.0.1")
 
 
 async def test_failures_from_one_address_delay_it_but_not_the_owner_elsewhere(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     proxied: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     clock: FakeClock,
 ) -> None:
     make_user()
@@ -61,7 +58,7 @@ async def test_failures_from_one_address_delay_it_but_not_the_owner_elsewhere(
 
 
 async def test_forwarded_for_is_ignored_from_untrusted_peers(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -72,9 +69,9 @@ async def test_forwarded_for_is_ignored_from_untrusted_peers(
 
 
 async def test_account_takes_at_most_100_failures_an_hour_across_addresses(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     proxied: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
     clock: FakeClock,
 ) -> None:
     make_user()
@@ -99,7 +96,7 @@ async def test_account_takes_at_most_100_failures_an_hour_across_addresses(
 
 
 async def test_429_has_the_same_shape_whether_or_not_the_account_exists(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     answers = []
@@ -116,7 +113,7 @@ async def test_429_has_the_same_shape_whether_or_not_the_account_exists(
 
 
 async def test_a_success_forgets_the_addresss_failures(
-    client_factory: Callable[..., Any], settings: Settings, make_user: Callable[..., str]
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -128,10 +125,10 @@ async def test_a_success_forgets_the_addresss_failures(
 
 
 async def test_throttled_attempts_are_audited_without_the_password(
-    client_factory: Callable[..., Any],
+    client_factory: ClientFactory,
     settings: Settings,
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    make_user: MakeUser,
+    db_query: DbQuery,
 ) -> None:
     make_user()
     async with client_factory(settings) as client:
@@ -146,21 +143,19 @@ async def test_throttled_attempts_are_audited_without_the_password(
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        skip_suite(REDIS_HINT)
-    connection = redis.Redis.from_url(url)
+def redis_url(redis_url: str) -> Iterator[str]:
+    """The run's Redis database, emptied before and after (counters of other tests are gone)."""
+    connection = redis.Redis.from_url(redis_url)
     connection.flushdb()  # only the test's own database number
-    yield url
+    yield redis_url
     connection.flushdb()
     connection.close()
 
 
 async def test_instances_share_counters_through_redis(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
     redis_url: str,
 ) -> None:
     make_user()

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import update
 
 from authsvc.storage.engine import make_engine
 from authsvc.storage.models import AuditEvent
 from authsvc.storage.models import Session as SessionRow
-from tests.conftest import TEST_SECRET
-from tests.helpers.sessions import Device, bearer
-from tests.helpers.support import FakeClock, run_cli
+from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer
+from tests.helpers.sessions import Device
 
 
 def age_rows(database_url: str, days: int) -> None:
@@ -32,10 +32,10 @@ def age_rows(database_url: str, days: int) -> None:
 
 
 async def test_periodic_purge_removes_old_sessions_and_keeps_live_ones(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     make_user()
@@ -57,10 +57,10 @@ async def test_periodic_purge_removes_old_sessions_and_keeps_live_ones(
 
 
 async def test_purge_interval_zero_turns_it_off(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
     clock: FakeClock,
 ) -> None:
     make_user()
@@ -74,10 +74,10 @@ async def test_purge_interval_zero_turns_it_off(
 
 
 async def test_cli_purge(
-    client_factory: Callable[..., Any],
-    make_settings: Callable[..., Any],
-    make_user: Callable[..., str],
-    db_query: Callable[..., list[Any]],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
     database_url: str,
 ) -> None:
     make_user()
@@ -86,8 +86,7 @@ async def test_cli_purge(
         await old.login()
         age_rows(database_url, days=100)
         await new.login()
-    env = {"AUTHSVC_DATABASE_URL": database_url, "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET}
-    result = run_cli("sessions", "purge", env=env)
+    result = run_cli("sessions", "purge", env=cli_env(database_url))
     assert result.returncode == 0, result.stderr
     counts = json.loads(result.stdout)
     assert counts["sessions"] == 1 and counts["audit_events"] >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -11,7 +13,7 @@ from authsvc.storage.migrations import downgrade_database, upgrade_database
 from authsvc.storage.models import Base
 
 
-def test_migrated_schema_matches_the_models(database_url):
+def test_migrated_schema_matches_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -22,7 +24,7 @@ def test_migrated_schema_matches_the_models(database_url):
     assert differences == []
 
 
-def test_downgrade_to_base_and_upgrade_again(tmp_path):
+def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/roundtrip.db"
     upgrade_database(url)
     downgrade_database(url, "base")

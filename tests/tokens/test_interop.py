@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from authsvc.config import Settings
-from tests.conftest import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.login import post_login
 
 
 async def test_joserfc_verifies_an_authsvc_token_with_nothing_but_the_jwks(
-    client_factory: Callable[..., object],
-    make_settings: Callable[..., Settings],
-    make_user: Callable[..., str],
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
 ) -> None:
     user_id = make_user(roles=["staff"])
     async with client_factory(make_settings(expose_token_in_body=True)) as client:
         assert isinstance(client, httpx.AsyncClient)
-        login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        login = await post_login(client)
         token = login.json()["access_token"]
         metadata = (await client.get("/.well-known/openid-configuration")).json()
         jwks = (await client.get(metadata["jwks_uri"].removeprefix("http://authsvc.test"))).json()

@@ -3,8 +3,6 @@ log in, call the example with the cookie, log out everywhere, and watch the old 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,53 +12,35 @@ import httpx
 import pytest
 
 from authsvc.services.introspection import new_client_secret
-from tests.conftest import PASSWORD
+from tests.helpers.fixture_types import MakeUser, StartServer
+from tests.helpers.headers import bearer
+from tests.helpers.login import credentials
 from tests.helpers.paths import REPO_ROOT
-from tests.helpers.support import REDIS_HINT, LiveServer, free_port, skip_suite
+from tests.helpers.processes import LiveServer, free_port, inherited_env
+from tests.helpers.suites import redis_test_url
 
 pytestmark = pytest.mark.server
 
 EXAMPLE_DIR = REPO_ROOT / "examples" / "downstream"
-REDIS_ENV = "AUTHSVC_TEST_REDIS_URL"
 
 
 def start_example(env: dict[str, str], workdir: Path) -> LiveServer:
     port = free_port()
-    log_path = workdir / f"example-{port}.log"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHSVC_", "DOWNSTREAM_"))}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(EXAMPLE_DIR),
-                "--factory",
-                "service:create_app_from_environment",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env={**base, **env},
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(process=process, port=port, log_path=log_path, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the example exited early:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"the example did not become healthy:\n{server.log()}")
+    command = (
+        *(sys.executable, "-m", "uvicorn", "--app-dir", str(EXAMPLE_DIR)),
+        *("--factory", "service:create_app_from_environment"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+    )
+    # Neither the test run's AUTHSVC_TEST_* nor a developer's DOWNSTREAM_* settings leak in.
+    base = {
+        name: value
+        for name, value in inherited_env("DOWNSTREAM_").items()
+        if not name.startswith("AUTHSVC_")
+    }
+    server = LiveServer(
+        port=port, env={**base, **env}, workdir=workdir, command=command, name="example"
+    )
+    return server.start()
 
 
 @pytest.fixture
@@ -94,13 +74,11 @@ def example_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveSe
 def test_logout_everywhere_reaches_the_downstream_service(
     database_url: str,
     source: str,
-    live_server: Callable[..., LiveServer],
+    live_server: StartServer,
     example_server: Callable[[dict[str, str]], LiveServer],
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
-    redis_url = os.environ.get(REDIS_ENV, "")
-    if source == "push-redis" and not redis_url:
-        skip_suite(REDIS_HINT)
+    redis_url = redis_test_url() if source == "push-redis" else ""
     user_id = make_user()
     secret, digest = new_client_secret()
     # The issuer is a name; the example reaches this instance at its own address.
@@ -125,7 +103,7 @@ def test_logout_everywhere_reaches_the_downstream_service(
         }
     )
 
-    login = httpx.post(f"{authsvc.url}/login", json={"username": "alice", "password": PASSWORD})
+    login = httpx.post(f"{authsvc.url}/login", json=credentials())
     assert login.status_code == 200, login.text
     cookie = {"Cookie": f"authsvc_at={login.cookies['authsvc_at']}"}
     for _ in range(2):
@@ -140,8 +118,9 @@ def test_logout_everywhere_reaches_the_downstream_service(
 
     # A scripted client: the bearer token (a cookie-authenticated POST needs Origin and the
     # CSRF token a browser page sends).
-    bearer = {"Authorization": f"Bearer {login.cookies['authsvc_at']}"}
-    logout = httpx.post(f"{authsvc.url}/logout?everywhere=true", headers=bearer)
+    logout = httpx.post(
+        f"{authsvc.url}/logout?everywhere=true", headers=bearer(login.cookies["authsvc_at"])
+    )
     assert logout.json() == {"logged_out": True, "everywhere": True}
     logged_out_at = time.monotonic()
     while True:
@@ -155,6 +134,6 @@ def test_logout_everywhere_reaches_the_downstream_service(
     if source.startswith("push"):
         assert after["source_reads"] == before["source_reads"], "the refusal read the database"
 
-    again = httpx.post(f"{authsvc.url}/login", json={"username": "alice", "password": PASSWORD})
+    again = httpx.post(f"{authsvc.url}/login", json=credentials())
     fresh = {"Cookie": f"authsvc_at={again.cookies['authsvc_at']}"}
     assert httpx.get(f"{example.url}/hello", headers=fresh).status_code == 200

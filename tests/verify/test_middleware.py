@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from authsvc.config import Settings
 from authsvc.verify import DatabaseSource, TokenVerifier, VerifierMiddleware, session_of
-from tests.helpers.support import FakeClock
-from tests.helpers.verify import SyncClient, authsvc_test_client, sync_asgi_client, verifier_for_app
-from tests.verify.test_verifier import log_in, logout_everywhere
-
-
-@pytest.fixture
-def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
-    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
-        yield client
+from tests.helpers.asgi import SyncClient, sync_asgi_client
+from tests.helpers.clock import FakeClock
+from tests.helpers.fixture_types import MakeUser
+from tests.helpers.login import bearer_token_sync
+from tests.helpers.sessions import logout_everywhere
+from tests.helpers.verifiers import verifier_for_app
 
 
 @pytest.fixture
@@ -31,7 +27,7 @@ def verifier(authsvc: SyncClient, database_url: str, clock: FakeClock) -> Iterat
     verifier.close()
 
 
-def starlette_app(verifier: TokenVerifier, **options: Any) -> Any:
+def starlette_app(verifier: TokenVerifier, *, roles: Sequence[str] = ()) -> ASGIApp:
     async def me(request: Request) -> JSONResponse:
         session = session_of(request.scope)
         assert request.state.authsvc_session is session
@@ -41,14 +37,14 @@ def starlette_app(verifier: TokenVerifier, **options: Any) -> Any:
         return JSONResponse({"public": True})
 
     app = Starlette(routes=[Route("/me", me), Route("/public/ping", public)])
-    return VerifierMiddleware(app, verifier, public_paths=["/public"], **options)
+    return VerifierMiddleware(app, verifier, public_paths=["/public"], roles=roles)
 
 
 def test_the_middleware_lets_valid_tokens_through_and_answers_401_json(
-    authsvc: SyncClient, verifier: TokenVerifier, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, make_user: MakeUser
 ) -> None:
     user_id = make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     with sync_asgi_client(starlette_app(verifier), "http://service.test") as service:
         assert service.get("/public/ping").json() == {"public": True}
         anonymous = service.get("/me")
@@ -66,14 +62,18 @@ def test_the_middleware_lets_valid_tokens_through_and_answers_401_json(
 
 
 def test_the_middleware_enforces_roles_with_403(
-    authsvc: SyncClient, verifier: TokenVerifier, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, make_user: MakeUser
 ) -> None:
     make_user("alice", roles=["admin"])
     make_user("bob")
     app = starlette_app(verifier, roles=["admin"])
     with sync_asgi_client(app, "http://service.test") as service:
-        admin = service.get("/me", headers={"Authorization": f"Bearer {log_in(authsvc, 'alice')}"})
+        admin = service.get(
+            "/me", headers={"Authorization": f"Bearer {bearer_token_sync(authsvc, 'alice')}"}
+        )
         assert admin.status_code == 200
-        other = service.get("/me", headers={"Authorization": f"Bearer {log_in(authsvc, 'bob')}"})
+        other = service.get(
+            "/me", headers={"Authorization": f"Bearer {bearer_token_sync(authsvc, 'bob')}"}
+        )
         assert other.status_code == 403
         assert other.json()["error"] == "forbidden"

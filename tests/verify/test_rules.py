@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -13,10 +12,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from authsvc.errors import InvalidToken, TokenExpired, TokenRevoked
-from authsvc.keys.material import public_jwk
+from authsvc.keys.material import PrivateKey, public_jwk
 from authsvc.verify import TokenVerifier
-from tests.helpers.support import FakeClock
-from tests.helpers.verify import StaticHttp
+from authsvc.verify.jwks import JwksCache
+from tests.helpers.clock import FakeClock
+from tests.helpers.forged import access_claims
+from tests.helpers.token_attacks import b64
+from tests.helpers.verifiers import StaticHttp
 
 ISSUER = "http://issuer.test"
 JWKS_URL = f"{ISSUER}/.well-known/jwks.json"
@@ -38,29 +40,10 @@ class FixedVersions:
 
 
 def claims(clock: FakeClock, **overrides: Any) -> dict[str, Any]:
-    now = int(clock.now().timestamp())
-    values: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": "authsvc",
-        "sub": "user-1",
-        "sid": "session-1",
-        "tv": 3,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 900,
-        "jti": "jti-1",
-        "roles": ["staff"],
-        "sess": {"theme": "dark"},
-    }
-    values.update(overrides)
-    return values
-
-
-def foreign_token(*, issuer: str, kid: str = "someone-elses-key") -> str:
-    """A well-formed token signed by a key that no JWKS of ours publishes."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    payload = claims(FakeClock(), iss=issuer)
-    return jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
+    """A valid token's claims for this module's issuer and user, then the overrides."""
+    ours = {"iss": ISSUER, "sub": "user-1", "sid": "session-1", "tv": 3, "jti": "jti-1"}
+    ours |= {"roles": ["staff"], "sess": {"theme": "dark"}}
+    return access_claims(clock.now(), **{**ours, **overrides})
 
 
 @pytest.fixture
@@ -84,13 +67,13 @@ def verifier(jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock) -> 
     return TokenVerifier(ISSUER, versions=versions, jwks_url=JWKS_URL, clock=clock, http=http)
 
 
-def sign(key: Any, payload: dict[str, Any], **header: Any) -> str:
+def sign(key: PrivateKey, payload: dict[str, Any], **header: Any) -> str:
     headers = {"typ": "at+jwt", **header}
     return jwt.encode(payload, key, algorithm=headers.pop("alg", "ES256"), headers=headers)
 
 
 def test_a_good_token_passes(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
+    verifier: TokenVerifier, key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
     token = sign(key, claims(clock), kid=jwk["kid"])
     session = verifier.verify(token)
@@ -109,7 +92,12 @@ def test_a_good_token_passes(
     [("iss", "http://evil.test"), ("aud", "another-service"), ("nbf", 10**10), ("tv", "3")],
 )
 def test_wrong_claims_are_refused(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock, claim: str, value: Any
+    verifier: TokenVerifier,
+    key: ec.EllipticCurvePrivateKey,
+    jwk: dict[str, Any],
+    clock: FakeClock,
+    claim: str,
+    value: object,
 ) -> None:
     with pytest.raises(InvalidToken):
         verifier.verify(sign(key, claims(clock, **{claim: value}), kid=jwk["kid"]))
@@ -117,7 +105,11 @@ def test_wrong_claims_are_refused(
 
 @pytest.mark.parametrize("missing", ["iss", "aud", "sub", "sid", "tv", "exp", "jti"])
 def test_required_claims_are_required(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock, missing: str
+    verifier: TokenVerifier,
+    key: ec.EllipticCurvePrivateKey,
+    jwk: dict[str, Any],
+    clock: FakeClock,
+    missing: str,
 ) -> None:
     payload = claims(clock)
     del payload[missing]
@@ -126,7 +118,7 @@ def test_required_claims_are_required(
 
 
 def test_expiry_is_checked_with_the_leeway(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
+    verifier: TokenVerifier, key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
     token = sign(key, claims(clock), kid=jwk["kid"])
     clock.advance(900 + 29)
@@ -137,7 +129,7 @@ def test_expiry_is_checked_with_the_leeway(
 
 
 def test_only_access_tokens_are_accepted(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
+    verifier: TokenVerifier, key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
     for typ in ("JWT", "id_token+jwt"):
         with pytest.raises(InvalidToken):
@@ -155,13 +147,9 @@ def test_the_algorithm_comes_from_the_key_not_the_token(
     confused = f"{signing_input}.{b64(mac)}"
     with pytest.raises(InvalidToken):
         verifier.verify(confused)
-    unsigned = jwt.encode(claims(clock), None, algorithm="none", headers={"kid": jwk["kid"]})
+    unsigned = jwt.encode(claims(clock), "", algorithm="none", headers={"kid": jwk["kid"]})
     with pytest.raises(InvalidToken):
         verifier.verify(unsigned)
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def test_a_token_signed_by_a_key_of_the_wrong_type_is_refused(
@@ -174,7 +162,7 @@ def test_a_token_signed_by_a_key_of_the_wrong_type_is_refused(
 
 
 def test_oversized_tokens_are_refused_before_parsing(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
+    verifier: TokenVerifier, key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
     token = sign(key, claims(clock, sess={"pad": "x" * 5000}), kid=jwk["kid"])
     with pytest.raises(InvalidToken, match="too large"):
@@ -198,7 +186,7 @@ def test_jku_and_embedded_jwk_headers_are_ignored(
 
 
 def test_a_key_without_a_stated_or_allowed_algorithm_is_never_used(
-    key: Any, jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock
+    key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock
 ) -> None:
     unstated = {name: value for name, value in jwk.items() if name != "alg"}
     http = StaticHttp({JWKS_URL: {"keys": [unstated, {"kty": "oct", "kid": "s", "k": "AAAA"}]}})
@@ -210,7 +198,7 @@ def test_a_key_without_a_stated_or_allowed_algorithm_is_never_used(
 def test_the_version_check_refuses_old_versions_and_unknown_users(
     verifier: TokenVerifier,
     versions: FixedVersions,
-    key: Any,
+    key: ec.EllipticCurvePrivateKey,
     jwk: dict[str, Any],
     clock: FakeClock,
 ) -> None:
@@ -225,7 +213,7 @@ def test_the_version_check_refuses_old_versions_and_unknown_users(
 
 
 def test_the_jwks_max_age_is_honoured_and_bounded(
-    key: Any, jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock
+    key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock
 ) -> None:
     http = StaticHttp({JWKS_URL: {"keys": [jwk]}}, {"cache-control": "max-age=60"})
     verifier = TokenVerifier(ISSUER, versions=versions, jwks_url=JWKS_URL, clock=clock, http=http)
@@ -249,10 +237,11 @@ def test_the_jwks_max_age_is_honoured_and_bounded(
 
 
 def test_a_failed_refetch_keeps_the_previous_keys(
-    verifier: TokenVerifier, key: Any, jwk: dict[str, Any], clock: FakeClock
+    verifier: TokenVerifier, key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], clock: FakeClock
 ) -> None:
     token = sign(key, claims(clock), kid=jwk["kid"])
     verifier.verify(token)
+    assert isinstance(verifier.jwks, JwksCache)
     http = verifier.jwks._http
     assert isinstance(http, StaticHttp)
     http.documents.clear()  # the JWKS endpoint now answers 404

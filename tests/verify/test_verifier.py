@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import pytest
 from fastapi import Depends, FastAPI
 
 from authsvc.config import Settings
 from authsvc.errors import InvalidToken, TokenExpired, TokenRevoked
-from authsvc.verify import DatabaseSource, TokenVerifier, VerifiedSession, VerifierUnavailable
-from tests.conftest import PASSWORD
-from tests.helpers.support import FakeClock
-from tests.helpers.verify import (
-    AppHttp,
-    SyncClient,
-    authsvc_test_client,
-    sync_asgi_client,
-    verifier_for_app,
+from authsvc.keys.ring import KeyRing
+from authsvc.passwords.hashing import Argon2Hasher
+from authsvc.services.introspection import new_client_secret
+from authsvc.verify import (
+    DatabaseSource,
+    HttpResponse,
+    IntrospectionSource,
+    StaticKeys,
+    TokenVerifier,
+    VerifiedSession,
+    VerifierUnavailable,
 )
-
-
-@pytest.fixture
-def authsvc(settings: Settings, clock: FakeClock, fast_hasher: Any) -> Iterator[SyncClient]:
-    with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as client:
-        yield client
+from authsvc.verify.jwks import JwksCache
+from tests.helpers.asgi import SyncClient, authsvc_test_client, sync_asgi_client
+from tests.helpers.clock import FakeClock
+from tests.helpers.database import execute
+from tests.helpers.fixture_types import MakeSettings, MakeUser
+from tests.helpers.forged import foreign_token
+from tests.helpers.login import bearer_token_sync
+from tests.helpers.processes import free_port
+from tests.helpers.sessions import logout_everywhere
+from tests.helpers.verifiers import AppHttp, verifier_for_app
 
 
 @pytest.fixture
@@ -40,26 +46,14 @@ def verifier(authsvc: SyncClient, versions: DatabaseSource, clock: FakeClock) ->
     return verifier_for_app(authsvc, versions=versions, clock=clock)
 
 
-def log_in(authsvc: SyncClient, username: str = "alice") -> str:
-    response = authsvc.post("/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token = response.cookies.get("authsvc_at")
-    assert token
-    authsvc.cookies.clear()
-    return token
-
-
-def logout_everywhere(authsvc: SyncClient, token: str) -> None:
-    response = authsvc.post("/logout?everywhere=true", headers={"Authorization": f"Bearer {token}"})
-    assert response.json() == {"logged_out": True, "everywhere": True}
-
-
 def test_a_token_from_authsvc_verifies_into_its_session(
-    authsvc: SyncClient, verifier: TokenVerifier, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, make_user: MakeUser
 ) -> None:
     user_id = make_user(roles=["admin", "staff"])
-    session = verifier.verify(log_in(authsvc))
-    me = authsvc.get("/session", headers={"Authorization": f"Bearer {log_in(authsvc)}"}).json()
+    session = verifier.verify(bearer_token_sync(authsvc))
+    me = authsvc.get(
+        "/session", headers={"Authorization": f"Bearer {bearer_token_sync(authsvc)}"}
+    ).json()
     assert session.user_id == user_id
     assert session.roles == ("admin", "staff")
     assert session.token_version == 0
@@ -72,10 +66,10 @@ def test_a_seen_token_skips_the_signature_but_not_the_version_check(
     authsvc: SyncClient,
     verifier: TokenVerifier,
     versions: DatabaseSource,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
     make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     verifier.verify(token)
     verifier.verify(token)
     assert verifier.stats.cache_hits == 1
@@ -91,10 +85,10 @@ def test_a_cached_token_does_not_outlive_its_exp(
     verifier: TokenVerifier,
     clock: FakeClock,
     settings: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
     make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     verifier.verify(token)
     clock.advance(settings.access_token_ttl_seconds + settings.clock_leeway_seconds + 1)
     with pytest.raises(TokenExpired):
@@ -107,12 +101,13 @@ def test_a_cached_token_dies_with_its_key_when_the_jwks_drops_it(
     versions: DatabaseSource,
     clock: FakeClock,
     settings: Settings,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
     make_user()
     http = DroppableKeys(AppHttp(authsvc))
     verifier = TokenVerifier(settings.issuer, versions=versions, clock=clock, http=http)
-    token = log_in(authsvc)
+    assert isinstance(verifier.jwks, JwksCache)
+    token = bearer_token_sync(authsvc)
     verifier.verify(token)
     http.drop_keys = True
     clock.advance(settings.jwks_max_age_seconds - 1)
@@ -125,12 +120,11 @@ def test_a_cached_token_dies_with_its_key_when_the_jwks_drops_it(
 
 
 def test_an_unknown_kid_refetches_the_jwks_at_a_bounded_rate(
-    authsvc: SyncClient, verifier: TokenVerifier, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, clock: FakeClock, make_user: MakeUser
 ) -> None:
-    from tests.verify.test_rules import foreign_token
-
+    assert isinstance(verifier.jwks, JwksCache)
     make_user()
-    verifier.verify(log_in(authsvc))
+    verifier.verify(bearer_token_sync(authsvc))
     assert verifier.jwks.fetches == 1
     forged = foreign_token(issuer=verifier.issuer)
     with pytest.raises(InvalidToken):
@@ -148,10 +142,11 @@ def test_an_unknown_kid_refetches_the_jwks_at_a_bounded_rate(
 
 
 def test_the_jwks_is_discovered_through_the_issuer_metadata(
-    authsvc: SyncClient, verifier: TokenVerifier, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, make_user: MakeUser
 ) -> None:
+    assert isinstance(verifier.jwks, JwksCache)
     make_user()
-    verifier.verify(log_in(authsvc))
+    verifier.verify(bearer_token_sync(authsvc))
     http = verifier.jwks._http
     assert isinstance(http, AppHttp)
     assert http.requests == [
@@ -161,10 +156,10 @@ def test_the_jwks_is_discovered_through_the_issuer_metadata(
 
 
 def test_discovery_refuses_metadata_that_names_another_issuer(
-    authsvc: SyncClient, versions: DatabaseSource, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, versions: DatabaseSource, clock: FakeClock, make_user: MakeUser
 ) -> None:
     make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     # authsvc answers as http://authsvc.test; a verifier told another issuer must not trust it.
     impostor = TokenVerifier(
         "http://other.test", versions=versions, clock=clock, http=RewriteHost(authsvc)
@@ -177,19 +172,12 @@ def test_a_disabled_user_is_refused_by_the_database_source(
     authsvc: SyncClient,
     verifier: TokenVerifier,
     database_url: str,
-    make_user: Callable[..., str],
+    make_user: MakeUser,
 ) -> None:
-    from sqlalchemy import text
-
-    from authsvc.storage.engine import make_engine
-
     user_id = make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     verifier.verify(token)
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user_id})
-    engine.dispose()
+    execute(database_url, "UPDATE users SET disabled = true WHERE id = :id", id=user_id)
     with pytest.raises(TokenRevoked):
         verifier.verify(token)
 
@@ -202,7 +190,7 @@ def downstream_app(verifier: TokenVerifier) -> FastAPI:
     verifier.install(app)
 
     @app.get("/me")
-    def me(session: VerifiedSession = Depends(verifier.session)) -> dict[str, Any]:  # noqa: B008
+    def me(session: VerifiedSession = Depends(verifier.session)) -> dict[str, object]:  # noqa: B008
         return {"user": session.user_id, "roles": list(session.roles), "sid": session.session_id}
 
     @app.get("/admin")
@@ -215,11 +203,11 @@ def downstream_app(verifier: TokenVerifier) -> FastAPI:
 
 
 def test_fastapi_dependency_answers_401_403_or_the_session(
-    authsvc: SyncClient, verifier: TokenVerifier, make_user: Callable[..., str]
+    authsvc: SyncClient, verifier: TokenVerifier, make_user: MakeUser
 ) -> None:
     alice = make_user("alice", roles=["admin"])
     make_user("bob")
-    alice_token, bob_token = log_in(authsvc, "alice"), log_in(authsvc, "bob")
+    alice_token, bob_token = bearer_token_sync(authsvc, "alice"), bearer_token_sync(authsvc, "bob")
     with sync_asgi_client(downstream_app(verifier), "http://service.test") as service:
         anonymous = service.get("/me")
         assert anonymous.status_code == 401
@@ -244,12 +232,10 @@ def test_fastapi_dependency_answers_401_403_or_the_session(
 
 
 def test_fastapi_dependency_fails_closed_with_503_when_the_source_is_down(
-    authsvc: SyncClient, clock: FakeClock, make_user: Callable[..., str]
+    authsvc: SyncClient, clock: FakeClock, make_user: MakeUser
 ) -> None:
-    from tests.helpers.support import free_port
-
     make_user()
-    token = log_in(authsvc)
+    token = bearer_token_sync(authsvc)
     unreachable = DatabaseSource(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
     verifier = verifier_for_app(authsvc, versions=unreachable, clock=clock)
     with sync_asgi_client(downstream_app(verifier), "http://service.test") as service:
@@ -266,34 +252,31 @@ class DroppableKeys:
         self.inner = inner
         self.drop_keys = False
 
-    def get(self, url: str) -> Any:
-        from dataclasses import replace
-
+    def get(self, url: str) -> HttpResponse:
         response = self.inner.get(url)
         if self.drop_keys and url.endswith("/jwks.json"):
             return replace(response, body=b'{"keys": []}')
         return response
 
-    def post_form(self, url: str, data: Any, *, basic_auth: Any = None) -> Any:
+    def post_form(
+        self, url: str, data: Mapping[str, str], *, basic_auth: tuple[str, str] | None = None
+    ) -> HttpResponse:
         return self.inner.post_form(url, data, basic_auth=basic_auth)
 
 
 class RewriteHost(AppHttp):
     """Sends any host's requests to the in-process authsvc."""
 
-    def get(self, url: str) -> Any:
+    def get(self, url: str) -> HttpResponse:
         return super().get(url.replace("http://other.test", "http://authsvc.test"))
 
 
 def test_the_introspection_source_asks_authsvc_and_honours_revocation(
-    make_settings: Callable[..., Settings],
+    make_settings: MakeSettings,
     clock: FakeClock,
-    fast_hasher: Any,
-    make_user: Callable[..., str],
+    fast_hasher: Argon2Hasher,
+    make_user: MakeUser,
 ) -> None:
-    from authsvc.services.introspection import new_client_secret
-    from authsvc.verify import IntrospectionSource
-
     secret, digest = new_client_secret()
     settings = make_settings(introspection_clients=f"svc:{digest}")
     make_user()
@@ -302,7 +285,7 @@ def test_the_introspection_source_asks_authsvc_and_honours_revocation(
             "http://authsvc.test/introspect", "svc", secret, http=AppHttp(authsvc)
         )
         verifier = verifier_for_app(authsvc, versions=source, clock=clock)
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         assert verifier.verify(token).token_version == 0
         logout_everywhere(authsvc, token)
         with pytest.raises(TokenRevoked):
@@ -312,24 +295,23 @@ def test_the_introspection_source_asks_authsvc_and_honours_revocation(
             "http://authsvc.test/introspect", "svc", "nope", http=AppHttp(authsvc)
         )
         with pytest.raises(VerifierUnavailable):
-            verifier_for_app(authsvc, versions=wrong, clock=clock).verify(log_in(authsvc))
+            verifier_for_app(authsvc, versions=wrong, clock=clock).verify(
+                bearer_token_sync(authsvc)
+            )
 
 
 def test_hs256_mode_verifies_with_the_shared_secrets_given_to_the_service(
-    make_settings: Callable[..., Settings],
+    make_settings: MakeSettings,
     database_url: str,
     clock: FakeClock,
-    fast_hasher: Any,
-    make_user: Callable[..., str],
+    fast_hasher: Argon2Hasher,
+    make_user: MakeUser,
 ) -> None:
-    from authsvc.keys.ring import KeyRing
-    from authsvc.verify import StaticKeys
-
     secret = "a-shared-secret-for-hs256-mode-0123456789abcdef"
     settings = make_settings(jwt_secrets=secret, key_encryption_secret=None)
     make_user()
     with authsvc_test_client(settings, clock=clock, hasher=fast_hasher) as authsvc:
-        token = log_in(authsvc)
+        token = bearer_token_sync(authsvc)
         versions = DatabaseSource(database_url)
         # Nothing is published in HS256 mode: the JWKS-based verifier knows no key...
         published = verifier_for_app(authsvc, versions=versions, clock=clock)

@@ -5,20 +5,29 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.api.test_login import access_set_cookie, parse_set_cookie
-from tests.conftest import PASSWORD
+from authsvc.config import Settings
+from tests.helpers.cookies import access_set_cookie, parse_set_cookie
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.login import credentials, log_in
 
-LOGIN = {"username": "alice", "password": PASSWORD}
+LOGIN = credentials()
 
 
-async def login_cookie(client_factory, settings, base_url, headers=None):
+async def login_cookie(
+    client_factory: ClientFactory,
+    settings: Settings,
+    base_url: str,
+    headers: dict[str, str] | None = None,
+) -> tuple[str, str, dict[str, str]]:
+    """Log in on a client of this base URL: the access cookie's name, value and attributes."""
     async with client_factory(settings, base_url=base_url) as client:
-        response = await client.post("/login", json=LOGIN, headers=headers or {})
-    assert response.status_code == 200, response.text
+        response = await log_in(client, headers=headers or {})
     return parse_set_cookie(access_set_cookie(response))
 
 
-async def test_secure_true_uses_the_host_prefix(client_factory, make_settings, make_user):
+async def test_secure_true_uses_the_host_prefix(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     name, _, attributes = await login_cookie(
         client_factory, make_settings(cookie_secure="true"), "https://auth.example"
@@ -28,7 +37,9 @@ async def test_secure_true_uses_the_host_prefix(client_factory, make_settings, m
     assert "domain" not in attributes
 
 
-async def test_a_domain_rules_out_the_host_prefix(client_factory, make_settings, make_user):
+async def test_a_domain_rules_out_the_host_prefix(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     settings = make_settings(cookie_secure="true", cookie_domain="example.com")
     name, _, attributes = await login_cookie(client_factory, settings, "https://auth.example.com")
@@ -40,8 +51,12 @@ async def test_a_domain_rules_out_the_host_prefix(client_factory, make_settings,
     ("base_url", "secure"), [("http://auth.example", False), ("https://auth.example", True)]
 )
 async def test_auto_follows_the_request_scheme(
-    client_factory, make_settings, make_user, base_url, secure
-):
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    base_url: str,
+    secure: bool,
+) -> None:
     make_user()
     name, _, attributes = await login_cookie(
         client_factory, make_settings(cookie_secure="auto"), base_url
@@ -51,8 +66,8 @@ async def test_auto_follows_the_request_scheme(
 
 
 async def test_forwarded_proto_counts_only_from_a_trusted_proxy(
-    client_factory, make_settings, make_user
-):
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     forwarded = {"x-forwarded-proto": "https"}
     # httpx's ASGI transport presents the client as 127.0.0.1.
@@ -68,7 +83,9 @@ async def test_forwarded_proto_counts_only_from_a_trusted_proxy(
     assert from_proxy["secure"] == "True"
 
 
-async def test_samesite_strict_is_honoured(client_factory, make_settings, make_user):
+async def test_samesite_strict_is_honoured(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     _, _, attributes = await login_cookie(
         client_factory, make_settings(cookie_samesite="strict"), "http://auth.example"
@@ -77,8 +94,8 @@ async def test_samesite_strict_is_honoured(client_factory, make_settings, make_u
 
 
 async def test_the_cookie_is_read_under_the_name_it_was_set_with(
-    client_factory, make_settings, make_user
-):
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
     make_user()
     async with client_factory(
         make_settings(cookie_secure="true"), base_url="https://auth.example"
@@ -92,7 +109,9 @@ async def test_the_cookie_is_read_under_the_name_it_was_set_with(
         assert (await client.get("/session")).status_code == 401
 
 
-def test_samesite_none_without_secure_is_refused_naming_the_variables(make_settings):
+def test_samesite_none_without_secure_is_refused_naming_the_variables(
+    make_settings: MakeSettings,
+) -> None:
     with pytest.raises(ValidationError) as caught:
         make_settings(cookie_samesite="none", cookie_secure="auto")
     assert "AUTHSVC_COOKIE_SAMESITE=none requires AUTHSVC_COOKIE_SECURE=true" in str(caught.value)

@@ -1,4 +1,5 @@
-"""Real processes for the fleet tests and benchmark: authsvc, nginx, a throw-away PostgreSQL.
+"""Real processes for the fleet tests and benchmark: authsvc instances, nginx, a throw-away
+PostgreSQL.
 
 Everything listens on 127.0.0.1 on free ports, lives in a temporary directory, and is stopped by
 the PID this module started; nothing is looked up or killed by name.
@@ -10,26 +11,24 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+import pytest
 
-from authsvc.clock import SystemClock
-from authsvc.passwords.hashing import Argon2Hasher
-from authsvc.services.users import create_user
-from authsvc.storage.engine import make_engine, make_session_factory
+from tests.helpers.defaults import TEST_SECRET
 from tests.helpers.paths import REPO_ROOT
-from tests.helpers.support import authsvc_command, free_port
+from tests.helpers.processes import LiveServer, free_port, inherited_env, port_open, stop_process
+from tests.helpers.suites import skip_suite
+from tests.helpers.waiting import wait_for
 
-REPO = REPO_ROOT
-LOCATIONS_CONF = REPO / "deploy" / "nginx" / "authsvc-locations.conf"
-TEST_SECRET = "test-key-encryption-secret-0123456789abcdef"
+T = TypeVar("T")
+LOCATIONS_CONF = REPO_ROOT / "deploy" / "nginx" / "authsvc-locations.conf"
 # Propagation times the fleet tests measured; printed in pytest's terminal summary.
 measurements: list[str] = []
 
@@ -38,117 +37,22 @@ class HarnessUnavailable(RuntimeError):
     """A program the harness needs (nginx, initdb) is not installed."""
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"gave up after {timeout}s waiting for {what}")
-
-
-def port_open(port: int) -> bool:
+def require(build: Callable[[], T]) -> T:
+    """Build a harness part; skip where nginx/initdb is missing, but never in CI."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def add_user(database_url: str, username: str, password: str) -> str:
-    """Setup only: cheap argon2 parameters (the hash records them, servers verify as usual)."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        with make_session_factory(engine)() as db:
-            user = create_user(
-                db,
-                Argon2Hasher(memory_cost=1024, time_cost=1, parallelism=1),
-                username=username,
-                password=password,
-                roles=[],
-                now=SystemClock().now(),
-            )
-            db.commit()
-            return user.id
-    finally:
-        engine.dispose()
+        return build()
+    except HarnessUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the fleet tests: {exc}")
+        skip_suite(f"fleet suite skipped: {exc}")
 
 
 # --- authsvc instances ----------------------------------------------------------------------
 
 
-@dataclass
-class Instance:
-    """One `authsvc serve` process; restartable on the same port, as a supervisor would."""
-
-    port: int
-    env: dict[str, str]
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"authsvc-{self.port}.log"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def start(self, *, timeout: float = 30) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                authsvc_command("serve"),
-                env={**self.env, "AUTHSVC_PORT": str(self.port), "AUTHSVC_HOST": "127.0.0.1"},
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        process = self.process
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"authsvc on {self.port} exited early:\n{self.log()}")
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(healthy, timeout=timeout, what=f"authsvc on port {self.port}")
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, no goodbye; what a crash or the OOM killer does."""
-        if self.process is not None:
-            stop_process(self.process, signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
 def instance_env(database_url: str, **extra: str) -> dict[str, str]:
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("AUTHSVC_") or name.startswith("AUTHSVC_TEST_")
-    }
     return {
-        **inherited,
+        **inherited_env(),
         "AUTHSVC_DATABASE_URL": database_url,
         "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET,
         "AUTHSVC_COOKIE_SECURE": "false",
@@ -158,6 +62,17 @@ def instance_env(database_url: str, **extra: str) -> dict[str, str]:
         "AUTHSVC_TRUSTED_PROXIES": "127.0.0.1",
         **extra,
     }
+
+
+def fleet_instance(database_url: str, workdir: Path, **extra: str) -> LiveServer:
+    """One `authsvc serve` of the fleet (not started yet), on a free port."""
+    port = free_port()
+    env = {
+        **instance_env(database_url, **extra),
+        "AUTHSVC_PORT": str(port),
+        "AUTHSVC_HOST": "127.0.0.1",
+    }
+    return LiveServer(port=port, env=env, workdir=workdir)
 
 
 # --- nginx ----------------------------------------------------------------------------------
@@ -247,7 +162,7 @@ http {{
                 raise RuntimeError(f"nginx exited early:\n{errors}")
             return port_open(self.port)
 
-        wait_until(listening, timeout=15, what="nginx")
+        wait_for(listening, timeout=15, what="nginx")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -260,7 +175,7 @@ http {{
 
 @dataclass
 class Fleet:
-    instances: list[Instance]
+    instances: list[LiveServer]
     nginx: Nginx
 
     @property
@@ -269,29 +184,24 @@ class Fleet:
 
     def stop(self) -> None:
         self.nginx.stop()
-        for instance in self.instances:
-            instance.stop()
+        for member in self.instances:
+            member.stop()
 
-    def by_upstream(self, response: httpx.Response) -> Instance:
+    def by_upstream(self, response: httpx.Response) -> LiveServer:
         """The instance that answered a request made through nginx."""
         port = int(response.headers["x-authsvc-upstream"].split(",")[-1].strip().rsplit(":", 1)[1])
-        return next(instance for instance in self.instances if instance.port == port)
+        return next(member for member in self.instances if member.port == port)
 
 
 def start_fleet(database_url: str, workdir: Path, *, size: int = 3, **env: str) -> Fleet:
     """Start `size` instances one after another (the first creates the signing key), then nginx."""
     workdir.mkdir(parents=True, exist_ok=True)
-    instances = [
-        Instance(port=free_port(), env=instance_env(database_url, **env), workdir=workdir)
-        for _ in range(size)
-    ]
-    nginx = Nginx(
-        upstream_ports=[instance.port for instance in instances], workdir=workdir / "nginx"
-    )
+    instances = [fleet_instance(database_url, workdir, **env) for _ in range(size)]
+    nginx = Nginx(upstream_ports=[member.port for member in instances], workdir=workdir / "nginx")
     fleet = Fleet(instances=instances, nginx=nginx)
     try:
-        for instance in instances:
-            instance.start()
+        for member in instances:
+            member.start()
         nginx.start()
     except BaseException:
         fleet.stop()

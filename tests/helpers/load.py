@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
-import jwt
 
-from tests.conftest import PASSWORD
-from tests.fleet.harness import Fleet
-
-COOKIE = "authsvc_at"
+from tests.helpers.cookies import ACCESS
+from tests.helpers.fleet import Fleet
+from tests.helpers.headers import bearer
+from tests.helpers.keys import kid_of
+from tests.helpers.login import credentials
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,8 @@ class Answer:
     error: str | None
 
 
-def kid_of(token: str) -> str:
-    kid: str = jwt.get_unverified_header(token)["kid"]
-    return kid
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def answered_by(fleet: Fleet, target: str, response: httpx.Response) -> int:
     return fleet.by_upstream(response).port if target == fleet.url else int(target.rsplit(":")[-1])
-
-
-def login_token(http: httpx.Client, target: str, username: str) -> tuple[httpx.Response, str]:
-    response = http.post(f"{target}/login", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token = response.cookies[COOKIE]
-    # Tokens travel as bearer headers; the client must not replay the cookie on its own.
-    http.cookies.clear()
-    return response, token
 
 
 @dataclass
@@ -90,11 +72,10 @@ class Load:
             while not self._stop.is_set():
                 target, other = targets[step % len(targets)], targets[(step + 1) % len(targets)]
                 username = self.usernames[step % len(self.usernames)]
-                response = http.post(
-                    f"{target}/login", json={"username": username, "password": PASSWORD}
-                )
+                response = http.post(f"{target}/login", json=credentials(username))
+                # Tokens travel as bearer headers; the client must not replay the cookie.
                 http.cookies.clear()
-                token = response.cookies.get(COOKIE) if response.status_code == 200 else None
+                token = response.cookies.get(ACCESS) if response.status_code == 200 else None
                 self._record("login", target, response, kid_of(token) if token else "")
                 checks = [token] if token else []
                 checks.append(self.standing[step % len(self.standing)])
@@ -133,8 +114,3 @@ def wait_on_each(
                     took[instance.port] = time.time()
             time.sleep(0.02)
     return took
-
-
-def jwks_kids(http: httpx.Client, base_url: str) -> set[str]:
-    keys = http.get(f"{base_url}/.well-known/jwks.json").json()["keys"]
-    return {key["kid"] for key in keys}

@@ -1,8 +1,10 @@
-"""Run in a separate process by test_key_races: one instance's lifecycle step at a given time."""
+"""Run in child processes by tests/keys/test_races.py: one instance's key lifecycle steps, each
+at a given time, all racers released together."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from authsvc.config import Settings
@@ -10,22 +12,15 @@ from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy
 from authsvc.keys.refresh import KeyMaintainer
 from authsvc.storage.engine import engine_from_settings, make_session_factory
+from tests.helpers.clock import FakeClock
 
 
-class FixedClock:
-    def __init__(self, now: datetime):
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-
-def advance(settings_values: dict[str, Any], times: list[datetime], barrier: Any) -> None:
+def advance(settings_values: dict[str, Any], times: list[datetime], barrier: Barrier) -> None:
     """At each of the times, wait for every racer, then run the due transitions together."""
-    settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **settings_values)
     engine = engine_from_settings(settings)
     try:
-        clock = FixedClock(times[0])
+        clock = FakeClock(times[0])
         maintainer = KeyMaintainer(
             make_session_factory(engine),
             KeyEncryptor(settings.require_key_encryption_secret()),
