@@ -22,6 +22,9 @@ from authsvc.web.cookies import CookiePolicy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Login CSRF (logging the victim into the attacker's account) is refused too.
 ALWAYS_CHECKED_PATHS = frozenset({"/login"})
+# Checked for its Origin even without any cookie: its answer expires the cookies and sends
+# Clear-Site-Data, so a foreign page must not be able to sign a browser out.
+ORIGIN_CHECKED_PATHS = frozenset({"/logout"})
 # Where a page gets its first token: the call an SPA makes on load. Not on every safe
 # response, because a Set-Cookie would make cacheable answers (the JWKS) uncacheable.
 HANDOUT_PATHS = frozenset({"/session"})
@@ -122,7 +125,12 @@ class CsrfProtection:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return False
-        return request.url.path in ALWAYS_CHECKED_PATHS or self._carries_credentials(request)
+        path = request.url.path
+        return (
+            path in ALWAYS_CHECKED_PATHS
+            or path in ORIGIN_CHECKED_PATHS
+            or self._carries_credentials(request)
+        )
 
     def _problem(self, request: Request, valid_cookie: str | None) -> str | None:
         origin = request.headers.get("origin")
@@ -137,6 +145,9 @@ class CsrfProtection:
             return "A cookie-authenticated request must carry an Origin header."
         else:
             # No cookie and no browser signal: an API client, which a forged page cannot be.
+            return None
+        if request.url.path in ORIGIN_CHECKED_PATHS and not self._carries_credentials(request):
+            # A page of an allowed origin signing out a browser that holds no session.
             return None
         sent = request.headers.get(self.header_name, "")
         if valid_cookie is None or not hmac.compare_digest(sent.encode(), valid_cookie.encode()):

@@ -306,3 +306,68 @@ async def test_every_state_changing_endpoint_is_covered(
             assert response.json()["error"] == "csrf_failed"
         assert [db_query(sql) for sql in snapshot] == before
         assert (await client.get("/session")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Origin": EVIL}, id="foreign-origin"),
+        pytest.param({"Origin": "null"}, id="null-origin"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site-fetch"),
+    ],
+)
+@pytest.mark.parametrize("with_cookies", [False, True], ids=["no-cookie", "cookies"])
+async def test_cross_site_logout_changes_nothing_in_the_browser(
+    client_factory: ClientFactory,
+    settings: Settings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+    headers: dict[str, str],
+    with_cookies: bool,
+) -> None:
+    """A foreign form post (SameSite keeps the cookies home) must not wipe the site's cookies."""
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        await log_in(client)
+        if not with_cookies:
+            client.cookies.clear()  # what SameSite does to a cross-site form post's cookies
+        response = await client.post(
+            "/logout",
+            params={"everywhere": "true"},
+            content=b"",
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        )
+        assert response.status_code == 403
+        assert response.json()["error"] == "csrf_failed"
+        assert "set-cookie" not in response.headers
+        assert "clear-site-data" not in response.headers
+    assert token_version(db_query) == 0
+    assert open_sessions(db_query) == 1
+
+
+async def test_cookieless_logout_from_an_allowed_origin_still_signs_out(
+    client_factory: ClientFactory, settings: Settings
+) -> None:
+    """Idempotent for a page of our own: no session, nothing to protect, the cookies expire."""
+    async with client_factory(settings, browser=False) as client:
+        response = await client.post("/logout", headers={"Origin": ORIGIN})
+        assert response.status_code == 200, response.text
+        assert response.headers["clear-site-data"] == '"cookies"'
+        plain = await client.post("/logout")  # an API client: no cookie, no browser signal
+        assert plain.status_code == 200
+
+
+async def test_bearer_logout_from_anywhere_is_exempt(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        access = await access_token(client)
+    async with client_factory(settings, browser=False) as api_client:
+        response = await api_client.post(
+            "/logout",
+            params={"everywhere": "true"},
+            headers={"Authorization": f"Bearer {access}", "Origin": EVIL},
+        )
+        assert response.status_code == 200, response.text
+    assert token_version(db_query) == 1
