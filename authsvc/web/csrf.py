@@ -1,6 +1,7 @@
 """CSRF protection for cookie-authenticated unsafe requests: an Origin check plus a signed
-double-submit token (OWASP CSRF cheat sheet). Bearer requests are exempt: a foreign page cannot
-attach an Authorization header without a CORS preflight we refuse."""
+double-submit token (OWASP CSRF cheat sheet), echoed in a header by scripts or in a hidden form
+field by server-rendered forms. Bearer requests are exempt: a foreign page cannot attach an
+Authorization header without a CORS preflight we refuse."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -16,15 +19,22 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
-from authsvc.errors import CsrfFailed, error_response
+from authsvc.errors import CsrfFailed, PayloadTooLarge, error_response
 from authsvc.web.cookies import CookiePolicy
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# Login CSRF (logging the victim into the attacker's account) is refused too.
+# Login CSRF (logging the victim into the attacker's account) is refused too, and so is every
+# form of the hosted pages, whether or not the browser sent a cookie with it.
 ALWAYS_CHECKED_PATHS = frozenset({"/login"})
+ALWAYS_CHECKED_PREFIXES = ("/ui/",)
 # Checked for its Origin even without any cookie: its answer expires the cookies and sends
 # Clear-Site-Data, so a foreign page must not be able to sign a browser out.
 ORIGIN_CHECKED_PATHS = frozenset({"/logout"})
+# The hidden field in which a server-rendered form echoes the token (no script sets a header).
+FORM_FIELD = "csrf_token"
+# Where a page finds the token to embed in its forms (`request.state`).
+PAGE_TOKEN_STATE = "csrf_page_token"
+_FORM_TYPE = "application/x-www-form-urlencoded"
 # Where a page gets its first token: the call an SPA makes on load. Not on every safe
 # response, because a Set-Cookie would make cacheable answers (the JWKS) uncacheable.
 HANDOUT_PATHS = frozenset({"/session"})
@@ -59,6 +69,29 @@ class CsrfTokens:
         return bool(nonce) and any(matches)
 
 
+@dataclass
+class PageToken:
+    """The token a server-rendered form embeds: the browser's valid one, or one minted on first
+    use, whose cookie the middleware then sets on the page's answer."""
+
+    tokens: CsrfTokens
+    current: str | None
+    minted: str | None = field(default=None, init=False)
+
+    def value(self) -> str:
+        if self.current is not None:
+            return self.current
+        if self.minted is None:
+            self.minted = self.tokens.mint()
+        return self.minted
+
+
+def page_token(request: Request) -> str:
+    """The CSRF token for the forms of the page being rendered."""
+    token: PageToken = request.scope["state"][PAGE_TOKEN_STATE]
+    return token.value()
+
+
 def _mac(key: bytes, nonce: str) -> str:
     digest = hmac.new(key, nonce.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -79,6 +112,7 @@ class CsrfProtection:
         self.cookie_name = settings.csrf_cookie_name
         self.header_name = settings.csrf_header_name.lower()
         self.allowed_origins = frozenset(settings.effective_allowed_origins())
+        self.max_body_bytes = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,12 +126,16 @@ class CsrfProtection:
         presented = request.cookies.get(name)
         cookie_valid = presented is not None and tokens.valid(presented)
         if self._needs_check(request):
-            problem = self._problem(request, presented if cookie_valid else None)
-            if problem is not None:
-                await error_response(CsrfFailed(problem))(scope, receive, send)
+            refusal, receive = await self._refusal(
+                request, receive, presented if cookie_valid else None
+            )
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
                 return
+        page = PageToken(tokens, presented if cookie_valid else None)
+        scope.setdefault("state", {})[PAGE_TOKEN_STATE] = page
         # A safe request hands a browser its first token; a response that logs someone in
-        # hands out a fresh one (a token per session). Refusals and errors set no cookie.
+        # hands out a fresh one (a token per session). This middleware's refusals set none.
         hand_out = (
             request.method in SAFE_METHODS
             and request.url.path in HANDOUT_PATHS
@@ -108,9 +146,15 @@ class CsrfProtection:
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                if hand_out or _sets_cookie(headers, access_names):
-                    token = _set_cookie_header(policy, request, name, tokens.mint())
-                    message["headers"] = [*headers, token]
+                # A page that embedded a new token in its forms gets exactly that one.
+                token = page.minted
+                if token is None and (hand_out or _sets_cookie(headers, access_names)):
+                    token = tokens.mint()
+                if token is not None:
+                    message["headers"] = [
+                        *headers,
+                        _set_cookie_header(policy, request, name, token),
+                    ]
             await send(message)
 
         await self.app(scope, receive, send_with_token)
@@ -128,31 +172,93 @@ class CsrfProtection:
         path = request.url.path
         return (
             path in ALWAYS_CHECKED_PATHS
+            or path.startswith(ALWAYS_CHECKED_PREFIXES)
             or path in ORIGIN_CHECKED_PATHS
             or self._carries_credentials(request)
         )
 
-    def _problem(self, request: Request, valid_cookie: str | None) -> str | None:
-        origin = request.headers.get("origin")
-        site = request.headers.get("sec-fetch-site")
-        if origin is not None:
-            if origin.lower() not in self.allowed_origins:
-                return "The request's Origin is not allowed."
-        elif site is not None:
-            if site.lower() != "same-origin":
-                return "The request comes from another site."
-        elif self._carries_credentials(request):
-            return "A cookie-authenticated request must carry an Origin header."
-        else:
+    async def _refusal(
+        self, request: Request, receive: Receive, valid_cookie: str | None
+    ) -> tuple[CsrfFailed | PayloadTooLarge | None, Receive]:
+        """Why the request is refused (None: it may pass), and how to read its body from here."""
+        browser = "origin" in request.headers or "sec-fetch-site" in request.headers
+        if not browser and not self._carries_credentials(request):
             # No cookie and no browser signal: an API client, which a forged page cannot be.
-            return None
+            return None, receive
+        problem = self._origin_problem(request)
+        if problem is not None:
+            return CsrfFailed(problem), receive
         if request.url.path in ORIGIN_CHECKED_PATHS and not self._carries_credentials(request):
             # A page of an allowed origin signing out a browser that holds no session.
+            return None, receive
+        sent = request.headers.get(self.header_name)
+        if sent is None and _media_type(request) == _FORM_TYPE:
+            body = await _read_body(receive, self.max_body_bytes)
+            if body is None:
+                return PayloadTooLarge(), receive
+            sent = _form_token(body)
+            receive = _replay(body, receive)
+        if (
+            valid_cookie is None
+            or sent is None
+            or not hmac.compare_digest(sent.encode(), valid_cookie.encode())
+        ):
+            return CsrfFailed("The CSRF token is missing or does not match its cookie."), receive
+        return None, receive
+
+    def _origin_problem(self, request: Request) -> str | None:
+        origin = request.headers.get("origin")
+        if origin is not None:
+            allowed = origin.lower() in self.allowed_origins
+            return None if allowed else "The request's Origin is not allowed."
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return None if site.lower() == "same-origin" else "The request comes from another site."
+        return "A cookie-authenticated request must carry an Origin header."
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it is larger than `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
             return None
-        sent = request.headers.get(self.header_name, "")
-        if valid_cookie is None or not hmac.compare_digest(sent.encode(), valid_cookie.encode()):
-            return "The CSRF token is missing or does not match its cookie."
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _form_token(body: bytes) -> str | None:
+    """The hidden field's value, if the form carries it exactly once."""
+    try:
+        fields = parse_qs(body.decode("ascii"), max_num_fields=32, errors="strict")
+    except (UnicodeDecodeError, ValueError):
         return None
+    values = fields.get(FORM_FIELD, [])
+    return values[0] if len(values) == 1 else None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the application the body already read, then listens as before."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
 
 
 def _sets_cookie(headers: list[tuple[bytes, bytes]], names: set[str]) -> bool:
