@@ -34,6 +34,7 @@ from authsvc.observability.logs import configure_logging
 from authsvc.passwords.hashing import PasswordHasher
 from authsvc.runtime import Runtime
 from authsvc.services.purge import PeriodicPurge
+from authsvc.ui import install_ui
 from authsvc.web.body_limit import BodySizeLimit
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.observe import RequestObserver
@@ -94,6 +95,8 @@ def create_app(
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(account.registration_router)
+    if settings.ui:
+        install_ui(app, settings)
     _install_error_handlers(app)
     _install_browser_security(app, settings)
     # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.

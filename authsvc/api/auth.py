@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
@@ -21,8 +22,11 @@ from authsvc.api.schemas import (
 )
 from authsvc.services import logout as logout_service
 from authsvc.services.login import Credentials
+from authsvc.web.redirects import safe_next
 
 router = APIRouter(tags=["session"])
+# Where a sign-out form lands when its `next` is missing or not safe to follow.
+SIGN_IN_PAGE = "/ui/login"
 
 _UNAUTHORISED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}}
 _BAD_INPUT: dict[int | str, dict[str, Any]] = {
@@ -81,7 +85,10 @@ def login(
 @router.post(
     "/logout",
     response_model=LogoutResponse,
-    responses={503: {"model": ErrorResponse}},
+    responses={
+        303: {"description": "Signed out; the browser goes on to `next` (a sign-out form)."},
+        503: {"model": ErrorResponse},
+    },
     summary="Clear the cookie and end this session; everywhere=true revokes every token",
 )
 def logout(
@@ -92,7 +99,19 @@ def logout(
     client: ClientDep,
     authenticated: OptionalSession,
     everywhere: Annotated[bool, Query()] = False,
-) -> LogoutResponse:
+    next_url: Annotated[
+        str | None,
+        Query(
+            alias="next",
+            max_length=2048,
+            description=(
+                "Where a sign-out form sends the browser afterwards (303): a path on this "
+                "service or a URL on an allowed origin; anything else goes to the sign-in page "
+                "(or, with the hosted pages off, gets the JSON answer)."
+            ),
+        ),
+    ] = None,
+) -> LogoutResponse | RedirectResponse:
     logged_out = logout_service.logout(
         db,
         authenticated,
@@ -104,9 +123,17 @@ def logout(
     db.commit()
     if logged_out:
         runtime.metrics.revoked("token_version" if everywhere else "session")
-    runtime.cookies.clear_all(response, request)
+    answer: Response = response
+    if next_url is not None:
+        fallback = SIGN_IN_PAGE if runtime.settings.ui else None
+        target = safe_next(next_url, runtime.settings.effective_allowed_origins()) or fallback
+        if target is not None:
+            answer = RedirectResponse(target, status_code=303)
+    runtime.cookies.clear_all(answer, request)
     # Browsers also drop every other cookie of ours (the CSRF token, anything added later).
-    response.headers["Clear-Site-Data"] = '"cookies"'
+    answer.headers["Clear-Site-Data"] = '"cookies"'
+    if isinstance(answer, RedirectResponse):
+        return answer
     return LogoutResponse(everywhere=everywhere and logged_out)
 
 

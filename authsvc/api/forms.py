@@ -52,23 +52,29 @@ def _parse_json(text: str) -> object:
 
 
 def _parse_form(text: str) -> dict[str, Any]:
+    form: dict[str, Any] = dict(parse_form_fields(text, max_fields=8))
+    if "remember" in form:
+        form["remember"] = form["remember"].strip().lower() in _TRUE_WORDS
+    return form
+
+
+def parse_form_fields(text: str, *, max_fields: int) -> dict[str, str]:
+    """An urlencoded form, each field at most once; BadRequest for anything else."""
     try:
         pairs = parse_qsl(
             text,
             keep_blank_values=True,
             strict_parsing=bool(text),
-            max_num_fields=8,
+            max_num_fields=max_fields,
             errors="strict",
         )
     except ValueError as exc:
         raise BadRequest("The form body is malformed.") from exc
-    form: dict[str, Any] = {}
+    form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
             raise BadRequest(f"The form field {name!r} is repeated.")
         form[name] = value
-    if "remember" in form:
-        form["remember"] = form["remember"].strip().lower() in _TRUE_WORDS
     return form
 
 

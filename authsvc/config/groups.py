@@ -515,6 +515,21 @@ class AccountSettings(SettingsGroup):
     )
 
 
+class HostedPagesSettings(SettingsGroup):
+    """The sign-in and account pages authsvc serves itself, and its browser client."""
+
+    model_config = SettingsConfigDict(title="Hosted pages")
+
+    ui: bool = Field(
+        default=True,
+        description=(
+            "Serve the hosted pages (`/ui/login`, `/ui/account`, `/ui/register` when "
+            "registration is open) and the browser client `/ui/authsvc.js`; `false` leaves only "
+            "the JSON API."
+        ),
+    )
+
+
 class ObservabilitySettings(SettingsGroup):
     """What the service writes to its logs and what it tells Prometheus."""
 

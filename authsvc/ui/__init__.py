@@ -1,0 +1,22 @@
+"""The hosted pages (sign-in, account, sign-up) and the browser client, served under /ui/.
+
+Server-rendered with Jinja2, no script on the pages and no external asset: every form works
+with JavaScript off. A new page is a router module here with a template that extends
+`base.html` and uses the macros of `_forms.html`; `install_ui` mounts it.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from authsvc.config import Registration, Settings
+from authsvc.ui import account, assets, login, register
+from authsvc.ui.rendering import Pages
+
+
+def install_ui(app: FastAPI, settings: Settings) -> None:
+    app.state.pages = Pages(settings)
+    for router in (assets.router, login.router, account.router):
+        app.include_router(router)
+    if settings.registration is Registration.open:
+        app.include_router(register.router)

@@ -1,0 +1,115 @@
+"""GET and POST /ui/login: the sign-in form, which works without JavaScript."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
+from authsvc.api.issuing import hand_out
+from authsvc.api.schemas import LoginRequest
+from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.services.login import Credentials
+from authsvc.storage.engine import kept_when_refused
+from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
+from authsvc.ui.guard import SignedIn
+from authsvc.ui.notices import NOTICES
+from authsvc.ui.rendering import PagesDep
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+NextQuery = Annotated[str | None, Query(alias="next", max_length=2048)]
+NoticeQuery = Annotated[str | None, Query(max_length=64)]
+FormDep = Annotated[dict[str, str], Depends(read_form)]
+
+
+@router.get("/login")
+def login_page(
+    request: Request,
+    pages: PagesDep,
+    runtime: RuntimeDep,
+    current: SignedIn,
+    next_url: NextQuery = None,
+    notice: NoticeQuery = None,
+) -> Response:
+    target = next_target(runtime, next_url)
+    if current is not None:
+        # Already signed in: straight on, as after a sign-in.
+        return see_other(target or ACCOUNT_PAGE)
+    return pages.render(
+        request,
+        "login.html",
+        next=target,
+        username="",
+        remember=False,
+        notice=NOTICES.get(notice or ""),
+    )
+
+
+@router.post("/login")
+def sign_in(
+    request: Request,
+    pages: PagesDep,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    current: SignedIn,
+    form: FormDep,
+) -> Response:
+    # A plain `def`: the password check runs in the threadpool, never on the event loop.
+    target = next_target(runtime, form.get("next"))
+    username = form.get("username", "")[:150]
+    remember = form.get("remember") == "on"
+
+    def again(status: int, error: str, headers: dict[str, str] | None = None) -> Response:
+        return pages.render(
+            request,
+            "login.html",
+            status=status,
+            headers=headers,
+            next=target,
+            username=username,
+            remember=remember,
+            error=error,
+        )
+
+    try:
+        body = LoginRequest(username=username, password=form.get("password", ""))
+    except ValidationError:
+        return again(400, "Enter your username and password.")
+    try:
+        result = runtime.login.login(
+            db,
+            Credentials(body.username, body.password, remember),
+            client,
+            now=runtime.clock.now(),
+            replaces_session=current.claims.sid if current is not None else None,
+        )
+    except TooManyAttempts as exc:
+        _keep_audit(db)
+        wait = exc.headers.get("Retry-After", "60")
+        return again(429, f"Too many failed attempts. Try again in {wait} seconds.", exc.headers)
+    except (InvalidCredentials, SessionActive) as exc:
+        _keep_audit(db)
+        return again(exc.status, exc.detail)
+    db.commit()
+    response = see_other(target or ACCOUNT_PAGE)
+    hand_out(
+        runtime,
+        request,
+        response,
+        access=result.access,
+        session=result.session,
+        refresh_token=result.refresh_token,
+    )
+    return response
+
+
+def _keep_audit(db: Session) -> None:
+    """A refused sign-in keeps its audit record, as the JSON login does."""
+    if kept_when_refused(db):
+        db.commit()
