@@ -10,6 +10,7 @@ import jinja2
 from fastapi import Depends, Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
+from ua_parser import parse as parse_user_agent
 
 from authsvc.config import Registration, Settings
 from authsvc.web.csrf import FORM_FIELD, page_token
@@ -47,6 +48,18 @@ def ago(then: datetime, now: datetime) -> str:
     return "just now"
 
 
+def device_name(user_agent: str | None) -> str:
+    """ "Chrome 126 on Linux" for a browser's User-Agent; the string itself for anything else."""
+    if not user_agent:
+        return "Unknown browser"
+    parsed = parse_user_agent(user_agent)
+    browser, system = parsed.user_agent, parsed.os
+    if browser is None or system is None:
+        return user_agent if len(user_agent) <= 80 else user_agent[:79] + "…"
+    version = f" {browser.major}" if browser.major else ""
+    return f"{browser.family}{version} on {system.family}"
+
+
 def utc(moment: datetime, *, machine: bool = False) -> str:
     """For people ("2025-01-02 13:45 UTC"), or for a `<time datetime>` ("2025-01-02T13:45Z")."""
     if moment.tzinfo is None:
@@ -68,6 +81,7 @@ class Pages:
         )
         environment.filters["ago"] = ago
         environment.filters["utc"] = utc
+        environment.filters["device_name"] = device_name
         self.templates = Jinja2Templates(env=environment)
         self.csp = content_security_policy(settings)
         self.registration_open = settings.registration is Registration.open
@@ -93,6 +107,9 @@ class Pages:
             request, template, {**shared, **context}, status_code=status, headers=headers
         )
         response.headers["Content-Security-Policy"] = self.csp
+        # Not no-referrer, the service's default: under it browsers send `Origin: null` with a
+        # form post, which the CSRF check must refuse. Same-origin keeps the referrer at home.
+        response.headers["Referrer-Policy"] = "same-origin"
         # A page holds a CSRF token and, once signed in, personal data: never cached.
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -107,7 +107,12 @@ export class AuthsvcClient extends EventTarget {
   }
 
   async _refreshUnlessDone(seen) {
+    // Another tab refreshed while this one waited for the lock: the shared cookie jar already
+    // holds a fresh access token. The marker says so quickly; storage reaches other tabs with
+    // a delay, so an unchanged marker is confirmed with the server before refreshing.
     if (seen !== null && this._marker() !== seen) return true;
+    const check = await this._fetchOnce(this._url("/session"), {});
+    if (check.ok) return true;
     await this._ensureCsrf();
     const response = await this._send("POST", "/refresh");
     if (response.ok) {
