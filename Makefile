@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
 
-.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test browser-deps
+.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test browser-deps screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null; \
 	fi
+
+# The hosted pages at 390 and 1280 px wide, as docs/ui.md shows them.
+screenshots: install browser-deps
+	mkdir -p docs/screenshots
+	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py -q
 
 bench-fleet: install fleet-deps
 	$(BIN)/python benchmarks/fleet.py
