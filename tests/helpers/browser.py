@@ -55,7 +55,10 @@ def chromium_executable() -> str:
     path = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
     if path is None:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser suite: {BROWSER_HINT}")
+            pytest.fail(
+                "CI must run the browser suite, but Chromium is not installed "
+                "(make browser-deps installs it)"
+            )
         skip_suite(BROWSER_HINT)
     return path
 
