@@ -14,7 +14,7 @@ from authsvc.passwords.hashing import PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
-from authsvc.services.sessions import end_sessions, live_session
+from authsvc.services.sessions import end_sessions, live_session, retire_refresh_hash
 from authsvc.services.users import bump_token_version, create_user
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.models import Session as SessionRow
@@ -68,8 +68,11 @@ class AccountService:
         bump_token_version(db, user.id)
         db.expire(user, ["token_version"])
         refresh = new_refresh_token()
+        if row.refresh_hash is not None:
+            retire_refresh_hash(db, row.id, row.refresh_hash, now=now)
         row.refresh_hash = refresh.hash
-        # The old refresh token of this session is not a racing tab's: it must not get the grace.
+        # The old refresh token of this session is not a racing tab's: it must not get the grace,
+        # so a copy of it presented later is reuse.
         row.previous_refresh_hash = None
         row.refreshed_at = now
         row.last_used_at = now

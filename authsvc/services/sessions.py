@@ -18,8 +18,8 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
+from authsvc.storage.models import RotatedRefreshToken, User
 from authsvc.storage.models import Session as SessionRow
-from authsvc.storage.models import User
 
 
 def alive_clause(now: datetime) -> ColumnElement[bool]:
@@ -57,6 +57,11 @@ def end_sessions(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def retire_refresh_hash(db: Session, session_id: str, token_hash: str, *, now: datetime) -> None:
+    """Keep a replaced refresh token in its session's family: only a copy can present it now."""
+    db.add(RotatedRefreshToken(hash=token_hash, session_id=session_id, rotated_at=now))
 
 
 def end_session(row: SessionRow, *, reason: str, now: datetime) -> None:
