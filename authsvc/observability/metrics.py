@@ -123,6 +123,10 @@ class Metrics:
         if status == 429:
             self.throttled.labels(route).inc()
 
+    def expect_throttled(self, route: str) -> None:
+        """A zero-valued 429 series for a throttled route, before its first refusal."""
+        self.throttled.labels(route)
+
     def validated(self, result: str) -> None:
         self.token_validations.labels(result).inc()
 
