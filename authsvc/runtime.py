@@ -34,7 +34,7 @@ from authsvc.services.purge import Retention
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 from authsvc.throttle.policies import Throttles
 from authsvc.tokens.access import TokenPolicy
-from authsvc.web.cookies import CookiePolicy
+from authsvc.web.cookies import CookiePolicy, insecure_cookie_warnings
 from authsvc.web.csrf import CsrfTokens
 
 logger = logging.getLogger("authsvc")
@@ -77,6 +77,8 @@ class Runtime:
     ) -> Runtime:
         clock = clock or SystemClock()
         hasher = hasher or Argon2Hasher()
+        for warning in insecure_cookie_warnings(settings):
+            logger.warning(warning)
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:

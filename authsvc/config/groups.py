@@ -362,7 +362,7 @@ class CookieSettings(SettingsGroup):
         description=(
             "`true`: cookies are sent over HTTPS only; `false`: over plain HTTP too; `auto`: "
             "follow the request scheme, believing `X-Forwarded-Proto` only from "
-            "AUTHSVC_TRUSTED_PROXIES."
+            "AUTHSVC_TRUSTED_PROXIES, and always Secure when AUTHSVC_ISSUER is https://."
         ),
     )
     cookie_samesite: SameSite = Field(
