@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Self
 
@@ -53,11 +54,25 @@ class ServerSettings(SettingsGroup):
     trusted_proxies: CommaSeparated[str] = Field(
         default_factory=list,
         description=(
-            "Comma-separated addresses of your load balancers, exactly as the service sees their "
-            "connections. Only their `X-Forwarded-For` and `X-Forwarded-Proto` are believed; "
-            "without them every client behind a proxy shares the proxy's address for throttling."
+            "Comma-separated addresses or networks (`10.0.0.0/8`) of your load balancers, as the "
+            "service sees their connections. Only their `X-Forwarded-For` and "
+            "`X-Forwarded-Proto` are believed; without them every client behind a proxy shares "
+            "the proxy's address for throttling."
         ),
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.7 or 10.0.0.0/8)"
+                ) from None
+        return value
+
     max_body_bytes: int = Field(
         default=16 * 1024,
         ge=1024,

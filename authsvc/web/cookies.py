@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authsvc.config import CookieSecure, Settings
-from authsvc.web.forwarded import request_is_secure
+from authsvc.web.forwarded import TrustedProxies, request_is_secure
 
 # The endpoints that read the refresh cookie, and so the only paths it is sent to.
 REFRESH_COOKIE_PATHS = ("/refresh", "/logout")
@@ -21,7 +21,7 @@ class CookiePolicy:
     secure: CookieSecure
     samesite: str
     domain: str | None
-    trusted_proxies: frozenset[str]
+    trusted_proxies: TrustedProxies
     refresh_name: str = "authsvc_rt"
     # Browsers reach an https issuer over HTTPS, whatever scheme the request seems to have here.
     issuer_is_https: bool = False
@@ -33,7 +33,7 @@ class CookiePolicy:
             secure=settings.cookie_secure,
             samesite=settings.cookie_samesite.value,
             domain=settings.cookie_domain,
-            trusted_proxies=frozenset(settings.trusted_proxies),
+            trusted_proxies=TrustedProxies(settings.trusted_proxies),
             refresh_name=settings.refresh_cookie_name,
             issuer_is_https=settings.issuer.startswith("https://"),
         )
