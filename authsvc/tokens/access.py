@@ -126,6 +126,19 @@ def claim_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode("ascii"))
 
 
+def unverified_session_id(token: str) -> str | None:
+    """The `sid` a token names, read without any check: only to pick which session a CSRF token
+    must belong to (the route verifies the token itself and refuses a forged one)."""
+    if len(token) > MAX_TOKEN_BYTES or not _COMPACT_JWS.fullmatch(token):
+        return None
+    try:
+        payload = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return None
+    sid = payload.get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
 def read_header(token: str) -> dict[str, Any]:
     """Check size and shape, then return the (unverified) header, refusing what we never accept."""
     if len(token) > MAX_TOKEN_BYTES:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from authsvc.config import Settings
+from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.headers import csrf_token
@@ -306,3 +307,56 @@ async def test_every_state_changing_endpoint_is_covered(
             assert response.json()["error"] == "csrf_failed"
         assert [db_query(sql) for sql in snapshot] == before
         assert (await client.get("/session")).status_code == 200
+
+
+async def test_a_validly_signed_token_of_another_session_is_refused(
+    client_factory: ClientFactory,
+    settings: Settings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+) -> None:
+    """A sibling subdomain cannot sign, but it can fetch a signed token of its own (anonymous, or
+    for its own session) and plant that: the token is bound to the session it was issued for."""
+    make_user()
+    make_user("mallory")
+    async with client_factory(settings, browser=False) as attacker:
+        await attacker.get("/session")
+        anonymous = csrf_token(attacker)
+        await log_in(attacker, "mallory")
+        own_session = csrf_token(attacker)
+    async with client_factory(settings, browser=False) as victim:
+        await log_in(victim)
+        for planted in (anonymous, own_session):
+            victim.cookies.set("authsvc_csrf", planted, domain="authsvc.test")
+            response = await victim.post(
+                "/logout",
+                params={"everywhere": "true"},
+                headers={"Origin": ORIGIN, HEADER: planted},
+            )
+            assert response.status_code == 403, response.text
+            assert response.json()["error"] == "csrf_failed"
+        # The token handed out with the victim's own session still works, and a page gets a
+        # token bound to its session from GET /session when the cookie it holds is not.
+        assert (await victim.get("/session")).status_code == 200
+        fresh = csrf_token(victim)
+        assert fresh not in (anonymous, own_session)
+        response = await victim.post(
+            "/logout", params={"everywhere": "true"}, headers={"Origin": ORIGIN, HEADER: fresh}
+        )
+        assert response.status_code == 200, response.text
+    assert token_version(db_query) == 1
+
+
+async def test_a_refresh_after_the_access_cookie_expired_still_passes(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
+) -> None:
+    """Without an access cookie no session is named: the session's own token is accepted."""
+    make_user()
+    async with client_factory(settings) as client:
+        await log_in(client)
+        clock.advance(16 * 60)  # the browser drops the expired access cookie
+        client.cookies.delete("authsvc_at")
+        response = await client.post("/refresh")
+        assert response.status_code == 200, response.text
+        assert (await client.get("/session")).status_code == 200
+        assert (await client.post("/logout")).status_code == 200
