@@ -87,9 +87,29 @@ def test_a_good_token_passes(
     assert verifier.verify(token).state == {"theme": "dark"}
 
 
+def refusal_code(verifier: TokenVerifier, token: str) -> str:
+    """The code the verifier refuses the token with (TokenRevoked is an InvalidToken too, so
+    the type alone would not tell a claim check from the token-version check)."""
+    with pytest.raises(InvalidToken) as refused:
+        verifier.verify(token)
+    return refused.value.code
+
+
 @pytest.mark.parametrize(
     ("claim", "value"),
-    [("iss", "http://evil.test"), ("aud", "another-service"), ("nbf", 10**10), ("tv", "3")],
+    [
+        ("iss", "http://evil.test"),
+        ("aud", "another-service"),
+        ("nbf", 10**10),
+        ("tv", "3"),
+        ("tv", -1),
+        ("tv", True),
+        ("sub", ""),
+        ("sub", 1),
+        ("sid", ""),
+        ("roles", "admin"),
+        ("sess", ["state"]),
+    ],
 )
 def test_wrong_claims_are_refused(
     verifier: TokenVerifier,
@@ -99,8 +119,8 @@ def test_wrong_claims_are_refused(
     claim: str,
     value: object,
 ) -> None:
-    with pytest.raises(InvalidToken):
-        verifier.verify(sign(key, claims(clock, **{claim: value}), kid=jwk["kid"]))
+    token = sign(key, claims(clock, **{claim: value}), kid=jwk["kid"])
+    assert refusal_code(verifier, token) == "invalid_token"
 
 
 @pytest.mark.parametrize("missing", ["iss", "aud", "sub", "sid", "tv", "exp", "jti"])
@@ -113,8 +133,8 @@ def test_required_claims_are_required(
 ) -> None:
     payload = claims(clock)
     del payload[missing]
-    with pytest.raises(InvalidToken):
-        verifier.verify(sign(key, payload, kid=jwk["kid"]))
+    code = refusal_code(verifier, sign(key, payload, kid=jwk["kid"]))
+    assert code == "invalid_token"
 
 
 def test_expiry_is_checked_with_the_leeway(
