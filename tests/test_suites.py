@@ -43,12 +43,9 @@ def test_ci_refuses_to_run_without_a_service_suite(env: dict[str, str], missing:
     refused = collect({"CI": "true", **env})
     # pytest's usage error, before a single test runs: not a run with the suite skipped.
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
+    # The message names the one that is missing, not merely "something is wrong".
     assert f"{missing} is not set" in refused.stderr
-    both = {
-        POSTGRES_ENV: "postgresql+psycopg://postgres@127.0.0.1:5432/x",
-        REDIS_ENV: "redis://127.0.0.1:6379/15",
-    }
-    assert collect({"CI": "true", **both}).returncode == pytest.ExitCode.OK
+    assert ({POSTGRES_ENV, REDIS_ENV} - {missing}).isdisjoint(refused.stderr.split())
 
 
 def nginx_missing() -> str:
