@@ -200,7 +200,10 @@ class TokenVerifier:
         return session
 
     def token_from(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
-        """The bearer token if the Authorization header carries one, else authsvc's cookie."""
+        """The bearer token if the Authorization header carries one, else authsvc's cookie.
+
+        No Origin check: an HTTP handler of an unsafe method wants `presented_token` instead.
+        """
         bearer = _bearer_token(headers)
         return bearer if bearer is not None else self._cookie_token(cookies)
 
