@@ -37,6 +37,7 @@ from authsvc.services.purge import PeriodicPurge
 from authsvc.ui import install_ui
 from authsvc.web.body_limit import BodySizeLimit
 from authsvc.web.csrf import CsrfProtection
+from authsvc.web.json_body import StrictJsonBodies
 from authsvc.web.observe import RequestObserver
 from authsvc.web.security_headers import SecurityHeaders
 
@@ -81,6 +82,8 @@ def create_app(
         summary="Stateless JWT authentication with HttpOnly cookies and token-version revocation.",
         lifespan=lifespan,
     )
+    # Innermost first: strict JSON reads only what the body-size limit lets through.
+    app.add_middleware(StrictJsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (
         auth.router,

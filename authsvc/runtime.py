@@ -32,9 +32,9 @@ from authsvc.services.issuing import SessionLifetimes, TokenIssuer
 from authsvc.services.login import LoginService
 from authsvc.services.purge import Retention
 from authsvc.storage.engine import engine_from_settings, make_session_factory
-from authsvc.throttle.login import LoginThrottle
+from authsvc.throttle.policies import Throttles
 from authsvc.tokens.access import TokenPolicy
-from authsvc.web.cookies import CookiePolicy
+from authsvc.web.cookies import CookiePolicy, insecure_cookie_warnings
 from authsvc.web.csrf import CsrfTokens
 
 logger = logging.getLogger("authsvc")
@@ -55,7 +55,8 @@ class Runtime:
     authenticator: Authenticator
     # The push-invalidated token-version cache, when AUTHSVC_TOKEN_VERSION_CACHE is on.
     token_versions: PushCachedSource | None
-    # Use cases with their collaborators.
+    # Use cases with their collaborators, and the throttles of the endpoints that need one.
+    throttles: Throttles
     login: LoginService
     accounts: AccountService
     introspection_clients: IntrospectionClients
@@ -76,6 +77,8 @@ class Runtime:
     ) -> Runtime:
         clock = clock or SystemClock()
         hasher = hasher or Argon2Hasher()
+        for warning in insecure_cookie_warnings(settings):
+            logger.warning(warning)
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:
@@ -95,6 +98,7 @@ class Runtime:
             IdentityMemo(settings.token_version_cache_max_users) if token_versions else None
         )
         password_policy = PasswordPolicy.with_common_list(settings.password_min_length)
+        throttles = Throttles.from_settings(settings)
         runtime = cls(
             settings=settings,
             clock=clock,
@@ -106,15 +110,18 @@ class Runtime:
             issuer=issuer,
             authenticator=Authenticator(issuer, token_versions, identities),
             token_versions=token_versions,
-            login=LoginService(
-                hasher, issuer, LoginThrottle.from_settings(settings), settings.single_session
+            throttles=throttles,
+            login=LoginService(hasher, issuer, throttles.login, settings.single_session),
+            accounts=AccountService(
+                hasher, password_policy, issuer, throttles.password_change, throttles.register
             ),
-            accounts=AccountService(hasher, password_policy, issuer),
             introspection_clients=IntrospectionClients.parse(settings.introspection_clients),
             retention=Retention.from_settings(settings),
             cookies=CookiePolicy.from_settings(settings),
             csrf=CsrfTokens(_csrf_secrets(settings)),
         )
+        for throttle in throttles.all():
+            runtime.metrics.expect_throttled(throttle.route)
         runtime._watch(PoolCollector(engine), KeyCollector(session_factory, clock))
         if token_versions is not None:
             runtime._watch(VersionCacheCollector(token_versions))
@@ -132,7 +139,7 @@ class Runtime:
         self._collectors.clear()
         if self.version_publisher is not None:
             self.version_publisher.close()
-        self.login.throttle.close()
+        self.throttles.close()
         if self.token_versions is not None:
             self.token_versions.close()
         self.engine.dispose()

@@ -35,6 +35,7 @@ from tests.helpers.sessions import Device
 from tests.helpers.suites import (
     POSTGRES_ENV,
     POSTGRES_HINT,
+    REDIS_ENV,
     SKIPPED_SUITES,
     redis_test_url,
     skip_suite,
@@ -42,8 +43,10 @@ from tests.helpers.suites import (
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("CI") == "true" and not os.environ.get(POSTGRES_ENV):
-        raise pytest.UsageError(f"CI must run the PostgreSQL suite: {POSTGRES_ENV} is not set")
+    if os.environ.get("CI") == "true":
+        for variable, suite in ((POSTGRES_ENV, "PostgreSQL"), (REDIS_ENV, "Redis")):
+            if not os.environ.get(variable):
+                raise pytest.UsageError(f"CI must run the {suite} suite: {variable} is not set")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

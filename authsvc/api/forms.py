@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 
 from authsvc.api.schemas import LoginRequest
 from authsvc.errors import BadRequest, UnsupportedMediaType
+from authsvc.web.json_body import strict_loads
 
 _FORM = "application/x-www-form-urlencoded"
 _TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
@@ -45,10 +45,7 @@ async def read_login_request(request: Request) -> LoginRequest:
 
 
 def _parse_json(text: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+    return strict_loads(text.encode("utf-8"))
 
 
 def _parse_form(text: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from authsvc.web.csrf import SAFE_METHODS
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-THROTTLED_PATHS = frozenset({"/login"})
+# The routes of the throttles in authsvc/throttle/policies.py (a test holds the two together).
+THROTTLED_PATHS = frozenset({"/login", "/password", "/register"})
 # Routes where a token is optional: logging out without a session is a harmless no-op, and
 # a login presenting one ends the session that browser held.
 OPTIONAL_AUTH_PATHS = frozenset({"/login", "/logout"})
@@ -31,7 +32,7 @@ _MALFORMED = "The request is malformed (invalid_request)"
 _TOO_LARGE = "The request body is too large (payload_too_large)"
 _NO_TOKEN = "The access token is missing, invalid, expired or revoked"
 _CSRF = "Cross-site request refused (csrf_failed)"
-_THROTTLED = "Too many failed attempts (too_many_attempts); see Retry-After"
+_THROTTLED = "Too many attempts (too_many_attempts); see Retry-After"
 _UNAVAILABLE = "The database is unavailable, so nobody is authenticated (service_unavailable)"
 
 

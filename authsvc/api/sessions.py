@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -28,6 +27,7 @@ from authsvc.errors import (
 from authsvc.services import refresh as refresh_service
 from authsvc.services import sessions
 from authsvc.storage.engine import kept_when_refused
+from authsvc.web.json_body import strict_loads
 
 router = APIRouter(tags=["session"])
 
@@ -125,18 +125,10 @@ async def read_state_patch(request: Request, runtime: RuntimeDep) -> dict[str, A
     raw = await request.body()
     if len(raw) > limit:
         raise PayloadTooLarge(f"A session state patch has at most {limit} bytes.")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest("The request body is not valid JSON.") from exc
+    data = strict_loads(raw)
     if not isinstance(data, dict):
         raise BadRequest("The session state patch must be a JSON object.")
     return data
-
-
-def _reject_constant(name: str) -> None:
-    # NaN and Infinity are not JSON; they would make tokens other parsers refuse.
-    raise ValueError(f"{name} is not allowed")
 
 
 @router.patch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Self
 
@@ -53,11 +54,25 @@ class ServerSettings(SettingsGroup):
     trusted_proxies: CommaSeparated[str] = Field(
         default_factory=list,
         description=(
-            "Comma-separated addresses of your load balancers, exactly as the service sees their "
-            "connections. Only their `X-Forwarded-For` and `X-Forwarded-Proto` are believed; "
-            "without them every client behind a proxy shares the proxy's address for throttling."
+            "Comma-separated addresses or networks (`10.0.0.0/8`) of your load balancers, as the "
+            "service sees their connections. Only their `X-Forwarded-For` and "
+            "`X-Forwarded-Proto` are believed; without them every client behind a proxy shares "
+            "the proxy's address for throttling."
         ),
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.7 or 10.0.0.0/8)"
+                ) from None
+        return value
+
     max_body_bytes: int = Field(
         default=16 * 1024,
         ge=1024,
@@ -362,7 +377,7 @@ class CookieSettings(SettingsGroup):
         description=(
             "`true`: cookies are sent over HTTPS only; `false`: over plain HTTP too; `auto`: "
             "follow the request scheme, believing `X-Forwarded-Proto` only from "
-            "AUTHSVC_TRUSTED_PROXIES."
+            "AUTHSVC_TRUSTED_PROXIES, and always Secure when AUTHSVC_ISSUER is https://."
         ),
     )
     cookie_samesite: SameSite = Field(
@@ -440,40 +455,56 @@ class BrowserSecuritySettings(SettingsGroup):
 
 
 class LoginThrottleSettings(SettingsGroup):
-    """How many failed logins are allowed, per account and per client address."""
+    """How many password guesses and sign-ups are allowed, per account and per client address."""
 
-    model_config = SettingsConfigDict(title="Login throttling")
+    model_config = SettingsConfigDict(title="Throttling: password guesses and sign-ups")
 
     login_throttle_enabled: bool = Field(
         default=True,
         description=(
-            "Throttle failed logins. The counters live in Redis when AUTHSVC_REDIS_URL is set, "
-            "so every instance sees them; otherwise each process counts alone, in memory."
+            "Throttle every endpoint that checks a password (`POST /login`, `POST /password`) "
+            "and `POST /register`. The counters live in Redis when AUTHSVC_REDIS_URL is set, so "
+            "every instance sees them; otherwise each process counts alone, in memory. An IPv6 "
+            "client is counted by its /64."
         ),
     )
     login_limit_account: str = Field(
         default="100/hour",
         description=(
-            "Failed logins allowed per account from addresses that never logged in to it "
-            "(`limits` syntax: `N/second|minute|hour|day`, several joined with `;`)."
+            "Wrong passwords allowed per account (at login and at `POST /password` together) "
+            "from addresses that never logged in to it (`limits` syntax: "
+            "`N/second|minute|hour|day`, several joined with `;`)."
         ),
     )
     login_limit_client_account: str = Field(
         default="5/minute;20/hour",
         description=(
-            "Failed logins allowed per account from one client address: a growing delay for "
+            "Wrong passwords allowed per account from one client address: a growing delay for "
             "that address, not a lockout of the account."
         ),
     )
     login_limit_client: str = Field(
         default="100/hour",
         description=(
-            "Failed logins allowed from one client address across all accounts (credential "
+            "Wrong passwords allowed from one client address across all accounts (credential "
             "stuffing)."
         ),
     )
+    register_limit_client: str = Field(
+        default="20/hour;100/day",
+        description=(
+            'Sign-up attempts that reach the username check (an account created, or "username '
+            'taken") allowed from one client address, so that `POST /register` is no free '
+            "oracle of which usernames exist."
+        ),
+    )
 
-    @field_validator("login_limit_account", "login_limit_client_account", "login_limit_client")
+    @field_validator(
+        "login_limit_account",
+        "login_limit_client_account",
+        "login_limit_client",
+        "register_limit_client",
+    )
     @classmethod
     def _limits_parse(cls, value: str) -> str:
         parse_limits(value)

@@ -55,6 +55,10 @@ VALIDATION_RESULTS = (
     "token_expired",
     "token_revoked",
 )
+# Methods that get a label of their own; any other a client invents is "other", so that no
+# request, authenticated or not, can add series (and memory) to /metrics. Routes are bounded
+# already: a request that matches none is labelled "unmatched".
+LABELLED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Endpoints whose outcome is a metric of its own; the label is the error code. Matched on the
 # request's path, so that refusals answered before routing (CSRF, body size) count too.
 _OUTCOME_PATHS = {("POST", "/login"): "logins", ("POST", "/refresh"): "refreshes"}
@@ -114,7 +118,8 @@ class Metrics:
         seconds: float,
         error_code: str | None,
     ) -> None:
-        self.request_duration.labels(method, route, str(status)).observe(seconds)
+        label = method if method in LABELLED_METHODS else "other"
+        self.request_duration.labels(label, route, str(status)).observe(seconds)
         counter_name = _OUTCOME_PATHS.get((method, path))
         if counter_name is not None:
             outcome = "success" if status < 400 else (error_code or f"http_{status}")
@@ -122,6 +127,10 @@ class Metrics:
             counter.labels(outcome).inc()
         if status == 429:
             self.throttled.labels(route).inc()
+
+    def expect_throttled(self, route: str) -> None:
+        """A zero-valued 429 series for a throttled route, before its first refusal."""
+        self.throttled.labels(route)
 
     def validated(self, result: str) -> None:
         self.token_validations.labels(result).inc()

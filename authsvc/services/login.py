@@ -10,17 +10,17 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
-from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.errors import InvalidCredentials, SessionActive
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
-from authsvc.services import sessions
+from authsvc.services import sessions, throttling
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import find_by_username, normalise_username
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
-from authsvc.throttle.login import LoginThrottle
+from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.refresh import new_refresh_token
 
 
@@ -45,7 +45,7 @@ class LoginService:
 
     hasher: PasswordHasher
     issuer: TokenIssuer
-    throttle: LoginThrottle
+    throttle: Throttle
     single_session: SingleSession = SingleSession.off
 
     def login(
@@ -62,13 +62,8 @@ class LoginService:
         Refusals keep their audit record: the caller commits the transaction when it refuses.
         """
         account = normalise_username(credentials.username)
-        try:
-            # Before any hashing, so a throttled attacker costs us nothing.
-            self.throttle.check(account, client.ip, now)
-        except TooManyAttempts:
-            audit.record(db, "login_throttled", now=now, client=client)
-            keep_when_refused(db)
-            raise
+        # Before any hashing, so a throttled attacker costs us nothing.
+        throttling.enforce(db, self.throttle, client, now=now, account=account)
         try:
             user = self._verified_user(db, credentials, client, now=now)
             # The password was right from here on: a refusal is not a guess to count.
@@ -76,7 +71,7 @@ class LoginService:
                 db, user, self.single_session, client=client, now=now, replacing=replaces_session
             )
         except InvalidCredentials:
-            self.throttle.failed(account, client.ip, now)
+            self.throttle.count(now, client=client.ip, account=account)
             keep_when_refused(db)
             raise
         except SessionActive:
@@ -87,7 +82,7 @@ class LoginService:
         if replaces_session is not None:
             _end_replaced_session(db, replaces_session, now=now)
         result = self._open_session(db, user, credentials.remember, client, now=now)
-        self.throttle.succeeded(account, client.ip, now)
+        self.throttle.succeeded(now, client=client.ip, account=account)
         return result
 
     def _verified_user(

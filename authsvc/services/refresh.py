@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidRefreshToken, RefreshTokenReused, SessionExpired
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.issuing import IssuedToken, SessionLifetimes, TokenIssuer
-from authsvc.services.sessions import alive_clause, end_session, is_alive
+from authsvc.services.sessions import alive_clause, end_session, is_alive, retire_refresh_hash
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.models import RotatedRefreshToken, User
 from authsvc.storage.models import Session as SessionRow
-from authsvc.storage.models import User
 from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
 
 
@@ -53,6 +53,8 @@ def refresh(
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if claimed is not None:
+        # The presented token joins the session's family: from now on it can only be a copy.
+        retire_refresh_hash(db, claimed, presented, now=now)
         row = db.get(SessionRow, claimed, populate_existing=True)
         assert row is not None  # the UPDATE just returned it, inside this transaction
         idle = issuer.lifetimes.idle_for(row.remember)
@@ -65,20 +67,23 @@ def refresh(
 def _not_rotated(
     db: Session, issuer: TokenIssuer, presented: str, client: ClientInfo, *, now: datetime
 ) -> RefreshResult:
-    row = db.scalars(
+    current = db.scalars(
         select(SessionRow)
-        .where(
-            or_(SessionRow.refresh_hash == presented, SessionRow.previous_refresh_hash == presented)
-        )
+        .where(SessionRow.refresh_hash == presented)
         .execution_options(populate_existing=True)
     ).first()
-    if row is None:
-        raise InvalidRefreshToken()
-    if row.refresh_hash == presented:
-        _expire(db, row, client=client, now=now)
+    if current is not None:
+        _expire(db, current, client=client, now=now)
         keep_when_refused(db)
         raise SessionExpired()
-    if is_alive(row, now) and _within_grace(row, issuer.lifetimes, now):
+    row = _session_of_earlier_token(db, presented)
+    if row is None:
+        raise InvalidRefreshToken()
+    if (
+        row.previous_refresh_hash == presented
+        and is_alive(row, now)
+        and _within_grace(row, issuer.lifetimes, now)
+    ):
         # The other tab's request rotated a moment ago. Answer with an access token for the same
         # session and leave the refresh cookie alone: the winner's response sets the new one.
         row.last_used_at = now
@@ -87,6 +92,16 @@ def _not_rotated(
     _reuse_detected(db, row, client=client, now=now)
     keep_when_refused(db)
     raise RefreshTokenReused()
+
+
+def _session_of_earlier_token(db: Session, presented: str) -> SessionRow | None:
+    """The session whose family holds this token, however many rotations ago it was replaced."""
+    return db.scalars(
+        select(SessionRow)
+        .join(RotatedRefreshToken, RotatedRefreshToken.session_id == SessionRow.id)
+        .where(RotatedRefreshToken.hash == presented)
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 def _within_grace(row: SessionRow, lifetimes: SessionLifetimes, now: datetime) -> bool:

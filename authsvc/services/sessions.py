@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +17,9 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
+from authsvc.storage.models import RotatedRefreshToken, User
 from authsvc.storage.models import Session as SessionRow
-from authsvc.storage.models import User
+from authsvc.tokens.access import claim_size
 
 
 def alive_clause(now: datetime) -> ColumnElement[bool]:
@@ -57,6 +57,11 @@ def end_sessions(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def retire_refresh_hash(db: Session, session_id: str, token_hash: str, *, now: datetime) -> None:
+    """Keep a replaced refresh token in its session's family: only a copy can present it now."""
+    db.add(RotatedRefreshToken(hash=token_hash, session_id=session_id, rotated_at=now))
 
 
 def end_session(row: SessionRow, *, reason: str, now: datetime) -> None:
@@ -135,11 +140,6 @@ def merge_state(state: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def state_size(state: Mapping[str, Any]) -> int:
-    """Bytes the state takes in the token's payload (compact JSON, UTF-8)."""
-    return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
-
-
 @dataclass(frozen=True)
 class StateUpdated:
     session: SessionRow
@@ -166,7 +166,7 @@ def _merged_within_limit(
     row: SessionRow, patch: Mapping[str, Any], *, max_bytes: int, now: datetime
 ) -> dict[str, Any]:
     merged = merge_state(row.state or {}, patch)
-    size = state_size(merged)
+    size = claim_size(merged)
     if size > max_bytes:
         raise SessionStateTooLarge(
             f"The session state would take {size} bytes; the limit is {max_bytes} bytes "

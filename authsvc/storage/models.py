@@ -1,4 +1,4 @@
-"""ORM tables: users, their sessions, signing keys and the audit trail."""
+"""ORM tables: users, their sessions and refresh-token families, signing keys, the audit trail."""
 
 from __future__ import annotations
 
@@ -89,6 +89,22 @@ class Session(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RotatedRefreshToken(Base):
+    """A refresh token its session has rotated away from: if it comes back, someone copied it.
+
+    Every earlier token of the family is kept until its session is purged, so a thief who
+    rotates any number of times still leaves the victim's older token recognisable.
+    """
+
+    __tablename__ = "rotated_refresh_tokens"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SigningKey(Base):

@@ -1,1 +1,1 @@
-"""Rate limits on password guessing, counted in a `limits` storage (memory or Redis)."""
+"""Rate limits on password guessing and sign-up probing, counted in a `limits` storage."""

@@ -6,6 +6,7 @@ Pure functions over keys and a time: no database, no HTTP, so the downstream ver
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -117,6 +118,25 @@ def issue_access_token(
         kid=signer.kid,
     )
     return token, claims
+
+
+def claim_size(value: Any) -> int:
+    """Bytes `value` takes in a token's payload: compact JSON with ASCII escapes, as PyJWT writes
+    it (a non-ASCII character is a 6- or 12-byte escape there, not its 2 to 4 UTF-8 bytes)."""
+    return len(json.dumps(value, separators=(",", ":")).encode("ascii"))
+
+
+def unverified_session_id(token: str) -> str | None:
+    """The `sid` a token names, read without any check: only to pick which session a CSRF token
+    must belong to (the route verifies the token itself and refuses a forged one)."""
+    if len(token) > MAX_TOKEN_BYTES or not _COMPACT_JWS.fullmatch(token):
+        return None
+    try:
+        payload = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return None
+    sid = payload.get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 def read_header(token: str) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 PyJWT's PyJWKClient parses keys well but caches for a fixed lifespan (no Cache-Control), reads
 the wall clock (untestable without sleeping) and takes a lock on every lookup; so we keep its
 key parsing (PyJWKSet) and do the caching here, lock-free on the read path.
+
+A key set whose refetch keeps failing is served for a bounded time past its max-age, then the
+cache fails closed: a revoked key must not live on wherever an attacker can block the fetch.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class JwksCache:
         max_max_age: float = 86400,
         unknown_kid_interval: float = 10,
         retry_interval: float = 5,
+        max_stale: float = 600,
     ):
         if jwks_url is None and issuer is None:
             raise ValueError("give the jwks_url or the issuer to discover it from")
@@ -136,6 +140,7 @@ class JwksCache:
         self._max_age_bounds = (min_max_age, max_max_age)
         self._unknown_kid_interval = unknown_kid_interval
         self._retry_interval = retry_interval
+        self._max_stale = max_stale
         self._snapshot: _Snapshot | None = None
         self._last_fetch_attempt = float("-inf")
         self._lock = threading.Lock()
@@ -168,8 +173,14 @@ class JwksCache:
                 except DiscoveryError as exc:
                     if self._snapshot is None:
                         raise
-                    # Keep verifying with the keys we have; rotation publishes keys early.
+                    # Keep verifying with the keys we have for a while (rotation publishes keys
+                    # early), but only for a while.
                     logger.warning("JWKS refetch failed, keeping the previous set: %s", exc)
+            stale_for = now - self._snapshot.fresh_until
+            if stale_for > self._max_stale:
+                raise DiscoveryError(
+                    f"the key set is {stale_for:.0f} s past its max-age and cannot be refetched"
+                )
             return self._snapshot.keys
 
     def _fetch(self, now: float) -> _Snapshot:

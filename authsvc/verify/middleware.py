@@ -45,8 +45,9 @@ class VerifierMiddleware:
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope.get("headers", [])
         }
-        token = self.verifier.token_from(headers, _cookies(headers.get("cookie", "")))
         try:
+            cookies = _cookies(headers.get("cookie", ""))
+            token = self.verifier.presented_token(scope["method"], headers, cookies)
             if token is None:
                 raise NotAuthenticated()
             # Signature checks and source reads may block; keep them off the event loop.

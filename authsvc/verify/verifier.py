@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from authsvc.clock import Clock, SystemClock
 from authsvc.errors import (
     AuthError,
+    CsrfFailed,
     DiscoveryError,
     Forbidden,
     InvalidToken,
@@ -30,6 +31,7 @@ from authsvc.revocation.sources import TokenVersionSource
 from authsvc.tokens.access import AccessClaims, TokenPolicy, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, JwksCache, KeyProvider
+from authsvc.verify.origin import cross_site_refusal
 from authsvc.verify.web import install_error_handler
 
 
@@ -100,6 +102,9 @@ class TokenVerifier:
 
     The signature is checked against the published JWKS, the claims with the same rules as
     authsvc (`authsvc.tokens`), and `tv` against `versions` (see `authsvc.verify.sources`).
+    Over HTTP (the FastAPI dependency, the middleware) the access cookie is read only under the
+    name authsvc gives it, and an unsafe request it authenticates must come from the service's
+    own origin or one of `allowed_origins`; a bearer token needs neither.
     """
 
     def __init__(
@@ -112,10 +117,13 @@ class TokenVerifier:
         leeway: timedelta = timedelta(seconds=30),
         algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
         cookie_name: str = "authsvc_at",
+        cookie_domain: str | None = None,
+        allowed_origins: Iterable[str] = (),
         cache_size: int = 10_000,
         clock: Clock | None = None,
         http: HttpClient | None = None,
         keys: KeyProvider | None = None,
+        jwks_max_stale: float = 600,
     ):
         self.issuer = issuer.rstrip("/")
         self.policy = TokenPolicy(issuer=self.issuer, audience=audience, leeway=leeway)
@@ -127,9 +135,16 @@ class TokenVerifier:
             issuer=self.issuer,
             algorithms=algorithms,
             clock=self.clock,
+            max_stale=jwks_max_stale,
         )
-        # authsvc adds the __Host- prefix where its rules hold; accept both spellings.
-        self.cookie_names = (f"__Host-{cookie_name}", cookie_name)
+        # authsvc names its cookie __Host-… wherever the prefix can be used: an https issuer
+        # (always Secure) with no cookie Domain. There a plain-named cookie can only have been
+        # planted (by a sibling subdomain, say), so only the prefixed name is read.
+        if self.issuer.startswith("https://") and cookie_domain is None:
+            self.cookie_names: tuple[str, ...] = (f"__Host-{cookie_name}",)
+        else:
+            self.cookie_names = (cookie_name,)
+        self.allowed_origins = frozenset(origin.lower().rstrip("/") for origin in allowed_origins)
         self.cache = VerifiedTokenCache(cache_size)
         self.stats = VerifierStats()
         # The warm path is a few microseconds; building a datetime per call would double it.
@@ -185,12 +200,28 @@ class TokenVerifier:
         return session
 
     def token_from(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
-        """The bearer token if the Authorization header carries one, else authsvc's cookie."""
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            scheme, _, credentials = authorization.partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
+        """The bearer token if the Authorization header carries one, else authsvc's cookie.
+
+        No Origin check: an HTTP handler of an unsafe method wants `presented_token` instead.
+        """
+        bearer = _bearer_token(headers)
+        return bearer if bearer is not None else self._cookie_token(cookies)
+
+    def presented_token(
+        self, method: str, headers: Mapping[str, str], cookies: Mapping[str, str]
+    ) -> str | None:
+        """The token an HTTP request presents; CsrfFailed for a cookie from a foreign origin."""
+        bearer = _bearer_token(headers)
+        if bearer is not None:
+            return bearer
+        token = self._cookie_token(cookies)
+        if token is not None:
+            refusal = cross_site_refusal(method, headers, self.allowed_origins)
+            if refusal is not None:
+                raise CsrfFailed(refusal)
+        return token
+
+    def _cookie_token(self, cookies: Mapping[str, str]) -> str | None:
         for name in self.cookie_names:
             value = cookies.get(name)
             if value:
@@ -200,9 +231,10 @@ class TokenVerifier:
     # --- FastAPI ---------------------------------------------------------------------------
 
     def session(self, request: Request) -> VerifiedSession:
-        """`Depends(verifier.session)`: the verified session, or a 401 (503 if it cannot tell)."""
-        token = self.token_from(request.headers, request.cookies)
+        """`Depends(verifier.session)`: the verified session, or a 401 (403 for a cross-site
+        cookie, 503 if it cannot tell)."""
         try:
+            token = self.presented_token(request.method, request.headers, request.cookies)
             if token is None:
                 raise NotAuthenticated()
             return self.verify(token)
@@ -228,6 +260,15 @@ class TokenVerifier:
 
     def close(self) -> None:
         self.versions.close()
+
+
+def _bearer_token(headers: Mapping[str, str]) -> str | None:
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return None
 
 
 def _peek_kid(token: str) -> str | None:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authsvc.config import CookieSecure, Settings
-from authsvc.web.forwarded import request_is_secure
+from authsvc.web.forwarded import TrustedProxies, request_is_secure
 
 # The endpoints that read the refresh cookie, and so the only paths it is sent to.
 REFRESH_COOKIE_PATHS = ("/refresh", "/logout")
@@ -21,8 +21,10 @@ class CookiePolicy:
     secure: CookieSecure
     samesite: str
     domain: str | None
-    trusted_proxies: frozenset[str]
+    trusted_proxies: TrustedProxies
     refresh_name: str = "authsvc_rt"
+    # Browsers reach an https issuer over HTTPS, whatever scheme the request seems to have here.
+    issuer_is_https: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CookiePolicy:
@@ -31,13 +33,16 @@ class CookiePolicy:
             secure=settings.cookie_secure,
             samesite=settings.cookie_samesite.value,
             domain=settings.cookie_domain,
-            trusted_proxies=frozenset(settings.trusted_proxies),
+            trusted_proxies=TrustedProxies(settings.trusted_proxies),
             refresh_name=settings.refresh_cookie_name,
+            issuer_is_https=settings.issuer.startswith("https://"),
         )
 
     def is_secure(self, request: Request) -> bool:
         if self.secure is CookieSecure.auto:
-            return request_is_secure(request, self.trusted_proxies)
+            # Behind a TLS-terminating balancer that is not a trusted proxy every request looks
+            # like plain HTTP: an https issuer must never lose Secure (and its prefixes) to that.
+            return self.issuer_is_https or request_is_secure(request, self.trusted_proxies)
         return self.secure is CookieSecure.true
 
     def access_cookie_name(self, request: Request) -> str:
@@ -119,3 +124,16 @@ class CookiePolicy:
     def clear_all(self, response: Response, request: Request) -> None:
         self.clear_access(response, request)
         self.clear_refresh(response, request)
+
+
+def insecure_cookie_warnings(settings: Settings) -> list[str]:
+    """What the operator should hear at start-up: settings that send cookies without Secure
+    although browsers reach the service over HTTPS."""
+    if settings.issuer.startswith("https://") and settings.cookie_secure is CookieSecure.false:
+        return [
+            f"AUTHSVC_COOKIE_SECURE=false sends the token cookies without Secure (and without "
+            f"their __Host-/__Secure- prefixes) although AUTHSVC_ISSUER is {settings.issuer}: "
+            "anyone on the network path of a plain-HTTP request can read them. Set it to true "
+            "(or auto)."
+        ]
+    return []

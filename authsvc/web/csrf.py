@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
 from authsvc.errors import CsrfFailed, PayloadTooLarge, error_response
+from authsvc.tokens.access import unverified_session_id
 from authsvc.web.cookies import CookiePolicy
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -43,7 +44,13 @@ _MAX_TOKEN_CHARS = 256
 
 class CsrfTokens:
     """Mints and checks tokens signed with a key derived from the key-encryption secret, so a
-    cookie planted by a sibling subdomain (which cannot sign) is refused."""
+    cookie planted by a sibling subdomain (which cannot sign) is refused, and bound to the session
+    they were issued for, so a signed token it fetched for itself (anonymous, or for its own
+    session) is refused too.
+
+    A token is `nonce.binding.mac`: the binding is a keyed digest of the session id (`-` for no
+    session), and the MAC covers both.
+    """
 
     def __init__(self, secret_values: list[str]):
         # The first secret signs, all verify: rotating the secret list keeps tokens valid.
@@ -54,19 +61,37 @@ class CsrfTokens:
             for secret in secret_values
         ]
 
-    def mint(self) -> str:
-        nonce = secrets.token_urlsafe(32)
-        return f"{nonce}.{_mac(self._keys[0], nonce)}"
+    def mint(self, session_id: str | None = None) -> str:
+        """A token for this session (None: a browser with no session yet)."""
+        key = self._keys[0]
+        signed = f"{secrets.token_urlsafe(32)}.{_binding(key, session_id)}"
+        return f"{signed}.{_mac(key, signed)}"
 
-    def valid(self, token: str) -> bool:
+    def valid(self, token: str, session_id: str | None = None) -> bool:
+        """Signed by us and, when the request names a session, issued for that session.
+
+        A request that names none (a login, or a refresh once the access cookie has expired)
+        accepts a token of any binding: there is no session for a forged request to act in.
+        """
         if len(token) > _MAX_TOKEN_CHARS:
             return False
-        nonce, _, mac = token.rpartition(".")
+        signed, _, mac = token.rpartition(".")
+        nonce, _, binding = signed.partition(".")
+        if not nonce or not binding:
+            return False
         # Every key is tried, so the time taken does not tell which one matched.
         matches = [
-            hmac.compare_digest(mac.encode(), _mac(key, nonce).encode()) for key in self._keys
+            hmac.compare_digest(mac.encode(), _mac(key, signed).encode())
+            and (session_id is None or hmac.compare_digest(binding, _binding(key, session_id)))
+            for key in self._keys
         ]
-        return bool(nonce) and any(matches)
+        return any(matches)
+
+
+def _binding(key: bytes, session_id: str | None) -> str:
+    if session_id is None:
+        return "-"
+    return _mac(key, f"session:{session_id}")[:22]
 
 
 @dataclass
@@ -76,13 +101,15 @@ class PageToken:
 
     tokens: CsrfTokens
     current: str | None
+    # The session the request's access cookie names: a minted token is bound to it.
+    session_id: str | None
     minted: str | None = field(default=None, init=False)
 
     def value(self) -> str:
         if self.current is not None:
             return self.current
         if self.minted is None:
-            self.minted = self.tokens.mint()
+            self.minted = self.tokens.mint(self.session_id)
         return self.minted
 
 
@@ -124,7 +151,10 @@ class CsrfProtection:
         tokens: CsrfTokens = runtime.csrf
         name = csrf_cookie_name(policy, request, self.cookie_name)
         presented = request.cookies.get(name)
-        cookie_valid = presented is not None and tokens.valid(presented)
+        # The session the request's access cookie names (the one its route will act in).
+        access = policy.read_access(request)
+        session_id = unverified_session_id(access) if access is not None else None
+        cookie_valid = presented is not None and tokens.valid(presented, session_id)
         if self._needs_check(request):
             refusal, receive = await self._refusal(
                 request, receive, presented if cookie_valid else None
@@ -132,10 +162,11 @@ class CsrfProtection:
             if refusal is not None:
                 await error_response(refusal)(scope, receive, send)
                 return
-        page = PageToken(tokens, presented if cookie_valid else None)
+        page = PageToken(tokens, presented if cookie_valid else None, session_id)
         scope.setdefault("state", {})[PAGE_TOKEN_STATE] = page
-        # A safe request hands a browser its first token; a response that logs someone in
-        # hands out a fresh one (a token per session). This middleware's refusals set none.
+        # A safe request hands a browser its first token (or one for its session); a response
+        # that sets an access cookie hands out a fresh one bound to the session that cookie
+        # names (a token per session). This middleware's refusals set none.
         hand_out = (
             request.method in SAFE_METHODS
             and request.url.path in HANDOUT_PATHS
@@ -146,10 +177,15 @@ class CsrfProtection:
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                # A page that embedded a new token in its forms gets exactly that one.
-                token = page.minted
-                if token is None and (hand_out or _sets_cookie(headers, access_names)):
-                    token = tokens.mint()
+                issued = _access_cookie_set(headers, access_names)
+                token = None
+                if issued is not None:
+                    token = tokens.mint(unverified_session_id(issued))
+                elif page.minted is not None:
+                    # A page that embedded a new token in its forms gets exactly that one.
+                    token = page.minted
+                elif hand_out:
+                    token = tokens.mint(session_id)
                 if token is not None:
                     message["headers"] = [
                         *headers,
@@ -261,14 +297,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _sets_cookie(headers: list[tuple[bytes, bytes]], names: set[str]) -> bool:
+def _access_cookie_set(headers: list[tuple[bytes, bytes]], names: set[str]) -> str | None:
+    """The access token the response sets as a cookie, if it sets one (not a clearing one)."""
     for key, value in headers:
         if key.lower() != b"set-cookie":
             continue
         text = value.decode("latin-1")
-        if text.split("=", 1)[0] in names and "max-age=0" not in text.lower():
-            return True
-    return False
+        cookie_name, _, rest = text.partition("=")
+        if cookie_name in names and "max-age=0" not in text.lower():
+            return rest.split(";", 1)[0].strip('"')
+    return None
 
 
 def _set_cookie_header(

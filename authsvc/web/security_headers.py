@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
-from authsvc.web.forwarded import request_is_secure
+from authsvc.web.forwarded import TrustedProxies, request_is_secure
 
 _ALWAYS = {
     "X-Content-Type-Options": "nosniff",
@@ -20,7 +20,7 @@ _ALWAYS = {
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app = app
-        self.trusted_proxies = frozenset(settings.trusted_proxies)
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.hsts = f"max-age={settings.hsts_max_age_seconds}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -53,6 +53,18 @@ async def test_password_change_keeps_this_session_and_ends_every_other(
     assert "password_changed" in events
 
 
+async def test_a_refresh_token_replaced_by_a_password_change_is_reuse(
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery
+) -> None:
+    """A copy taken before the change, presented after it, ends the session as a theft."""
+    copied = device.refresh
+    assert (await change(client, device, PASSWORD, NEW_PASSWORD)).status_code == 200
+    reused = await refresh_with(client, copied)
+    assert reused.json()["error"] == "refresh_token_reused"
+    assert db_query("SELECT end_reason FROM sessions")[0].end_reason == "refresh_token_reuse"
+    assert (await device.get("/session")).json()["error"] == "token_revoked"
+
+
 async def test_password_change_needs_the_current_password(
     client: httpx.AsyncClient, device: Device, db_query: DbQuery
 ) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.helpers.defaults import PASSWORD
-from tests.helpers.fixture_types import MakeUser
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
 
 
 @pytest.mark.parametrize(
@@ -151,3 +151,79 @@ async def test_a_valid_login_still_works_next_to_all_that(
     make_user()
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
+
+
+# Well-formed for Python's json module, refused by strict JSON (RFC 8259, I-JSON RFC 7493).
+NOT_STRICT_JSON = {
+    "overflow-to-infinity": b'{"n": 1e400}',
+    "negative-overflow": b'{"n": -1e400}',
+    "nan": b'{"n": NaN}',
+    "infinity": b'{"n": Infinity}',
+    "minus-infinity": b'{"n": -Infinity}',
+    "duplicate-name": b'{"n": 1, "n": 2}',
+    "nested-duplicate-name": b'{"n": {"a": 1, "a": 1}}',
+    "lone-surrogate": b'{"n": "\\ud800"}',
+    "lone-surrogate-in-name": b'{"\\udfff": 1}',
+    "utf-16": '{"n": 1}'.encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("body", NOT_STRICT_JSON.values(), ids=NOT_STRICT_JSON.keys())
+async def test_session_state_refuses_json_that_is_not_strict(
+    client: httpx.AsyncClient, make_user: MakeUser, body: bytes
+) -> None:
+    """Such values would sit in the `sess` claim, where other JWT libraries choke on them."""
+    make_user()
+    login = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    headers = {
+        "Authorization": f"Bearer {login.cookies['authsvc_at']}",
+        "Content-Type": "application/merge-patch+json",
+    }
+    response = await client.patch("/session", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "set-cookie" not in response.headers
+    current = await client.get("/session", headers={"Authorization": headers["Authorization"]})
+    assert current.json()["session"]["state"] == {}
+
+
+async def test_every_json_body_is_parsed_strictly(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """Login, password change and sign-up alike: a repeated name is refused, never resolved."""
+    make_user()
+    async with client_factory(make_settings(registration="open")) as client:
+        json_type = {"Content-Type": "application/json"}
+        login = await client.post(
+            "/login",
+            content=f'{{"username": "alice", "password": "x", "password": "{PASSWORD}"}}',
+            headers=json_type,
+        )
+        assert login.status_code == 400, login.text
+        assert login.json()["error"] == "invalid_request"
+        token = (
+            await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        ).cookies["authsvc_at"]
+        change = await client.post(
+            "/password",
+            content=(
+                f'{{"current_password": "{PASSWORD}", "new_password": "a long new passphrase", '
+                '"new_password": "another long passphrase"}'
+            ),
+            headers={**json_type, "Authorization": f"Bearer {token}"},
+        )
+        assert change.status_code == 400, change.text
+        assert change.json()["error"] == "invalid_request"
+        register = await client.post(
+            "/register",
+            content=b'{"username": "bob", "password": "a sturdy passphrase", "username": "eve"}',
+            headers=json_type,
+        )
+        assert register.status_code == 400, register.text
+        assert register.json()["error"] == "invalid_request"
+        overflow = await client.post(
+            "/register",
+            content=b'{"username": "bob", "password": "a sturdy passphrase", "x": 1e999}',
+            headers=json_type,
+        )
+        assert overflow.status_code == 400

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from authsvc.api.openapi import THROTTLED_PATHS
 from authsvc.app import create_app
 from authsvc.config import Registration, Settings
+from authsvc.throttle.policies import Throttles
 from tests.helpers.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "openapi" / "openapi.json"
@@ -29,8 +31,8 @@ DECLARED_ERRORS = {
     "POST /refresh": {401, 403, 503},
     "GET /sessions": {401, 503},
     "DELETE /sessions/{sid}": {401, 403, 404, 503},
-    "POST /password": {400, 401, 403, 413, 503},
-    "POST /register": {400, 403, 409, 413, 503},
+    "POST /password": {400, 401, 403, 413, 429, 503},
+    "POST /register": {400, 403, 409, 413, 429, 503},
     "POST /admin/users/{user}/disable": {401, 403, 404, 503},
     "POST /admin/users/{user}/enable": {401, 403, 404, 503},
     "POST /admin/users/{user}/revoke": {401, 403, 404, 503},
@@ -67,3 +69,11 @@ def test_every_endpoint_declares_exactly_its_error_statuses_with_the_one_error_b
     readiness = document["paths"]["/readyz"]["get"]["responses"]["503"]
     assert readiness["content"]["application/json"]["schema"]["$ref"].endswith("/ReadinessResponse")
     assert not {"HTTPValidationError", "ValidationError"} & document["components"]["schemas"].keys()
+
+
+def test_every_throttled_route_declares_429() -> None:
+    throttles = Throttles.from_settings(Settings.model_construct())
+    try:
+        assert {throttle.route for throttle in throttles.all()} == THROTTLED_PATHS
+    finally:
+        throttles.close()

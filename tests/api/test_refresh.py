@@ -127,7 +127,11 @@ async def test_unknown_or_malformed_refresh_token_is_refused_and_cookies_cleared
         response = await refresh_with(client, token)
         assert response.status_code == 401
         assert response.json()["error"] == "invalid_refresh_token"
-        assert all(cookie.attributes.get("max-age") == "0" for cookie in refresh_cookies(response))
+        cleared = refresh_cookies(response)
+        # Both copies (one per path) are expired: none may be left behind, and none is new.
+        assert sorted(cookie.attributes["path"] for cookie in cleared) == ["/logout", "/refresh"]
+        assert [cookie.attributes.get("max-age") for cookie in cleared] == ["0", "0"]
+        assert [cookie.value for cookie in cleared] == ["", ""]
     missing = await client.post("/refresh", headers={"Cookie": ""})
     assert missing.json()["error"] == "invalid_refresh_token"
 
@@ -224,3 +228,79 @@ async def test_logout_with_only_the_refresh_cookie_ends_the_session(
     assert response.status_code == 200
     assert db_query("SELECT end_reason FROM sessions")[0].end_reason == "logout"
     assert (await device.refresh_now()).status_code == 401
+
+
+async def test_any_earlier_token_of_the_family_is_reuse_however_many_rotations_ago(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    db_query: DbQuery,
+    clock: FakeClock,
+) -> None:
+    """A thief who rotates twice must not leave the victim's older token unrecognised."""
+    user_id = make_user()
+    victim = Device(client)
+    await victim.login()
+    stolen = victim.refresh
+    thief = Device(client)
+    thief.refresh = stolen
+    for _ in range(3):  # the thief rotates R1 -> R2 -> R3 -> R4
+        clock.advance(60)
+        assert (await thief.refresh_now()).status_code == 200
+    clock.advance(11)  # past the grace period of the last rotation
+    victim_back = await refresh_with(client, stolen)
+    assert victim_back.status_code == 401
+    assert victim_back.json()["error"] == "refresh_token_reused"
+    # The session ended, its token version was bumped, and the theft was audited.
+    assert (await thief.refresh_now()).json()["error"] == "invalid_refresh_token"
+    assert (await thief.get("/session")).json()["error"] == "token_revoked"
+    row = db_query("SELECT end_reason FROM sessions")[0]
+    assert row.end_reason == "refresh_token_reuse"
+    assert db_query("SELECT token_version FROM users")[0].token_version == 1
+    events = db_query("SELECT user_id FROM audit_events WHERE event = 'refresh_token_reuse'")
+    assert [event.user_id for event in events] == [user_id]
+
+
+async def test_a_middle_token_of_the_family_is_reuse_too(
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery, clock: FakeClock
+) -> None:
+    tokens = [device.refresh]
+    for _ in range(4):
+        clock.advance(60)
+        assert (await device.refresh_now()).status_code == 200
+        tokens.append(device.refresh)
+    clock.advance(11)
+    # Every earlier token is remembered; only the current one is not reuse.
+    reused = await refresh_with(client, tokens[2])
+    assert reused.json()["error"] == "refresh_token_reused"
+    assert db_query("SELECT end_reason FROM sessions")[0].end_reason == "refresh_token_reuse"
+    # Once the session has ended, its other earlier tokens are still recognised (audited).
+    again = await refresh_with(client, tokens[0])
+    assert again.json()["error"] == "refresh_token_reused"
+    events = db_query("SELECT detail FROM audit_events WHERE event = 'refresh_token_reuse'")
+    assert len(events) == 2
+
+
+async def test_only_the_latest_rotation_gets_the_two_tabs_grace(
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery, clock: FakeClock
+) -> None:
+    older = device.refresh
+    assert (await device.refresh_now()).status_code == 200
+    previous = device.refresh
+    clock.advance(2)
+    assert (await device.refresh_now()).status_code == 200
+    clock.advance(2)  # within the grace of the latest rotation only
+    assert (await refresh_with(client, previous)).status_code == 200
+    reused = await refresh_with(client, older)
+    assert reused.json()["error"] == "refresh_token_reused"
+    assert db_query("SELECT end_reason FROM sessions")[0].end_reason == "refresh_token_reuse"
+
+
+async def test_the_family_is_deleted_with_its_session(
+    device: Device, db_query: DbQuery, clock: FakeClock, database_url: str
+) -> None:
+    for _ in range(3):
+        clock.advance(60)
+        assert (await device.refresh_now()).status_code == 200
+    assert len(db_query("SELECT hash FROM rotated_refresh_tokens")) == 3
+    execute(database_url, "DELETE FROM sessions")
+    assert db_query("SELECT hash FROM rotated_refresh_tokens") == []

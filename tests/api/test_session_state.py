@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 
 from tests.helpers.clock import FakeClock
@@ -100,3 +103,30 @@ async def test_patch_needs_a_live_session(client: httpx.AsyncClient, make_user: 
     await client.delete(f"/sessions/{sid}", headers=bearer(device.access))
     response = await patch(client, device, {"a": 1})
     assert response.status_code == 401 and response.json()["error"] == "session_ended"
+
+
+async def test_the_limit_counts_the_bytes_the_state_takes_in_the_token(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+) -> None:
+    """A non-ASCII character is a 6-byte escape in the token, not its 2 UTF-8 bytes."""
+    make_user()
+    async with client_factory(make_settings(session_state_max_bytes=256)) as client:
+        device = Device(client)
+        await device.login()
+        # 100 characters: 200 bytes of UTF-8, but 600 bytes in the token's payload.
+        response = await patch(client, device, {"name": "é" * 100})
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == "session_state_too_large"
+        assert (await device.get("/session")).json()["session"]["state"] == {}
+        fits = await patch(client, device, {"name": "é" * 40})
+        assert fits.status_code == 200
+        payload = access_token_of(fits).split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert claims["sess"] == {"name": "é" * 40}
+        claim = json.dumps(claims["sess"], separators=(",", ":"))
+        assert '"sess":' + claim in base64.urlsafe_b64decode(
+            payload + "=" * (-len(payload) % 4)
+        ).decode("ascii")
+        assert len(claim) <= 256

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import assert_refused_run, cli_env, run_cli
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import DbQuery, StartServer
 from tests.helpers.headers import spa_headers
@@ -42,7 +42,10 @@ def test_users_create_refuses_a_password_on_the_command_line(
     database_url: str, tmp_path: Path
 ) -> None:
     result = run_cli("users", "create", "alice", PASSWORD, env=cli_env(database_url), cwd=tmp_path)
-    assert result.returncode != 0
+    # A usage error (2), not a failure of the command itself, and nothing was created.
+    assert result.returncode == 2, result.stderr
+    assert "extra argument" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -66,8 +69,7 @@ def test_users_create_validates_the_password(
         stdin=stdin,
         cwd=tmp_path,
     )
-    assert result.returncode == 1
-    assert message in result.stderr
+    assert_refused_run(result, message)
 
 
 def test_users_create_refuses_a_duplicate(database_url: str, tmp_path: Path) -> None:
@@ -75,8 +77,7 @@ def test_users_create_refuses_a_duplicate(database_url: str, tmp_path: Path) -> 
     env = cli_env(database_url)
     assert run_cli(*args, env=env, stdin=PASSWORD, cwd=tmp_path).returncode == 0
     again = run_cli(*args, env=env, stdin=PASSWORD, cwd=tmp_path)
-    assert again.returncode == 1
-    assert "exists already" in again.stderr
+    assert_refused_run(again, "exists already")
 
 
 def test_openapi_command_prints_the_document(tmp_path: Path) -> None:
@@ -125,5 +126,4 @@ def test_fresh_database_upgrade_then_serve_login_session_logout(
 def test_serve_refuses_an_unmigrated_database_with_a_clear_message(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path}/empty.db")
     result = run_cli("serve", env=env, cwd=tmp_path)
-    assert result.returncode == 1
-    assert "did `authsvc db upgrade` run?" in result.stderr
+    assert_refused_run(result, "did `authsvc db upgrade` run?")

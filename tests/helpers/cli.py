@@ -43,6 +43,21 @@ def cli(
     return CliRunner().invoke(cli_app, list(args), input=stdin, env=environment)
 
 
+def assert_refused(result: Result, message: str) -> None:
+    """The in-process command failed cleanly (exit 1, our one-line error), not by crashing."""
+    assert result.exit_code == 1, result.output
+    # A clean failure is typer.Exit; a crash leaves its own exception (and exit code 1 too).
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert message in result.output
+
+
+def assert_refused_run(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """The command, run as a process, failed cleanly: exit 1, our message, no traceback."""
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def cli_json(database_url: str, *args: str, **env: str) -> Any:
     """The JSON a successful in-process command printed."""
     result = cli(database_url, *args, **env)

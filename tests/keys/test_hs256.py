@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from authsvc.config import Settings
-from tests.helpers.cli import cli
+from tests.helpers.cli import assert_refused, cli
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import access_token
 from tests.helpers.sessions import session_status
@@ -64,6 +64,5 @@ def test_short_or_repeated_secrets_are_refused_at_start_up(
 
 def test_key_commands_explain_hs256_mode(database_url: str) -> None:
     result = cli(database_url, "keys", "rotate", AUTHSVC_JWT_SECRETS=FIRST)
-    assert result.exit_code == 1
-    assert "HS256 mode" in result.output
+    assert_refused(result, "HS256 mode")
     assert FIRST not in result.output

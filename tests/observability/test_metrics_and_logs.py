@@ -34,7 +34,10 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 def value(
     page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
 ) -> float:
-    return page.get((name, frozenset(labels.items())), 0.0)
+    """The sample of exactly this series; a series that does not exist fails the test."""
+    key = (name, frozenset(labels.items()))
+    assert key in page, f"no series {name}{labels} on the page"
+    return page[key]
 
 
 def outcomes(page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> set[str]:
@@ -80,7 +83,7 @@ async def test_metrics_count_logins_validations_and_revocations(
     assert value(page, "authsvc_token_validations_total", result="missing") == 1
     assert value(page, "authsvc_revocations_total", kind="token_version") == 1
     assert value(page, "authsvc_revocations_total", kind="session") == 0
-    assert value(page, "authsvc_throttled_requests_total") == 0
+    assert value(page, "authsvc_throttled_requests_total", route="/login") == 0
     assert value(page, "authsvc_refreshes_total", outcome="success") == 0
     histogram = "authsvc_http_request_duration_seconds_count"
     assert value(page, histogram, method="GET", route="/session", status="200") == 2
@@ -320,3 +323,35 @@ def test_server_logs_json_lines_with_request_ids_and_no_secret(
     assert any(line.get("audit_event") == "logout_everywhere" for line in by_request["req-out-1"])
     for secret in (PASSWORD, "a wrong password", token, token.split(".")[2]):
         assert secret not in log
+
+
+async def test_labels_stay_bounded_whatever_methods_and_paths_a_client_invents(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each invented method or path would be a new series: an unauthenticated memory leak."""
+    for index in range(20):
+        await client.request(f"BREW{index}", "/session")
+        await client.request(f"X-{index}", f"/no/such/path/{index}")
+        await client.get(f"/unknown-{index}")
+    page = await scrape(client)
+    series = [
+        dict(labels)
+        for name, labels in page
+        if name == "authsvc_http_request_duration_seconds_count"
+    ]
+    methods = {labels["method"] for labels in series}
+    routes = {labels["route"] for labels in series}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert routes <= {"/session", "unmatched", "/metrics"}
+    assert (
+        value(
+            page,
+            "authsvc_http_request_duration_seconds_count",
+            method="other",
+            route="unmatched",
+            status="404",
+        )
+        == 20
+    )
+    assert len(series) <= 6

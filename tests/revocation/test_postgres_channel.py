@@ -39,16 +39,19 @@ def recorder(database_url: str) -> Iterator[Recorder]:
 def test_a_bump_is_announced_when_it_commits_and_never_when_it_rolls_back(
     database_url: str, recorder: Recorder, make_user: MakeUser
 ) -> None:
-    user_id = make_user()
+    # Two users, so that a rolled-back bump's announcement could not pass for the committed one.
+    rolled_back, committed = make_user("bob"), make_user("alice")
     engine = make_engine(database_url)
     with make_session_factory(engine)() as db:
-        bump_token_version(db, user_id)
+        bump_token_version(db, rolled_back)
         db.rollback()
-        bump_token_version(db, user_id)
+        bump_token_version(db, committed)
         assert recorder.versions() == []  # nothing until the commit
         db.commit()
     engine.dispose()
-    assert wait_until(lambda: recorder.versions() == [(user_id, 1)])
+    # Announcements arrive in order: once the committed one is here, an earlier one would be too.
+    assert wait_until(lambda: (committed, 1) in recorder.versions())
+    assert recorder.versions() == [(committed, 1)]
 
 
 def test_logout_everywhere_is_announced(

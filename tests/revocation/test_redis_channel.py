@@ -45,21 +45,24 @@ def test_logout_everywhere_is_published(
 def test_only_committed_bumps_are_published(
     database_url: str, redis_url: str, recorder: Recorder, make_user: MakeUser
 ) -> None:
-    user_id = make_user()
+    # Two users, so that a rolled-back bump's announcement could not pass for the committed one.
+    rolled_back, committed = make_user("bob"), make_user("alice")
     engine = make_engine(database_url)
     factory = make_session_factory(engine)
     publisher = RedisVersionPublisher(redis_url)
     publisher.attach(factory)
     try:
         with factory() as db:
-            bump_token_version(db, user_id)
+            bump_token_version(db, rolled_back)
             db.rollback()
-            bump_token_version(db, user_id)
+            bump_token_version(db, committed)
             db.commit()
     finally:
         publisher.close()
         engine.dispose()
-    assert wait_until(lambda: [v for v in recorder.versions() if v[0] == user_id] == [(user_id, 1)])
+    # Messages arrive in order: once the committed one is here, an earlier one would be too.
+    assert wait_until(lambda: (committed, 1) in recorder.versions())
+    assert [v for v in recorder.versions() if v[0] in (rolled_back, committed)] == [(committed, 1)]
     assert publisher.published == 1
 
 

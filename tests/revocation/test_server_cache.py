@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event
 
 from authsvc.config import Settings
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import assert_refused_run, run_cli
 from tests.helpers.database import add_user
 from tests.helpers.defaults import PASSWORD, TEST_SECRET
 from tests.helpers.fixture_types import ClientFactory
@@ -43,8 +43,7 @@ def test_serve_refuses_a_cache_without_its_channel(
         "AUTHSVC_KEY_ENCRYPTION_SECRET": "s" * 40,
     }
     result = run_cli("serve", env={**base, **env}, cwd=tmp_path)
-    assert result.returncode == 1
-    assert message in result.stderr
+    assert_refused_run(result, message)
 
 
 @pytest.fixture

@@ -3,9 +3,16 @@ simple cross-site requests change nothing; bearer requests are exempt; CORS refl
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterable, Iterator
 
+import pytest
+from fastapi.routing import APIRoute
+
+from authsvc.app import create_app
 from authsvc.config import Settings
+from authsvc.web.csrf import SAFE_METHODS
+from tests.helpers.clock import FakeClock
+from tests.helpers.database import execute
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.headers import csrf_token
@@ -274,14 +281,50 @@ async def test_cors_never_reflects_a_foreign_origin(
         assert allowed.headers["access-control-allow-credentials"] == "true"
 
 
+def api_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every endpoint of a route list, into included routers (FastAPI keeps those whole)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from api_routes(included.routes, prefix + getattr(context, "prefix", ""))
+
+
+def unsafe_routes(settings: Settings) -> list[tuple[str, str]]:
+    """Every (method, path template) of the app that is not a safe method, read from its routes."""
+    return sorted(
+        (method, path)
+        for path, route in api_routes(create_app(settings).routes)
+        for method in route.methods or ()
+        if method not in SAFE_METHODS
+    )
+
+
 async def test_every_state_changing_endpoint_is_covered(
     client_factory: ClientFactory,
-    settings: Settings,
+    make_settings: MakeSettings,
     make_user: MakeUser,
     db_query: DbQuery,
+    database_url: str,
 ) -> None:
-    """The protection sits in front of every route, so endpoints added later are covered too."""
-    admin_id = make_user(roles=["admin"])
+    """The protection sits in front of every route: the list is the app's own, so an unsafe
+    endpoint added later is covered here too (or the test fails on its path parameters)."""
+    settings = make_settings(registration="open")
+    make_user(roles=["admin"])
+    # A disabled account, so that a forged `enable` would show in the snapshot as well.
+    target = make_user("bob")
+    execute(database_url, "UPDATE users SET disabled = true WHERE id = :id", id=target)
+    routes = unsafe_routes(settings)
+    # What this test knows the app to have today, so that a route lost from the list shows.
+    assert {
+        ("POST", "/logout"),
+        ("POST", "/password"),
+        ("POST", "/register"),
+        ("POST", "/admin/users/{user}/enable"),
+        ("DELETE", "/sessions/{sid}"),
+    } <= set(routes)
     async with client_factory(settings, browser=False) as client:
         login_response = await client.post(
             "/login", json={"username": "alice", "password": PASSWORD}
@@ -291,17 +334,10 @@ async def test_every_state_changing_endpoint_is_covered(
         snapshot = "SELECT * FROM users ORDER BY id", "SELECT * FROM sessions ORDER BY id"
         before = [db_query(sql) for sql in snapshot]
         forged = {"Origin": EVIL, HEADER: csrf}
-        requests = [
-            ("POST", "/refresh", None),
-            ("PATCH", "/session", {"state": {"cart": 1}}),
-            ("DELETE", f"/sessions/{sid}", None),
-            ("POST", "/password", {"current_password": PASSWORD, "new_password": "x" * 20}),
-            ("POST", f"/admin/users/{admin_id}/disable", None),
-            ("POST", f"/admin/users/{admin_id}/revoke", None),
-            ("POST", "/logout", None),
-        ]
-        for method, path, body in requests:
-            response = await client.request(method, path, json=body, headers=forged)
+        parameters = {"sid": sid, "user": target}
+        for method, template in routes:
+            path = template.format(**parameters)  # a new parameter name fails here: add it
+            response = await client.request(method, path, json={}, headers=forged)
             assert response.status_code == 403, (method, path, response.text)
             assert response.json()["error"] == "csrf_failed"
         assert [db_query(sql) for sql in snapshot] == before
@@ -371,3 +407,56 @@ async def test_bearer_logout_from_anywhere_is_exempt(
         )
         assert response.status_code == 200, response.text
     assert token_version(db_query) == 1
+
+
+async def test_a_validly_signed_token_of_another_session_is_refused(
+    client_factory: ClientFactory,
+    settings: Settings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+) -> None:
+    """A sibling subdomain cannot sign, but it can fetch a signed token of its own (anonymous, or
+    for its own session) and plant that: the token is bound to the session it was issued for."""
+    make_user()
+    make_user("mallory")
+    async with client_factory(settings, browser=False) as attacker:
+        await attacker.get("/session")
+        anonymous = csrf_token(attacker)
+        await log_in(attacker, "mallory")
+        own_session = csrf_token(attacker)
+    async with client_factory(settings, browser=False) as victim:
+        await log_in(victim)
+        for planted in (anonymous, own_session):
+            victim.cookies.set("authsvc_csrf", planted, domain="authsvc.test")
+            response = await victim.post(
+                "/logout",
+                params={"everywhere": "true"},
+                headers={"Origin": ORIGIN, HEADER: planted},
+            )
+            assert response.status_code == 403, response.text
+            assert response.json()["error"] == "csrf_failed"
+        # The token handed out with the victim's own session still works, and a page gets a
+        # token bound to its session from GET /session when the cookie it holds is not.
+        assert (await victim.get("/session")).status_code == 200
+        fresh = csrf_token(victim)
+        assert fresh not in (anonymous, own_session)
+        response = await victim.post(
+            "/logout", params={"everywhere": "true"}, headers={"Origin": ORIGIN, HEADER: fresh}
+        )
+        assert response.status_code == 200, response.text
+    assert token_version(db_query) == 1
+
+
+async def test_a_refresh_after_the_access_cookie_expired_still_passes(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
+) -> None:
+    """Without an access cookie no session is named: the session's own token is accepted."""
+    make_user()
+    async with client_factory(settings) as client:
+        await log_in(client)
+        clock.advance(16 * 60)  # the browser drops the expired access cookie
+        client.cookies.delete("authsvc_at")
+        response = await client.post("/refresh")
+        assert response.status_code == 200, response.text
+        assert (await client.get("/session")).status_code == 200
+        assert (await client.post("/logout")).status_code == 200

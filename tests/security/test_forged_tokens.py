@@ -104,6 +104,16 @@ async def material_for(
     )
 
 
+# The code each forged token must be refused with; every other one is `invalid_token`. A 401
+# alone proves little: the token-version check answers 401 `token_revoked` to many a token that
+# a claim check should have refused first.
+EXPECTED_CODES = {"expired": "token_expired"}
+
+
+def expected_code(name: str) -> str:
+    return EXPECTED_CODES.get(name, "invalid_token")
+
+
 def grants_access(response: httpx.Response) -> bool:
     return any(
         value.split("=", 1)[0].removeprefix("__Host-") == "authsvc_at"
@@ -125,8 +135,9 @@ async def run_catalogue(
         assert control.status_code == 200, (target_name, control.text)
         for name, token in tokens.items():
             response = await target(client, token)
-            if response.status_code != 401 or grants_access(response):
-                failures.append(f"{target_name}: {name} -> {response.status_code}")
+            code = response.json().get("error") if response.status_code == 401 else None
+            if code != expected_code(name) or grants_access(response):
+                failures.append(f"{target_name}: {name} -> {response.status_code} {code}")
     return failures
 
 

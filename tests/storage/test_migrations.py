@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from authsvc.storage.engine import make_engine
 from authsvc.storage.migrations import downgrade_database, upgrade_database
 from authsvc.storage.models import Base
+from tests.helpers.database import execute
 
 
 def test_migrated_schema_matches_the_models(database_url: str) -> None:
@@ -36,4 +37,31 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     assert {"users", "sessions", "signing_keys", "audit_events"} <= set(
         inspect(engine).get_table_names()
     )
+    engine.dispose()
+
+
+def test_upgrading_keeps_the_earlier_refresh_token_each_session_remembered(tmp_path: Path) -> None:
+    """Sessions rotated before the family table existed still recognise their previous token."""
+    url = f"sqlite:///{tmp_path}/families.db"
+    upgrade_database(url, "0030")
+    execute(
+        url,
+        "INSERT INTO users (id, username, password_hash, token_version, disabled, roles, "
+        "created_at, password_changed_at) VALUES ('u1', 'alice', 'x', 0, false, '[]', "
+        "'2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    )
+    execute(
+        url,
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, "
+        "absolute_expires_at, refresh_hash, previous_refresh_hash, refreshed_at, remember, state) "
+        "VALUES ('s1', 'u1', '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-02 00:00:00', "
+        "'2026-01-02 00:00:00', 'current', 'earlier', '2026-01-01 00:10:00', false, '{}')",
+    )
+    upgrade_database(url)
+    assert execute(url, "SELECT hash, session_id, rotated_at FROM rotated_refresh_tokens") == [
+        ("earlier", "s1", "2026-01-01 00:10:00")
+    ]
+    downgrade_database(url, "0030")
+    engine = make_engine(url)
+    assert "rotated_refresh_tokens" not in inspect(engine).get_table_names()
     engine.dispose()

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from authsvc.errors import InvalidToken, TokenExpired, TokenRevoked
+from authsvc.errors import InvalidToken, TokenExpired, TokenRevoked, VerifierUnavailable
 from authsvc.keys.material import PrivateKey, public_jwk
 from authsvc.verify import TokenVerifier
 from authsvc.verify.jwks import JwksCache
@@ -87,9 +87,29 @@ def test_a_good_token_passes(
     assert verifier.verify(token).state == {"theme": "dark"}
 
 
+def refusal_code(verifier: TokenVerifier, token: str) -> str:
+    """The code the verifier refuses the token with (TokenRevoked is an InvalidToken too, so
+    the type alone would not tell a claim check from the token-version check)."""
+    with pytest.raises(InvalidToken) as refused:
+        verifier.verify(token)
+    return refused.value.code
+
+
 @pytest.mark.parametrize(
     ("claim", "value"),
-    [("iss", "http://evil.test"), ("aud", "another-service"), ("nbf", 10**10), ("tv", "3")],
+    [
+        ("iss", "http://evil.test"),
+        ("aud", "another-service"),
+        ("nbf", 10**10),
+        ("tv", "3"),
+        ("tv", -1),
+        ("tv", True),
+        ("sub", ""),
+        ("sub", 1),
+        ("sid", ""),
+        ("roles", "admin"),
+        ("sess", ["state"]),
+    ],
 )
 def test_wrong_claims_are_refused(
     verifier: TokenVerifier,
@@ -99,8 +119,8 @@ def test_wrong_claims_are_refused(
     claim: str,
     value: object,
 ) -> None:
-    with pytest.raises(InvalidToken):
-        verifier.verify(sign(key, claims(clock, **{claim: value}), kid=jwk["kid"]))
+    token = sign(key, claims(clock, **{claim: value}), kid=jwk["kid"])
+    assert refusal_code(verifier, token) == "invalid_token"
 
 
 @pytest.mark.parametrize("missing", ["iss", "aud", "sub", "sid", "tv", "exp", "jti"])
@@ -113,8 +133,8 @@ def test_required_claims_are_required(
 ) -> None:
     payload = claims(clock)
     del payload[missing]
-    with pytest.raises(InvalidToken):
-        verifier.verify(sign(key, payload, kid=jwk["kid"]))
+    code = refusal_code(verifier, sign(key, payload, kid=jwk["kid"]))
+    assert code == "invalid_token"
 
 
 def test_expiry_is_checked_with_the_leeway(
@@ -246,4 +266,30 @@ def test_a_failed_refetch_keeps_the_previous_keys(
     assert isinstance(http, StaticHttp)
     http.documents.clear()  # the JWKS endpoint now answers 404
     clock.advance(301)
+    assert verifier.verify(token).user_id == "user-1"
+
+
+def test_stale_keys_serve_only_for_a_bounded_time_then_the_verifier_fails_closed(
+    key: ec.EllipticCurvePrivateKey, jwk: dict[str, Any], versions: FixedVersions, clock: FakeClock
+) -> None:
+    """An attacker who can block the JWKS fetch must not keep a revoked key alive forever."""
+    http = StaticHttp({JWKS_URL: {"keys": [jwk]}}, {"cache-control": "max-age=300"})
+    verifier = TokenVerifier(
+        ISSUER, versions=versions, jwks_url=JWKS_URL, clock=clock, http=http, jwks_max_stale=600
+    )
+    # A token that outlives the test, so that only the key set's staleness can refuse it.
+    token = sign(key, claims(clock, exp=int(clock.now().timestamp()) + 86400), kid=jwk["kid"])
+    assert verifier.verify(token).user_id == "user-1"
+    documents = dict(http.documents)
+    http.documents.clear()  # every refetch fails from now on
+    clock.advance(300 + 599)  # fresh for 300 s, then stale for 599 s: still served
+    assert verifier.verify(token).user_id == "user-1"
+    clock.advance(2)
+    with pytest.raises(VerifierUnavailable):
+        verifier.verify(token)
+    with pytest.raises(VerifierUnavailable):
+        verifier.verify(token)  # the verified-token cache does not outlive the key set either
+    # The key set comes back as soon as a fetch succeeds again.
+    http.documents.update(documents)
+    clock.advance(6)
     assert verifier.verify(token).user_id == "user-1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
 
@@ -115,3 +117,50 @@ def test_samesite_none_without_secure_is_refused_naming_the_variables(
     with pytest.raises(ValidationError) as caught:
         make_settings(cookie_samesite="none", cookie_secure="auto")
     assert "AUTHSVC_COOKIE_SAMESITE=none requires AUTHSVC_COOKIE_SECURE=true" in str(caught.value)
+
+
+async def test_auto_never_drops_secure_when_the_issuer_is_https(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """Behind a TLS-terminating balancer that is not a trusted proxy, requests look like HTTP."""
+    make_user()
+    settings = make_settings(cookie_secure="auto", issuer="https://auth.example")
+    async with client_factory(settings, base_url="http://auth.example", browser=False) as client:
+        response = await log_in(client)
+    cookies = [parse_set_cookie(header) for header in response.headers.get_list("set-cookie")]
+    names = {name for name, _, _ in cookies}
+    assert {"__Host-authsvc_at", "__Secure-authsvc_rt", "__Host-authsvc_csrf"} <= names
+    assert all(attributes["secure"] == "True" for _, _, attributes in cookies)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        ({"cookie_secure": "false", "issuer": "https://auth.example"}, True),
+        ({"cookie_secure": "auto", "issuer": "https://auth.example"}, False),
+        ({"cookie_secure": "true", "issuer": "https://auth.example"}, False),
+        ({"cookie_secure": "false", "issuer": "http://127.0.0.1:8000"}, False),
+    ],
+    ids=["false-https", "auto-https", "true-https", "false-http"],
+)
+async def test_start_up_warns_when_cookies_would_go_without_secure_for_an_https_issuer(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    caplog: pytest.LogCaptureFixture,
+    overrides: dict[str, str],
+    warned: bool,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="authsvc")
+    async with client_factory(make_settings(**overrides)):
+        pass
+    warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and "Secure" in record.getMessage()
+    ]
+    if warned:
+        assert len(warnings) == 1
+        assert "AUTHSVC_COOKIE_SECURE=false" in warnings[0]
+        assert "https://auth.example" in warnings[0]
+    else:
+        assert warnings == []

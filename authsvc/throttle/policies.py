@@ -1,0 +1,95 @@
+"""Every throttled endpoint and its limits, declared in one place.
+
+An endpoint that verifies a password, or that answers something an attacker would like to ask
+many times ("is this username taken?"), gets a `Throttle` here and calls `enforce` (in
+`authsvc.services.throttling`) before doing any work, then `count` after each failure:
+
+    throttle = runtime.throttles.login
+    throttling.enforce(db, throttle, client, now=now, account=username)
+    ...
+    throttle.count(now, client=client.ip, account=username)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from limits import RateLimitItem
+
+from authsvc.config import Settings
+from authsvc.throttle.counters import Counters
+from authsvc.throttle.endpoint import Limit, Per, Throttle
+from authsvc.throttle.syntax import parse_limits
+
+
+@dataclass(frozen=True)
+class Throttles:
+    """The throttle of every endpoint, over one storage: Redis when configured."""
+
+    counters: Counters
+    # Failed logins: guesses of an account's password.
+    login: Throttle
+    # Wrong current passwords at POST /password: guesses too, from a session that may be stolen.
+    password_change: Throttle
+    # Sign-up attempts, whose "username taken" answer tells whether an account exists.
+    register: Throttle
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Throttles:
+        counters = Counters.from_url(settings.redis_url)
+        enabled = settings.login_throttle_enabled
+        known = settings.login_known_client_days * 86400
+        # A guess of a password counts against the same budget at every endpoint that takes one.
+        guesses = (
+            Limit("login:client", Per.CLIENT, _items(settings.login_limit_client)),
+            Limit(
+                "login:client-account",
+                Per.CLIENT_ACCOUNT,
+                _items(settings.login_limit_client_account),
+            ),
+            Limit(
+                "login:account",
+                Per.ACCOUNT,
+                _items(settings.login_limit_account),
+                spares_known_clients=True,
+            ),
+        )
+        return cls(
+            counters=counters,
+            login=Throttle(
+                "login",
+                "/login",
+                guesses,
+                counters,
+                enabled=enabled,
+                known_client_seconds=known,
+                refusal="Too many failed login attempts; try again later.",
+            ),
+            password_change=Throttle(
+                "password_change",
+                "/password",
+                guesses,
+                counters,
+                enabled=enabled,
+                known_client_seconds=known,
+                refusal="Too many wrong passwords; try again later.",
+            ),
+            register=Throttle(
+                "register",
+                "/register",
+                (Limit("register:client", Per.CLIENT, _items(settings.register_limit_client)),),
+                counters,
+                enabled=enabled,
+                refusal="Too many sign-up attempts from this address; try again later.",
+            ),
+        )
+
+    def all(self) -> tuple[Throttle, ...]:
+        return (self.login, self.password_change, self.register)
+
+    def close(self) -> None:
+        self.counters.close()
+
+
+def _items(text: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_limits(text))

@@ -1,0 +1,69 @@
+"""The run itself: in CI no suite may be skipped for want of a service or a program; elsewhere a
+missing one skips its suite cleanly, with one line in the summary, and never errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import fleet
+from tests.helpers.fleet import HarnessUnavailable, start_fleet
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.suites import POSTGRES_ENV, REDIS_ENV, SKIPPED_SUITES
+
+
+def collect(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Collect one small module in a fresh pytest with exactly these test settings."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("CI", POSTGRES_ENV, REDIS_ENV)
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/test_architecture.py"],
+        cwd=REPO_ROOT, env={**inherited, **env}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({REDIS_ENV: "redis://127.0.0.1:6379/15"}, POSTGRES_ENV),
+        ({POSTGRES_ENV: "postgresql+psycopg://postgres@127.0.0.1:5432/x"}, REDIS_ENV),
+    ],
+    ids=["without-postgres", "without-redis"],
+)
+def test_ci_refuses_to_run_without_a_service_suite(env: dict[str, str], missing: str) -> None:
+    refused = collect({"CI": "true", **env})
+    # pytest's usage error, before a single test runs: not a run with the suite skipped.
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout + refused.stderr
+    # The message names the one that is missing, not merely "something is wrong".
+    assert f"{missing} is not set" in refused.stderr
+    assert ({POSTGRES_ENV, REDIS_ENV} - {missing}).isdisjoint(refused.stderr.split())
+
+
+def nginx_missing() -> str:
+    raise HarnessUnavailable("nginx is not installed (`make fleet-deps` installs it)")
+
+
+def test_without_nginx_a_fleet_is_skipped_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every fleet test reaches nginx through start_fleet, so every one skips (none errors)."""
+    monkeypatch.setattr(fleet, "nginx_binary", nginx_missing)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="fleet suite skipped: nginx is not installed"):
+        start_fleet("postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path / "fleet")
+    assert not (tmp_path / "fleet").exists()
+    SKIPPED_SUITES.discard(
+        "fleet suite skipped: nginx is not installed (`make fleet-deps` installs it)"
+    )
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the fleet tests"):
+        start_fleet("postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path / "fleet")
