@@ -121,6 +121,14 @@ class AdminUserOut(BaseModel):
     username: str
     roles: list[str]
     disabled: bool
+    created_at: datetime
+
+
+class UserPageResponse(BaseModel):
+    users: list[AdminUserOut]
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
 
 
 class IntrospectionResponse(BaseModel):

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from authsvc.cli.common import database, fail, load_settings
+from authsvc.cli.common import (
+    UserIdOption,
+    UserName,
+    database,
+    fail,
+    load_settings,
+    user_reference,
+)
 from authsvc.clock import SystemClock
 from authsvc.errors import AuthError
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services import admin
 from authsvc.services.users import create_user
+from authsvc.storage.models import User
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
-
-UserArgument = Annotated[str, typer.Argument(help="Username or user id.")]
 
 
 @users_app.command("create")
@@ -53,27 +59,75 @@ def users_create(
         typer.echo(json.dumps({"id": user.id, "username": user.username, "roles": user.roles}))
 
 
-def _act(action: admin.UserAction, user_ref: str, verb: str) -> None:
+def _describe(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "roles": user.roles,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+@users_app.command("list")
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array, for scripts.")] = False,
+    query: Annotated[
+        str | None, typer.Option(help="Only users whose username contains this text.")
+    ] = None,
+) -> None:
+    """Every user (or those matching --query), in username order."""
+    listed: list[dict[str, Any]] = []
     with database(load_settings()) as db:
-        user = admin.find_user(db, user_ref)
+        cursor = None
+        while True:
+            page = admin.list_users(db, query=query, limit=200, cursor=cursor)
+            listed += [_describe(user) for user in page.users]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    rows = [["ID", "USERNAME", "ROLES", "STATE", "CREATED"]]
+    rows += [
+        [
+            user["id"],
+            user["username"],
+            ",".join(user["roles"]) or "-",
+            "disabled" if user["disabled"] else "active",
+            user["created_at"][:19].replace("T", " "),
+        ]
+        for user in listed
+    ]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    for row in rows:
+        typer.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _act(action: admin.UserAction, reference: admin.UserRef, verb: str) -> None:
+    with database(load_settings()) as db:
+        user = admin.find_user(db, reference)
         action(db, user, actor="cli", now=SystemClock().now())
         db.commit()
         typer.echo(json.dumps({"id": user.id, "username": user.username, verb: True}))
 
 
 @users_app.command("disable")
-def users_disable(user: UserArgument) -> None:
+def users_disable(username: UserName = None, user_id: UserIdOption = None) -> None:
     """Disable a user: no login, no refresh, every token revoked at once."""
-    _act(admin.disable, user, "disabled")
+    _act(admin.disable, user_reference(username, user_id), "disabled")
 
 
 @users_app.command("enable")
-def users_enable(user: UserArgument) -> None:
+def users_enable(username: UserName = None, user_id: UserIdOption = None) -> None:
     """Enable a disabled user again."""
-    _act(admin.enable, user, "enabled")
+    _act(admin.enable, user_reference(username, user_id), "enabled")
 
 
 @users_app.command("revoke")
-def users_revoke(user: UserArgument) -> None:
+def users_revoke(username: UserName = None, user_id: UserIdOption = None) -> None:
     """Revoke every token and end every session of a user."""
-    _act(admin.revoke, user, "revoked")
+    _act(admin.revoke, user_reference(username, user_id), "revoked")

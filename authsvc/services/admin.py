@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import NotFound
+from authsvc.errors import BadRequest, NotFound
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.sessions import end_sessions
-from authsvc.services.users import bump_token_version, find_by_username
+from authsvc.services.users import bump_token_version, find_by_username, normalise_username
 from authsvc.storage.models import User
 
 
@@ -29,13 +33,82 @@ class UserAction(Protocol):
     ) -> None: ...
 
 
-def find_user(db: Session, reference: str) -> User:
-    """A user by id or by username."""
-    user = db.get(User, reference) if len(reference) == 36 else None
-    user = user or find_by_username(db, reference)
+@dataclass(frozen=True)
+class UserRef:
+    """How an operator names an account: by its id or by its username, always said which.
+
+    Never "an id, else a username": a user may be named like another user's id.
+    """
+
+    by: Literal["id", "username"]
+    value: str
+
+    @classmethod
+    def by_id(cls, user_id: str) -> UserRef:
+        return cls("id", user_id)
+
+    @classmethod
+    def by_username(cls, username: str) -> UserRef:
+        return cls("username", username)
+
+
+def find_user(db: Session, reference: UserRef) -> User:
+    if reference.by == "username":
+        user = find_by_username(db, reference.value)
+    # PostgreSQL refuses NUL in text; no id has one, nor more characters than a UUID.
+    elif "\x00" in reference.value or len(reference.value) > 36:
+        user = None
+    else:
+        user = db.get(User, reference.value)
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """Users in username order, and the cursor of the page after them (None on the last)."""
+
+    users: list[User]
+    next_cursor: str | None
+
+
+def list_users(
+    db: Session,
+    *,
+    query: str | None = None,
+    username: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> UserPage:
+    """One page of users, keyset-paginated on the (unique) username: stable under inserts."""
+    statement = select(User).order_by(User.username).limit(limit + 1)
+    if query:
+        # Usernames are stored folded, so a folded needle finds them whatever the case.
+        needle = normalise_username(query)
+        statement = statement.where(User.username.contains(needle, autoescape=True))
+    if username is not None:
+        statement = statement.where(User.username == normalise_username(username))
+    if cursor is not None:
+        statement = statement.where(User.username > _read_cursor(cursor))
+    rows = list(db.scalars(statement))
+    if len(rows) <= limit:
+        return UserPage(users=rows, next_cursor=None)
+    return UserPage(users=rows[:limit], next_cursor=_cursor_after(rows[limit - 1]))
+
+
+def _cursor_after(user: User) -> str:
+    return base64.urlsafe_b64encode(user.username.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> str:
+    try:
+        name = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest("cursor: not a cursor this service handed out.") from None
+    if "\x00" in name:
+        raise BadRequest("cursor: not a cursor this service handed out.")
+    return name
 
 
 def disable(

@@ -31,6 +31,7 @@ DECLARED_ERRORS = {
     "DELETE /sessions/{sid}": {401, 403, 404, 503},
     "POST /password": {400, 401, 403, 413, 503},
     "POST /register": {400, 403, 409, 413, 503},
+    "GET /admin/users": {400, 401, 403, 503},
     "POST /admin/users/{user}/disable": {401, 403, 404, 503},
     "POST /admin/users/{user}/enable": {401, 403, 404, 503},
     "POST /admin/users/{user}/revoke": {401, 403, 404, 503},
