@@ -109,7 +109,7 @@ def _install_browser_security(app: FastAPI, settings: Settings) -> None:
         # An explicit list: never "*", which with credentials would reflect any origin.
         allow_origins=settings.effective_allowed_origins(),
         allow_credentials=True,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["content-type", settings.csrf_header_name],
         max_age=600,
     )

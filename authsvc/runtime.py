@@ -31,6 +31,7 @@ from authsvc.services.introspection import IntrospectionClients
 from authsvc.services.issuing import SessionLifetimes, TokenIssuer
 from authsvc.services.login import LoginService
 from authsvc.services.purge import Retention
+from authsvc.services.users import PasswordRules
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 from authsvc.throttle.login import LoginThrottle
 from authsvc.tokens.access import TokenPolicy
@@ -56,6 +57,7 @@ class Runtime:
     # The push-invalidated token-version cache, when AUTHSVC_TOKEN_VERSION_CACHE is on.
     token_versions: PushCachedSource | None
     # Use cases with their collaborators.
+    passwords: PasswordRules
     login: LoginService
     accounts: AccountService
     introspection_clients: IntrospectionClients
@@ -106,6 +108,7 @@ class Runtime:
             issuer=issuer,
             authenticator=Authenticator(issuer, token_versions, identities),
             token_versions=token_versions,
+            passwords=PasswordRules(hasher, password_policy),
             login=LoginService(
                 hasher, issuer, LoginThrottle.from_settings(settings), settings.single_session
             ),

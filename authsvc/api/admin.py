@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from authsvc.api.deps import AdminSession, ClientDep, DbDep, RuntimeDep
 from authsvc.api.schemas import (
+    AdminPasswordRequest,
     AdminUserOut,
     DeviceOut,
     ErrorResponse,
+    RolesRequest,
     SessionsResponse,
     UserPageResponse,
 )
@@ -119,6 +121,84 @@ def revoke_user(
     user: UserId, runtime: RuntimeDep, db: DbDep, client: ClientDep, authenticated: AdminSession
 ) -> AdminUserOut:
     return _act(admin.revoke, user, runtime, db, client, authenticated)
+
+
+@router.get(
+    "/users/{user}",
+    response_model=AdminUserOut,
+    responses=_ERRORS,
+    summary="One user",
+)
+def get_user(user: UserId, db: DbDep, authenticated: AdminSession) -> AdminUserOut:
+    return _out(admin.find_user(db, UserRef.by_id(user)))
+
+
+@router.post(
+    "/users/{user}/password",
+    response_model=AdminUserOut,
+    responses={**_ERRORS, 400: {"model": ErrorResponse}},
+    summary="Set a user's password (the policy applies); every token and session of theirs ends",
+)
+def set_password(
+    user: UserId,
+    body: AdminPasswordRequest,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: AdminSession,
+) -> AdminUserOut:
+    target = admin.find_user(db, UserRef.by_id(user))
+    admin.change_password(
+        db,
+        target,
+        body.password,
+        runtime.passwords,
+        actor=authenticated.user.id,
+        client=client,
+        now=runtime.clock.now(),
+    )
+    db.commit()
+    return _out(target)
+
+
+@router.put(
+    "/users/{user}/roles",
+    response_model=AdminUserOut,
+    responses={**_ERRORS, 400: {"model": ErrorResponse}},
+    summary="Set a user's roles; tokens carrying the old ones are refused from now on",
+)
+def set_roles(
+    user: UserId,
+    body: RolesRequest,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: AdminSession,
+) -> AdminUserOut:
+    target = admin.find_user(db, UserRef.by_id(user))
+    admin.set_roles(
+        db, target, body.roles, actor=authenticated.user.id, client=client, now=runtime.clock.now()
+    )
+    db.commit()
+    return _out(target)
+
+
+@router.delete(
+    "/users/{user}",
+    status_code=204,
+    response_class=Response,
+    responses=_ERRORS,
+    summary="Delete a user, their sessions and refresh tokens; the audit trail keeps a pseudonym",
+)
+def delete_user(
+    user: UserId, runtime: RuntimeDep, db: DbDep, client: ClientDep, authenticated: AdminSession
+) -> Response:
+    target = admin.find_user(db, UserRef.by_id(user))
+    admin.delete_user(
+        db, target, actor=authenticated.user.id, client=client, now=runtime.clock.now()
+    )
+    db.commit()
+    return Response(status_code=204)
 
 
 @router.get(

@@ -124,6 +124,20 @@ class AdminUserOut(BaseModel):
     created_at: datetime
 
 
+class AdminPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RolesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(
+        max_length=32, description="Every role the user is to hold; the others are removed."
+    )
+
+
 class UserPageResponse(BaseModel):
     users: list[AdminUserOut]
     next_cursor: str | None = Field(

@@ -21,24 +21,30 @@ from authsvc.errors import AuthError
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services import admin
-from authsvc.services.users import create_user
+from authsvc.services.users import PasswordRules, create_user
 from authsvc.storage.models import User
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _read_password(password_stdin: bool) -> str:
+    if not password_stdin:
+        raise fail("pass --password-stdin and give the password on standard input")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @users_app.command("create")
 def users_create(
     username: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     role: Annotated[list[str] | None, typer.Option(help="A role; repeat for more.")] = None,
 ) -> None:
     """Create a user; the password comes from standard input, never from the command line."""
-    if not password_stdin:
-        raise fail("pass --password-stdin and give the password on standard input")
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password(password_stdin)
     settings = load_settings()
     policy = PasswordPolicy.with_common_list(settings.password_min_length)
     try:
@@ -131,3 +137,69 @@ def users_enable(username: UserName = None, user_id: UserIdOption = None) -> Non
 def users_revoke(username: UserName = None, user_id: UserIdOption = None) -> None:
     """Revoke every token and end every session of a user."""
     _act(admin.revoke, user_reference(username, user_id), "revoked")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: UserName = None, user_id: UserIdOption = None, password_stdin: PasswordStdin = False
+) -> None:
+    """Set a user's password (the policy applies); every token and session of theirs ends."""
+    reference = user_reference(username, user_id)
+    password = _read_password(password_stdin)
+    settings = load_settings()
+    rules = PasswordRules(
+        Argon2Hasher(), PasswordPolicy.with_common_list(settings.password_min_length)
+    )
+    with database(settings) as db:
+        user = admin.find_user(db, reference)
+        admin.change_password(db, user, password, rules, actor="cli", now=SystemClock().now())
+        db.commit()
+        typer.echo(json.dumps({"id": user.id, "username": user.username, "password_set": True}))
+
+
+@users_app.command("roles")
+def users_roles(
+    username: UserName = None,
+    user_id: UserIdOption = None,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", help="Give this role; repeatable.")
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="Take this role away; repeatable.")
+    ] = None,
+) -> None:
+    """Show a user's roles, or change them: tokens carrying the old ones are refused at once."""
+    reference = user_reference(username, user_id)
+    added, removed = set(add or []), set(remove or [])
+    if added & removed:
+        raise fail(f"a role cannot be both added and removed: {', '.join(sorted(added & removed))}")
+    with database(load_settings()) as db:
+        user = admin.find_user(db, reference)
+        roles = sorted((set(user.roles) | added) - removed)
+        changed = admin.set_roles(db, user, roles, actor="cli", now=SystemClock().now())
+        db.commit()
+        typer.echo(
+            json.dumps(
+                {"id": user.id, "username": user.username, "roles": user.roles, "changed": changed}
+            )
+        )
+
+
+@users_app.command("delete")
+def users_delete(
+    username: UserName = None,
+    user_id: UserIdOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user with their sessions; the audit trail keeps their events under a pseudonym."""
+    reference = user_reference(username, user_id)
+    with database(load_settings()) as db:
+        user = admin.find_user(db, reference)
+        described = {"id": user.id, "username": user.username}
+        if not yes and not typer.confirm(
+            f"Delete user {user.username} ({user.id}) for good?", err=True
+        ):
+            raise fail("nothing deleted")
+        admin.delete_user(db, user, actor="cli", now=SystemClock().now())
+        db.commit()
+        typer.echo(json.dumps({**described, "deleted": True}))

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import BadRequest, NotFound
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.sessions import end_sessions
-from authsvc.services.users import bump_token_version, find_by_username, normalise_username
-from authsvc.storage.models import User
+from authsvc.services.users import (
+    PasswordRules,
+    bump_token_version,
+    find_by_username,
+    normalise_username,
+    set_password,
+    validate_roles,
+)
+from authsvc.storage.models import AuditEvent, User
+from authsvc.storage.models import Session as SessionRow
 
 
 class UserAction(Protocol):
@@ -133,6 +142,103 @@ def revoke(
     """Every token and session of the user dies; the account stays usable for a new login."""
     _revoke(db, user, reason="revoked", now=now)
     audit.record(db, "user_revoked", now=now, user_id=user.id, client=client, actor=actor)
+
+
+def change_password(
+    db: Session,
+    user: User,
+    password: str,
+    rules: PasswordRules,
+    *,
+    actor: str,
+    client: ClientInfo | None = None,
+    now: datetime,
+) -> None:
+    """The policy applies as to the user's own choice; every token and session of the user ends."""
+    set_password(db, user, password, rules, now=now)
+    _revoke(db, user, reason="password_set", now=now)
+    audit.record(db, "password_set", now=now, user_id=user.id, client=client, actor=actor)
+
+
+def set_roles(
+    db: Session,
+    user: User,
+    roles: list[str],
+    *,
+    actor: str,
+    client: ClientInfo | None = None,
+    now: datetime,
+) -> bool:
+    """Give the user exactly these roles; whether that changed anything.
+
+    A change bumps the token version: tokens carrying the old roles are refused on their next
+    use, and the user's sessions go on with the new roles at their next refresh.
+    """
+    new = validate_roles(roles)
+    old = list(user.roles)
+    if new == old:
+        return False
+    user.roles = new
+    bump_token_version(db, user.id)
+    db.expire(user, ["token_version"])
+    audit.record(
+        db,
+        "user_roles_changed",
+        now=now,
+        user_id=user.id,
+        client=client,
+        actor=actor,
+        added=sorted(set(new) - set(old)),
+        removed=sorted(set(old) - set(new)),
+    )
+    return True
+
+
+def delete_user(
+    db: Session, user: User, *, actor: str, client: ClientInfo | None = None, now: datetime
+) -> str:
+    """The account, its sessions (and so its refresh tokens) go; the audit trail keeps the events
+    under a pseudonym, the one this returns, that no longer leads to the person."""
+    # Announced like every bump, so caches of token versions refuse the tokens at once.
+    bump_token_version(db, user.id)
+    db.execute(
+        delete(SessionRow)
+        .where(SessionRow.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    pseudonym = _pseudonymise_audit_trail(db, user.id)
+    db.delete(user)
+    db.flush()
+    audit.record(
+        db,
+        "user_deleted",
+        now=now,
+        user_id=pseudonym,
+        client=client,
+        actor=pseudonym if actor == user.id else actor,
+    )
+    return pseudonym
+
+
+def _pseudonymise_audit_trail(db: Session, user_id: str) -> str:
+    """Replace the user's id wherever the audit trail holds it by one random pseudonym."""
+    # 36 characters, like an id, and never one: ids are UUIDs.
+    pseudonym = f"deleted-{secrets.token_hex(14)}"
+    db.execute(
+        update(AuditEvent)
+        .where(AuditEvent.user_id == user_id)
+        .values(user_id=pseudonym)
+        .execution_options(synchronize_session=False)
+    )
+    # What this user did to others (as an admin) names them in the event's detail.
+    mentions = db.scalars(
+        select(AuditEvent).where(cast(AuditEvent.detail, String).contains(user_id))
+    )
+    for event in mentions:
+        event.detail = {
+            name: pseudonym if value == user_id else value for name, value in event.detail.items()
+        }
+    return pseudonym
 
 
 def _revoke(db: Session, user: User, *, reason: str, now: datetime) -> None:

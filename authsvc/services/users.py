@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -12,11 +14,23 @@ from sqlalchemy.orm import Session
 
 from authsvc.errors import BadRequest, Conflict
 from authsvc.passwords.hashing import PasswordHasher
+from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.publish import announce_token_version
 from authsvc.storage.models import User
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
+MAX_ROLES = 32
+# Roles travel in every token and in headers of forward-auth answers: plain words only.
+_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    """What setting a password takes: the policy it must meet and the hasher that stores it."""
+
+    hasher: PasswordHasher
+    policy: PasswordPolicy
 
 
 def normalise_username(username: str) -> str:
@@ -40,6 +54,20 @@ def validate_new_password(password: str) -> None:
         raise BadRequest(f"A password has at most {MAX_PASSWORD_LENGTH} characters.")
 
 
+def validate_roles(roles: list[str]) -> list[str]:
+    """The roles as stored: each a plain word, sorted, without duplicates."""
+    for role in roles:
+        if not _ROLE.fullmatch(role):
+            raise BadRequest(
+                f"{role!r} is not a role: 1 to 64 letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or digit."
+            )
+    unique = sorted(set(roles))
+    if len(unique) > MAX_ROLES:
+        raise BadRequest(f"A user has at most {MAX_ROLES} roles.")
+    return unique
+
+
 def find_by_username(db: Session, username: str) -> User | None:
     if "\x00" in username:
         # No account has one (creation refuses control characters), and PostgreSQL rejects
@@ -59,6 +87,7 @@ def create_user(
 ) -> User:
     name = validate_new_username(username)
     validate_new_password(password)
+    roles = validate_roles(roles)
     if find_by_username(db, name) is not None:
         raise Conflict("A user with that username exists already.")
     user = User(
@@ -67,7 +96,7 @@ def create_user(
         password_hash=hasher.hash(password),
         token_version=0,
         disabled=False,
-        roles=sorted(set(roles)),
+        roles=roles,
         created_at=now,
         password_changed_at=now,
     )
@@ -77,6 +106,15 @@ def create_user(
     except IntegrityError as exc:
         raise Conflict("A user with that username exists already.") from exc
     return user
+
+
+def set_password(
+    db: Session, user: User, password: str, rules: PasswordRules, *, now: datetime
+) -> None:
+    """Store a new password that meets the policy; revoking the old tokens is the caller's."""
+    rules.policy.check(password, username=user.username)
+    user.password_hash = rules.hasher.hash(password)
+    user.password_changed_at = now
 
 
 def bump_token_version(db: Session, user_id: str) -> int:
