@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
-from authsvc.api import account, admin, auth, health, introspect, sessions, wellknown
+from authsvc.api import account, admin, auth, health, introspect, mail, sessions, wellknown
 from authsvc.api import metrics as metrics_api
 from authsvc.api.openapi import install_openapi
 from authsvc.clock import Clock
@@ -94,6 +94,8 @@ def create_app(
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(account.registration_router)
+    if settings.mail_enabled:
+        app.include_router(mail.router)
     _install_error_handlers(app)
     _install_browser_security(app, settings)
     # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from authsvc.api.deps import AdminSession, ClientDep, DbDep, RuntimeDep
 from authsvc.api.schemas import (
+    AdminEmailRequest,
     AdminPasswordRequest,
     AdminUserOut,
     DeviceOut,
@@ -48,7 +49,10 @@ def list_users(
     authenticated: AdminSession,
     query: Annotated[
         str | None,
-        Query(max_length=254, description="Only users whose username contains this text."),
+        Query(
+            max_length=254,
+            description="Only users whose username or email address contains this text.",
+        ),
     ] = None,
     username: Annotated[
         str | None, Query(max_length=150, description="Only the user with exactly this username.")
@@ -67,6 +71,8 @@ def _out(user: User) -> AdminUserOut:
     return AdminUserOut(
         id=user.id,
         username=user.username,
+        email=user.email,
+        email_verified=user.email_verified_at is not None,
         roles=user.roles,
         disabled=user.disabled,
         created_at=user.created_at,
@@ -178,6 +184,34 @@ def set_roles(
     target = admin.find_user(db, UserRef.by_id(user))
     admin.set_roles(
         db, target, body.roles, actor=authenticated.user.id, client=client, now=runtime.clock.now()
+    )
+    db.commit()
+    return _out(target)
+
+
+@router.put(
+    "/users/{user}/email",
+    response_model=AdminUserOut,
+    responses={**_ERRORS, 400: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    summary="Set or remove a user's email address; a new address ends every token and session",
+)
+def set_email(
+    user: UserId,
+    body: AdminEmailRequest,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    authenticated: AdminSession,
+) -> AdminUserOut:
+    target = admin.find_user(db, UserRef.by_id(user))
+    admin.change_email(
+        db,
+        target,
+        body.email,
+        verified=body.verified,
+        actor=authenticated.user.id,
+        client=client,
+        now=runtime.clock.now(),
     )
     db.commit()
     return _out(target)

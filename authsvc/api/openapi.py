@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from authsvc.web.csrf import SAFE_METHODS
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-THROTTLED_PATHS = frozenset({"/login"})
+THROTTLED_PATHS = frozenset({"/login", "/password/forgot", "/email/verify/request"})
 # Routes where a token is optional: logging out without a session is a harmless no-op, and
 # a login presenting one ends the session that browser held.
 OPTIONAL_AUTH_PATHS = frozenset({"/login", "/logout"})
@@ -19,6 +19,8 @@ STATELESS_PATHS = frozenset(
     {
         "/healthz",
         "/readyz",
+        # Only queues the work: whatever the database says is read in the background.
+        "/password/forgot",
         "/metrics",
         "/.well-known/jwks.json",
         "/.well-known/openid-configuration",

@@ -39,4 +39,12 @@ def sessions_purge() -> None:
     with database(settings) as db:
         purged = purge(db, Retention.from_settings(settings), now=SystemClock().now())
         db.commit()
-    typer.echo(json.dumps({"sessions": purged.sessions, "audit_events": purged.audit_events}))
+    typer.echo(
+        json.dumps(
+            {
+                "sessions": purged.sessions,
+                "audit_events": purged.audit_events,
+                "link_tokens": purged.link_tokens,
+            }
+        )
+    )

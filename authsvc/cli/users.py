@@ -21,7 +21,7 @@ from authsvc.errors import AuthError
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services import admin
-from authsvc.services.users import PasswordRules, create_user
+from authsvc.services.users import NewUser, PasswordRules, create_user
 from authsvc.storage.models import User
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
@@ -42,8 +42,14 @@ def users_create(
     username: str,
     password_stdin: PasswordStdin = False,
     role: Annotated[list[str] | None, typer.Option(help="A role; repeat for more.")] = None,
+    email: Annotated[str | None, typer.Option(help="The user's email address.")] = None,
+    email_verified: Annotated[
+        bool, typer.Option("--email-verified", help="You vouch for the address: no confirmation.")
+    ] = False,
 ) -> None:
     """Create a user; the password comes from standard input, never from the command line."""
+    if email_verified and email is None:
+        raise fail("--email-verified needs --email")
     password = _read_password(password_stdin)
     settings = load_settings()
     policy = PasswordPolicy.with_common_list(settings.password_min_length)
@@ -53,22 +59,18 @@ def users_create(
     except AuthError as exc:
         raise fail(exc.detail) from None
     with database(settings) as db:
-        user = create_user(
-            db,
-            Argon2Hasher(),
-            username=username,
-            password=password,
-            roles=role or [],
-            now=SystemClock().now(),
-        )
+        new = NewUser(username, password, role or [], email=email, email_verified=email_verified)
+        user = create_user(db, Argon2Hasher(), new, now=SystemClock().now())
         db.commit()
-        typer.echo(json.dumps({"id": user.id, "username": user.username, "roles": user.roles}))
+        typer.echo(json.dumps(_describe(user)))
 
 
 def _describe(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
+        "email": user.email,
+        "email_verified": user.email_verified_at is not None,
         "roles": user.roles,
         "disabled": user.disabled,
         "created_at": user.created_at.isoformat(),
@@ -79,7 +81,7 @@ def _describe(user: User) -> dict[str, Any]:
 def users_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array, for scripts.")] = False,
     query: Annotated[
-        str | None, typer.Option(help="Only users whose username contains this text.")
+        str | None, typer.Option(help="Only users whose username or address contains this text.")
     ] = None,
 ) -> None:
     """Every user (or those matching --query), in username order."""
@@ -95,11 +97,13 @@ def users_list(
     if as_json:
         typer.echo(json.dumps(listed, indent=2))
         return
-    rows = [["ID", "USERNAME", "ROLES", "STATE", "CREATED"]]
+    rows = [["ID", "USERNAME", "EMAIL", "ROLES", "STATE", "CREATED"]]
     rows += [
         [
             user["id"],
             user["username"],
+            (user["email"] or "-")
+            + ("" if user["email_verified"] or not user["email"] else " (?)"),
             ",".join(user["roles"]) or "-",
             "disabled" if user["disabled"] else "active",
             user["created_at"][:19].replace("T", " "),
@@ -203,3 +207,36 @@ def users_delete(
         admin.delete_user(db, user, actor="cli", now=SystemClock().now())
         db.commit()
         typer.echo(json.dumps({**described, "deleted": True}))
+
+
+@users_app.command("email")
+def users_email(
+    username: UserName = None,
+    user_id: UserIdOption = None,
+    set_to: Annotated[
+        str | None, typer.Option("--set", help="Give the user this address.", show_default=False)
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Take the address away.")] = False,
+    verified: Annotated[
+        bool, typer.Option("--verified", help="You vouch for the address: no confirmation.")
+    ] = False,
+) -> None:
+    """Show a user's email address, or set or remove it: a new address ends every session."""
+    reference = user_reference(username, user_id)
+    if set_to is not None and remove:
+        raise fail("give --set ADDRESS or --remove, not both")
+    if remove and verified:
+        raise fail("--verified needs an address")
+    with database(load_settings()) as db:
+        user = admin.find_user(db, reference)
+        changed = False
+        if set_to is not None or remove or verified:
+            # --verified alone vouches for the address the user has now.
+            address = None if remove else set_to if set_to is not None else user.email
+            if address is None and verified:
+                raise fail("the user has no email address to mark verified")
+            changed = admin.change_email(
+                db, user, address, verified=verified, actor="cli", now=SystemClock().now()
+            )
+            db.commit()
+        typer.echo(json.dumps({**_describe(user), "changed": changed}))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy import String, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import BadRequest, NotFound
@@ -21,10 +21,11 @@ from authsvc.services.users import (
     bump_token_version,
     find_by_username,
     normalise_username,
+    set_email,
     set_password,
     validate_roles,
 )
-from authsvc.storage.models import AuditEvent, User
+from authsvc.storage.models import AccountToken, AuditEvent, User
 from authsvc.storage.models import Session as SessionRow
 
 
@@ -93,9 +94,14 @@ def list_users(
     """One page of users, keyset-paginated on the (unique) username: stable under inserts."""
     statement = select(User).order_by(User.username).limit(limit + 1)
     if query:
-        # Usernames are stored folded, so a folded needle finds them whatever the case.
+        # Usernames and address keys are stored folded, so a folded needle finds either.
         needle = normalise_username(query)
-        statement = statement.where(User.username.contains(needle, autoescape=True))
+        statement = statement.where(
+            or_(
+                User.username.contains(needle, autoescape=True),
+                User.email_key.contains(needle, autoescape=True),
+            )
+        )
     if username is not None:
         statement = statement.where(User.username == normalise_username(username))
     if cursor is not None:
@@ -194,6 +200,39 @@ def set_roles(
     return True
 
 
+def change_email(
+    db: Session,
+    user: User,
+    email: str | None,
+    *,
+    verified: bool,
+    actor: str,
+    client: ClientInfo | None = None,
+    now: datetime,
+) -> bool:
+    """Give the user this address (None: none); whether it changed.
+
+    A new address is where password-reset links go from now on, so it is a change of who the
+    user is: every token and session ends. Marking the same address verified ends nothing.
+    """
+    was_verified = user.email_verified_at is not None
+    changed = set_email(db, user, email, verified=verified, now=now)
+    if changed:
+        _revoke(db, user, reason="email_changed", now=now)
+    if changed or (verified and not was_verified):
+        audit.record(
+            db,
+            "email_set",
+            now=now,
+            user_id=user.id,
+            client=client,
+            actor=actor,
+            has_email=user.email is not None,
+            verified=user.email_verified_at is not None,
+        )
+    return changed
+
+
 def delete_user(
     db: Session, user: User, *, actor: str, client: ClientInfo | None = None, now: datetime
 ) -> str:
@@ -201,11 +240,12 @@ def delete_user(
     under a pseudonym, the one this returns, that no longer leads to the person."""
     # Announced like every bump, so caches of token versions refuse the tokens at once.
     bump_token_version(db, user.id)
-    db.execute(
-        delete(SessionRow)
-        .where(SessionRow.user_id == user.id)
-        .execution_options(synchronize_session=False)
-    )
+    for table in (SessionRow, AccountToken):
+        db.execute(
+            delete(table)
+            .where(table.user_id == user.id)
+            .execution_options(synchronize_session=False)
+        )
     pseudonym = _pseudonymise_audit_trail(db, user.id)
     db.delete(user)
     db.flush()

@@ -31,8 +31,10 @@ class _Rule:
 class LoginThrottle:
     """Decides, before any password is hashed, whether a login attempt may proceed."""
 
-    def __init__(self, storage: Storage, settings: Settings):
+    def __init__(self, storage: Storage, settings: Settings, *, prefix: str = _PREFIX):
         self._storage = storage
+        # Another use of these rules (mail requests) counts under keys of its own.
+        self._prefix = prefix
         self._enabled = settings.login_throttle_enabled
         self._account = _Rule("account", tuple(parse_limits(settings.login_limit_account)))
         pair_limits = parse_limits(settings.login_limit_client_account)
@@ -41,11 +43,11 @@ class LoginThrottle:
         self._known_seconds = settings.login_known_client_days * 86400
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LoginThrottle:
+    def from_settings(cls, settings: Settings, *, prefix: str = _PREFIX) -> LoginThrottle:
         storage = storage_from_string(settings.redis_url or "memory://")
         if not isinstance(storage, Storage):  # the URL schemes we accept are all synchronous
             raise TypeError(f"unsupported throttling storage: {type(storage).__name__}")
-        return cls(storage, settings)
+        return cls(storage, settings, prefix=prefix)
 
     def check(self, username: str, ip: str | None, now: datetime) -> None:
         """Raise TooManyAttempts (with Retry-After) when any applicable limit is spent."""
@@ -93,7 +95,7 @@ class LoginThrottle:
         return self._known_seconds > 0 and self._storage.get(self._known_key(account, client)) > 0
 
     def _known_key(self, account: str, client: str) -> str:
-        return f"{_PREFIX}:known:{account}:{client}"
+        return f"{self._prefix}:known:{account}:{client}"
 
     def _wait(self, rule: _Rule, identity: str, now: datetime) -> int:
         """Seconds until the rule allows another failure; 0 when it allows one now."""
@@ -123,7 +125,7 @@ class LoginThrottle:
     ) -> tuple[str, str]:
         window = item.get_expiry()
         index = math.floor(now.timestamp() / window)
-        base = f"{_PREFIX}:{rule.scope}:{item.amount}/{window}:{identity}"
+        base = f"{self._prefix}:{rule.scope}:{item.amount}/{window}:{identity}"
         return f"{base}:{index - 1}", f"{base}:{index}"
 
 

@@ -122,8 +122,8 @@ async def test_listing_users_needs_the_admin_role(
 
 
 def test_the_cli_lists_users_as_a_table_or_as_json(make_user: MakeUser, database_url: str) -> None:
-    alice_id = make_user()
-    make_user("bob", roles=["admin", "ops"])
+    alice_id = make_user(email="Alice@Example.com", email_verified=True)
+    make_user("bob", roles=["admin", "ops"], email="bob@example.org")
     env = cli_env(database_url)
 
     listed = run_cli("users", "list", "--json", env=env)
@@ -135,11 +135,16 @@ def test_the_cli_lists_users_as_a_table_or_as_json(make_user: MakeUser, database
         ("bob", ["admin", "ops"]),
     ]
     assert users[0]["id"] == alice_id and users[0]["disabled"] is False
+    assert (users[0]["email"], users[0]["email_verified"]) == ("Alice@example.com", True)
     table = run_cli("users", "list", "--query", "BO", env=env)
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
-    assert header.split() == ["ID", "USERNAME", "ROLES", "STATE", "CREATED"]
-    assert len(rows) == 1 and rows[0].split()[1:4] == ["bob", "admin,ops", "active"]
+    assert header.split() == ["ID", "USERNAME", "EMAIL", "ROLES", "STATE", "CREATED"]
+    # An unconfirmed address is marked.
+    assert len(rows) == 1
+    assert rows[0].split()[1:6] == ["bob", "bob@example.org", "(?)", "admin,ops", "active"]
+    by_address = run_cli("users", "list", "--json", "--query", "EXAMPLE.COM", env=env)
+    assert [user["username"] for user in json.loads(by_address.stdout)] == ["alice"]
 
 
 async def test_an_admin_sets_a_password_under_the_policy_and_every_session_ends(
