@@ -92,6 +92,9 @@ def list_users(
     cursor: str | None = None,
 ) -> UserPage:
     """One page of users, keyset-paginated on the (unique) username: stable under inserts."""
+    if "\x00" in f"{query}{username}":
+        # No name or address holds one (and PostgreSQL refuses NUL in text): nobody matches.
+        return UserPage(users=[], next_cursor=None)
     statement = select(User).order_by(User.username).limit(limit + 1)
     if query:
         # Usernames and address keys are stored folded, so a folded needle finds either.

@@ -102,6 +102,7 @@ async def test_users_are_found_by_part_of_the_username_or_exactly(
     assert await names(query="%") == ["a%ce"]
     assert await names(username="ALICE") == ["alice"]
     assert await names(username="lic") == []
+    assert await names(query="a\x00") == await names(username="\x00") == []
     bad = await client.get("/admin/users?cursor=%FF%FE", headers=bearer(admin.access))
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
     too_many = await client.get("/admin/users?limit=201", headers=bearer(admin.access))
