@@ -14,6 +14,7 @@ from authsvc.config import Settings, describe_validation_error
 from tests.helpers.defaults import TEST_SECRET
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
 from tests.helpers.mail import Mode, body_text, mail_server, mail_settled
+from tests.helpers.processes import free_port
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
@@ -154,3 +155,23 @@ def test_the_relay_password_stays_secret_in_the_settings() -> None:
     assert (relay.host, relay.port, relay.security) == ("mail.example.com", 465, "tls")
     assert (relay.username, relay.password) == ("mailer", "hunter2-relay")
     assert settings.mail_from == "Example <noreply@example.com>"
+
+
+async def test_a_relay_that_is_down_costs_the_requester_nothing(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """Nothing listens: the usual 202 at once; the sends are retried, then given up."""
+    make_user(email="alice@example.com")
+    settings = make_settings(
+        smtp_url=f"smtp+plain://127.0.0.1:{free_port()}",
+        mail_from="noreply@example.com",
+        mail_send_attempts=3,
+        mail_retry_seconds=0.1,
+    )
+    async with client_factory(settings) as client:
+        answer = await client.post("/password/forgot", json={"login": "alice"})
+        assert answer.status_code == 202 and answer.json()["status"] == "accepted"
+        await mail_settled(client)
+        metrics = (await client.get("/metrics")).text
+    assert 'authsvc_mails_total{outcome="retried"} 2.0' in metrics
+    assert 'authsvc_mails_total{outcome="failed"} 1.0' in metrics
