@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import cli, cli_env, run_cli
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import DbQuery, MakeUser
 from tests.helpers.headers import bearer
@@ -153,22 +153,21 @@ async def test_the_cli_names_a_user_by_username_or_by_explicit_id(
     """`users disable X` means the user named X, even when X is another user's id."""
     alice_id = make_user()
     mallory_id = make_user(alice_id)  # a username that is alice's id
-    env = cli_env(database_url)
 
-    by_name = run_cli("users", "disable", alice_id, env=env)
+    by_name = cli(database_url, "users", "disable", alice_id)
 
-    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.exit_code == 0, by_name.output
     assert json.loads(by_name.stdout)["id"] == mallory_id
     disabled = {row.id: row.disabled for row in db_query("SELECT id, disabled FROM users")}
     assert disabled == {alice_id: False, mallory_id: True}
-    by_id = run_cli("users", "disable", "--id", alice_id, env=env)
-    assert by_id.returncode == 0, by_id.stderr
+    by_id = cli(database_url, "users", "disable", "--id", alice_id)
+    assert by_id.exit_code == 0, by_id.output
     assert json.loads(by_id.stdout) == {"id": alice_id, "username": "alice", "disabled": True}
-    sessions = run_cli("sessions", "list", "--id", mallory_id, env=env)
+    sessions = cli(database_url, "sessions", "list", "--id", mallory_id)
     assert json.loads(sessions.stdout)["user"] == mallory_id
     for args in (("users", "revoke"), ("users", "revoke", "alice", "--id", alice_id)):
-        refused = run_cli(*args, env=env)
-        assert refused.returncode == 1, args
+        refused = cli(database_url, *args)
+        assert refused.exit_code == 1, args
         assert "give a username or --id" in refused.stderr, args
-    unknown = run_cli("users", "disable", "--id", "alice", env=env)
-    assert unknown.returncode == 1 and "No such user" in unknown.stderr
+    unknown = cli(database_url, "users", "disable", "--id", "alice")
+    assert unknown.exit_code == 1 and "No such user" in unknown.stderr

@@ -8,7 +8,7 @@ import json
 import httpx
 
 from authsvc.config import Settings
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import cli
 from tests.helpers.defaults import ISSUER, PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.headers import bearer
@@ -174,8 +174,8 @@ async def test_login_can_require_a_verified_address_and_says_so_only_to_the_righ
 async def test_operators_give_and_take_addresses_from_the_cli_and_the_admin_api(
     client: httpx.AsyncClient, make_user: MakeUser, database_url: str, db_query: DbQuery
 ) -> None:
-    env = cli_env(database_url)
-    created = run_cli(
+    created = cli(
+        database_url,
         "users",
         "create",
         "alice",
@@ -183,36 +183,35 @@ async def test_operators_give_and_take_addresses_from_the_cli_and_the_admin_api(
         "--email",
         "Alice@Example.com",
         "--email-verified",
-        env=env,
         stdin=PASSWORD + "\n",
     )
-    assert created.returncode == 0, created.stderr
+    assert created.exit_code == 0, created.output
     alice_id = json.loads(created.stdout)["id"]
     assert json.loads(created.stdout)["email"] == "Alice@example.com"
     assert json.loads(created.stdout)["email_verified"] is True
-    duplicate = run_cli(
+    duplicate = cli(
+        database_url,
         "users",
         "create",
         "alicia",
         "--password-stdin",
         "--email",
         "alice@example.com",
-        env=env,
         stdin=PASSWORD + "\n",
     )
-    assert duplicate.returncode == 1 and "another account" in duplicate.stderr
+    assert duplicate.exit_code == 1 and "another account" in duplicate.stderr
     alice = Device(client)
     await alice.login()
 
-    shown = run_cli("users", "email", "alice", env=env)
+    shown = cli(database_url, "users", "email", "alice")
     assert json.loads(shown.stdout)["changed"] is False
     assert (await alice.get("/session")).status_code == 200
-    changed = run_cli("users", "email", "--id", alice_id, "--set", "a2@example.com", env=env)
-    assert changed.returncode == 0, changed.stderr
+    changed = cli(database_url, "users", "email", "--id", alice_id, "--set", "a2@example.com")
+    assert changed.exit_code == 0, changed.output
     assert json.loads(changed.stdout)["email_verified"] is False
     # A new address is a change of who the user is: every token and session ends.
     assert (await alice.get("/session")).json()["error"] == "token_revoked"
-    vouched = run_cli("users", "email", "alice", "--verified", env=env)
+    vouched = cli(database_url, "users", "email", "alice", "--verified")
     assert json.loads(vouched.stdout)["email_verified"] is True
 
     make_user("root", roles=["admin"])

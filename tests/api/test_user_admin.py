@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import cli
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.headers import bearer
@@ -125,11 +125,10 @@ async def test_listing_users_needs_the_admin_role(
 def test_the_cli_lists_users_as_a_table_or_as_json(make_user: MakeUser, database_url: str) -> None:
     alice_id = make_user(email="Alice@Example.com", email_verified=True)
     make_user("bob", roles=["admin", "ops"], email="bob@example.org")
-    env = cli_env(database_url)
 
-    listed = run_cli("users", "list", "--json", env=env)
+    listed = cli(database_url, "users", "list", "--json")
 
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.output
     users = json.loads(listed.stdout)
     assert [(user["username"], user["roles"]) for user in users] == [
         ("alice", []),
@@ -137,14 +136,14 @@ def test_the_cli_lists_users_as_a_table_or_as_json(make_user: MakeUser, database
     ]
     assert users[0]["id"] == alice_id and users[0]["disabled"] is False
     assert (users[0]["email"], users[0]["email_verified"]) == ("Alice@example.com", True)
-    table = run_cli("users", "list", "--query", "BO", env=env)
-    assert table.returncode == 0, table.stderr
+    table = cli(database_url, "users", "list", "--query", "BO")
+    assert table.exit_code == 0, table.output
     header, *rows = table.stdout.splitlines()
     assert header.split() == ["ID", "USERNAME", "EMAIL", "ROLES", "STATE", "CREATED"]
     # An unconfirmed address is marked.
     assert len(rows) == 1
     assert rows[0].split()[1:6] == ["bob", "bob@example.org", "(?)", "admin,ops", "active"]
-    by_address = run_cli("users", "list", "--json", "--query", "EXAMPLE.COM", env=env)
+    by_address = cli(database_url, "users", "list", "--json", "--query", "EXAMPLE.COM")
     assert [user["username"] for user in json.loads(by_address.stdout)] == ["alice"]
 
 
@@ -307,17 +306,21 @@ async def test_the_cli_sets_passwords_changes_roles_and_deletes_users(
     alice_id = make_user(roles=["reader"])
     alice = Device(client)
     await alice.login()
-    env = cli_env(database_url)
 
-    weak = run_cli(
-        "users", "set-password", "alice", "--password-stdin", env=env, stdin="alice1234\n"
+    weak = cli(
+        database_url, "users", "set-password", "alice", "--password-stdin", stdin="alice1234\n"
     )
-    assert weak.returncode == 1 and "error:" in weak.stderr
+    assert weak.exit_code == 1 and "error:" in weak.stderr
     assert (await alice.get("/session")).status_code == 200
-    done = run_cli(
-        "users", "set-password", "alice", "--password-stdin", env=env, stdin=NEW_PASSWORD + "\n"
+    done = cli(
+        database_url,
+        "users",
+        "set-password",
+        "alice",
+        "--password-stdin",
+        stdin=NEW_PASSWORD + "\n",
     )
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     assert json.loads(done.stdout) == {"id": alice_id, "username": "alice", "password_set": True}
     assert (await alice.get("/session")).json()["error"] == "token_revoked"
     assert (await alice.refresh_now()).status_code == 401
@@ -325,26 +328,26 @@ async def test_the_cli_sets_passwords_changes_roles_and_deletes_users(
     assert relogin.status_code == 200
     alice.remember(relogin)
 
-    roles = run_cli("users", "roles", "alice", "--add", "editor", "--remove", "reader", env=env)
-    assert roles.returncode == 0, roles.stderr
+    roles = cli(database_url, "users", "roles", "alice", "--add", "editor", "--remove", "reader")
+    assert roles.exit_code == 0, roles.output
     assert json.loads(roles.stdout)["roles"] == ["editor"]
     assert (await alice.get("/session")).json()["error"] == "token_revoked"
     assert (await alice.refresh_now()).json()["user"]["roles"] == ["editor"]
-    shown = run_cli("users", "roles", "--id", alice_id, env=env)
+    shown = cli(database_url, "users", "roles", "--id", alice_id)
     assert json.loads(shown.stdout) == {
         "id": alice_id,
         "username": "alice",
         "roles": ["editor"],
         "changed": False,
     }
-    both = run_cli("users", "roles", "alice", "--add", "x", "--remove", "x", env=env)
-    assert both.returncode == 1 and "both added and removed" in both.stderr
+    both = cli(database_url, "users", "roles", "alice", "--add", "x", "--remove", "x")
+    assert both.exit_code == 1 and "both added and removed" in both.stderr
 
-    kept = run_cli("users", "delete", "alice", env=env, stdin="n\n")
-    assert kept.returncode == 1
+    kept = cli(database_url, "users", "delete", "alice", stdin="n\n")
+    assert kept.exit_code == 1
     assert len(db_query("SELECT id FROM users WHERE id = :id", id=alice_id)) == 1
-    deleted = run_cli("users", "delete", "alice", "--yes", env=env)
-    assert deleted.returncode == 0, deleted.stderr
+    deleted = cli(database_url, "users", "delete", "alice", "--yes")
+    assert deleted.exit_code == 0, deleted.output
     assert json.loads(deleted.stdout) == {"id": alice_id, "username": "alice", "deleted": True}
     assert db_query("SELECT id FROM users WHERE id = :id", id=alice_id) == []
     assert (await alice.get("/session")).json()["error"] == "token_revoked"
