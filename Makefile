@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
 
-.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test browser-deps screenshots
+.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test browser-deps screenshots mail-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The mail tests run a real SMTP server in the test process: aiosmtpd, a development dependency
+# that `make install` brings; this checks it is there (and installs it into an older .venv).
+mail-deps: install
+	@$(BIN)/python -c 'import aiosmtpd' 2>/dev/null || { \
+	  echo "make: installing aiosmtpd for the mail tests"; \
+	  $(BIN)/pip install --quiet 'aiosmtpd>=1.4.6'; }
 
 # The fleet tests need nginx (Debian's package); initdb/pg_ctl come with PostgreSQL.
 fleet-deps:

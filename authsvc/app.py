@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
-from authsvc.api import account, admin, auth, health, introspect, sessions, wellknown
+from authsvc.api import account, admin, auth, health, introspect, mail, sessions, wellknown
 from authsvc.api import metrics as metrics_api
 from authsvc.api.openapi import install_openapi
 from authsvc.clock import Clock
@@ -98,6 +98,8 @@ def create_app(
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(account.registration_router)
+    if settings.mail_enabled:
+        app.include_router(mail.router)
     if settings.ui:
         install_ui(app, settings)
     _install_error_handlers(app)
@@ -115,7 +117,7 @@ def _install_browser_security(app: FastAPI, settings: Settings) -> None:
         # An explicit list: never "*", which with credentials would reflect any origin.
         allow_origins=settings.effective_allowed_origins(),
         allow_credentials=True,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["content-type", settings.csrf_header_name],
         max_age=600,
     )

@@ -8,7 +8,8 @@ Exception
  ├── AuthError (500 internal_error): everything a client may be told
  │    ├── BadRequest (400 invalid_request)
  │    │    ├── UnsupportedMediaType (415 unsupported_media_type)
- │    │    └── WeakPassword (400 weak_password)
+ │    │    ├── WeakPassword (400 weak_password)
+ │    │    └── InvalidLinkToken (400 invalid_link_token): a mailed link that cannot be used
  │    ├── PayloadTooLarge (413 payload_too_large)
  │    │    └── SessionStateTooLarge (413 session_state_too_large)
  │    ├── InvalidCredentials (401 invalid_credentials)
@@ -24,7 +25,8 @@ Exception
  │    │    └── RefreshTokenReused (401 refresh_token_reused)
  │    ├── InvalidClient (401 invalid_client)
  │    ├── Forbidden (403 forbidden)
- │    │    └── CsrfFailed (403 csrf_failed)
+ │    │    ├── CsrfFailed (403 csrf_failed)
+ │    │    └── EmailNotVerified (403 email_not_verified)
  │    ├── NotFound (404 not_found)
  │    ├── MethodNotAllowed (405 method_not_allowed)
  │    ├── Conflict (409 conflict)
@@ -82,6 +84,14 @@ class UnsupportedMediaType(BadRequest):
 class WeakPassword(BadRequest):
     code = "weak_password"
     default_detail = "The password does not meet the password policy."
+
+
+class InvalidLinkToken(BadRequest):
+    """Unknown, used, expired, superseded or sent to an address the account no longer has."""
+
+    code = "invalid_link_token"
+    # One answer for every reason, so a token's history is not told to whoever holds it.
+    default_detail = "This link is invalid, used or expired; ask for a new one."
 
 
 class PayloadTooLarge(AuthError):
@@ -175,6 +185,11 @@ class Forbidden(AuthError):
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
     default_detail = "Cross-site request refused: send it from an allowed origin with its token."
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+    default_detail = "Confirm your email address before signing in."
 
 
 class NotFound(AuthError):

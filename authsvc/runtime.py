@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
@@ -19,6 +20,8 @@ from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
 from authsvc.keys.metrics import KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys.ring import KeyRing
+from authsvc.mail.outbox import OutboxCollector
+from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
@@ -26,11 +29,15 @@ from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
 from authsvc.revocation.publish import RedisVersionPublisher, attach_version_publisher
 from authsvc.revocation.sources import PushCachedSource
 from authsvc.services.account import AccountService
+from authsvc.services.account_mail import AccountMail
 from authsvc.services.authentication import Authenticator, IdentityMemo
 from authsvc.services.introspection import IntrospectionClients
 from authsvc.services.issuing import SessionLifetimes, TokenIssuer
 from authsvc.services.login import LoginService
 from authsvc.services.purge import Retention
+from authsvc.services.recovery import PasswordRecovery
+from authsvc.services.users import PasswordRules
+from authsvc.services.verification import EmailVerification
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 from authsvc.throttle.policies import Throttles
 from authsvc.tokens.access import TokenPolicy
@@ -57,8 +64,13 @@ class Runtime:
     token_versions: PushCachedSource | None
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
+    passwords: PasswordRules
     login: LoginService
     accounts: AccountService
+    # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
+    mail: AccountMail | None
+    recovery: PasswordRecovery | None
+    verification: EmailVerification | None
     introspection_clients: IntrospectionClients
     retention: Retention
     # HTTP: cookies and CSRF tokens.
@@ -99,6 +111,12 @@ class Runtime:
         )
         password_policy = PasswordPolicy.with_common_list(settings.password_min_length)
         throttles = Throttles.from_settings(settings)
+        passwords = PasswordRules(hasher, password_policy)
+        mail = AccountMail.from_settings(settings, session_factory, clock)
+        recovery = verification = None
+        if mail is not None:
+            recovery = PasswordRecovery(mail, throttles.password_reset, passwords)
+            verification = EmailVerification(mail, throttles.email_verification)
         runtime = cls(
             settings=settings,
             clock=clock,
@@ -111,10 +129,19 @@ class Runtime:
             authenticator=Authenticator(issuer, token_versions, identities),
             token_versions=token_versions,
             throttles=throttles,
-            login=LoginService(hasher, issuer, throttles.login, settings.single_session),
-            accounts=AccountService(
-                hasher, password_policy, issuer, throttles.password_change, throttles.register
+            passwords=passwords,
+            login=LoginService(
+                hasher,
+                issuer,
+                throttles.login,
+                settings.single_session,
+                require_verified_email=settings.require_verified_email,
+                send_confirmation=_confirmation_sender(verification),
             ),
+            accounts=AccountService(hasher, password_policy, issuer, throttles),
+            mail=mail,
+            recovery=recovery,
+            verification=verification,
             introspection_clients=IntrospectionClients.parse(settings.introspection_clients),
             retention=Retention.from_settings(settings),
             cookies=CookiePolicy.from_settings(settings),
@@ -125,6 +152,9 @@ class Runtime:
         runtime._watch(PoolCollector(engine), KeyCollector(session_factory, clock))
         if token_versions is not None:
             runtime._watch(VersionCacheCollector(token_versions))
+        if mail is not None:
+            runtime._watch(OutboxCollector(mail.outbox))
+            mail.outbox.start()
         return runtime
 
     def _watch(self, *collectors: Collector) -> None:
@@ -140,9 +170,24 @@ class Runtime:
         if self.version_publisher is not None:
             self.version_publisher.close()
         self.throttles.close()
+        if self.mail is not None:
+            # Mail due now still goes out (briefly); what waits for a retry is given up, logged.
+            self.mail.outbox.close(timeout=5.0)
         if self.token_versions is not None:
             self.token_versions.close()
         self.engine.dispose()
+
+
+def _confirmation_sender(
+    verification: EmailVerification | None,
+) -> Callable[[str, ClientInfo, datetime], None] | None:
+    if verification is None:
+        return None
+
+    def send(user_id: str, client: ClientInfo, now: datetime) -> None:
+        verification.send_link(user_id, client, now=now)
+
+    return send
 
 
 def _token_policy(settings: Settings) -> TokenPolicy:

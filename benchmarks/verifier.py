@@ -39,7 +39,7 @@ from authsvc.keys.lifecycle import ensure_active_key
 from authsvc.keys.ring import KeyRing
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.services.introspection import new_client_secret
-from authsvc.services.users import create_user
+from authsvc.services.users import NewUser, create_user
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.storage.migrations import upgrade_database
 from authsvc.tokens.access import Grant, TokenPolicy, issue_access_token
@@ -106,9 +106,7 @@ def seed(database_url: str, count: int) -> tuple[str, list[str]]:
             user = create_user(
                 db,
                 Argon2Hasher(memory_cost=1024, time_cost=1),
-                username=f"bench-{time.time_ns()}",
-                password="benchmark password",
-                roles=["staff"],
+                NewUser(f"bench-{time.time_ns()}", "benchmark password", roles=["staff"]),
                 now=now,
             )
             db.commit()

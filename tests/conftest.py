@@ -30,6 +30,7 @@ from tests.helpers.defaults import ISSUER, PASSWORD, TEST_SECRET
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser, StartServer
 from tests.helpers.fleet import measurements
 from tests.helpers.headers import behave_like_spa
+from tests.helpers.mail import MailServer, mail_server
 from tests.helpers.processes import LiveServer, start_server
 from tests.helpers.sessions import Device
 from tests.helpers.suites import (
@@ -117,6 +118,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+def mail() -> Iterator[MailServer]:
+    """A real SMTP server (plain, on 127.0.0.1) that keeps what it receives."""
+    with mail_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_settings(make_settings: MakeSettings, mail: MailServer) -> Settings:
+    """Settings of a service that sends its mail to `mail`."""
+    return make_settings(**mail.settings())
 
 
 @pytest.fixture
@@ -221,10 +235,22 @@ def make_user(database_url: str, fast_hasher: Argon2Hasher, clock: FakeClock) ->
     """Create a user directly in the database (setup only; behaviour is asserted over HTTP)."""
 
     def create(
-        username: str = "alice", password: str = PASSWORD, roles: list[str] | None = None
+        username: str = "alice",
+        password: str = PASSWORD,
+        roles: list[str] | None = None,
+        *,
+        email: str | None = None,
+        email_verified: bool = False,
     ) -> str:
         return add_user(
-            database_url, username, password, roles=roles or [], now=clock.now(), hasher=fast_hasher
+            database_url,
+            username,
+            password,
+            roles=roles or [],
+            now=clock.now(),
+            hasher=fast_hasher,
+            email=email,
+            email_verified=email_verified,
         )
 
     return create

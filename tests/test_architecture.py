@@ -22,9 +22,13 @@ LAYERS: dict[str, int] = {
     "authsvc.clock": 0,
     "authsvc.errors": 0,
     "authsvc.throttle.syntax": 0,
+    # Parsing what an operator writes (addresses, the relay's URL), for the settings to check.
+    "authsvc.mail.address": 0,
+    "authsvc.mail.smtp": 0,
     "authsvc.config": 1,
     "authsvc.storage": 2,
     "authsvc.tokens": 2,
+    "authsvc.mail": 3,
     "authsvc.observability": 3,
     "authsvc.passwords": 3,
     "authsvc.throttle": 3,

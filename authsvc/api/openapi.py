@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from authsvc.web.csrf import SAFE_METHODS
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-# The routes of the throttles in authsvc/throttle/policies.py (a test holds the two together).
-THROTTLED_PATHS = frozenset({"/login", "/password", "/register"})
+# The routes of the throttles in authsvc/throttle/policies.py (a test holds the two together);
+# only their unsafe methods are throttled.
+THROTTLED_PATHS = frozenset(
+    {"/login", "/password", "/account", "/register", "/password/forgot", "/email/verify/request"}
+)
 # Routes where a token is optional: logging out without a session is a harmless no-op, and
 # a login presenting one ends the session that browser held.
 OPTIONAL_AUTH_PATHS = frozenset({"/login", "/logout"})
@@ -20,6 +23,8 @@ STATELESS_PATHS = frozenset(
     {
         "/healthz",
         "/readyz",
+        # Only queues the work: whatever the database says is read in the background.
+        "/password/forgot",
         "/metrics",
         "/.well-known/jwks.json",
         "/.well-known/openid-configuration",
@@ -71,7 +76,7 @@ def _declare_operation_errors(path: str, method: str, operation: dict[str, Any])
         "401": (needs_token, _NO_TOKEN),
         "403": (method not in SAFE_METHODS, _CSRF),
         "413": (reads_body, _TOO_LARGE),
-        "429": (path in THROTTLED_PATHS, _THROTTLED),
+        "429": (path in THROTTLED_PATHS and method not in SAFE_METHODS, _THROTTLED),
         "503": (path not in STATELESS_PATHS, _UNAVAILABLE),
     }
     for status, (applies, description) in errors.items():

@@ -114,13 +114,75 @@ class RegisterRequest(BaseModel):
 
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+    email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="Optional; with mail set up, a link to confirm it is sent to it.",
+    )
+
+
+class AccountOut(BaseModel):
+    id: str
+    username: str
+    email: str | None
+    email_verified: bool
+    roles: list[str]
+    created_at: datetime
+    password_changed_at: datetime
+
+
+class AccountUpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    email: str | None = Field(max_length=320, description="The new address; null removes it.")
+
+
+class AccountUpdateResponse(BaseModel):
+    account: AccountOut
+    session: SessionOut | None = Field(
+        description="The session's new tokens when the address changed (every other one ended)."
+    )
 
 
 class AdminUserOut(BaseModel):
     id: str
     username: str
+    email: str | None
+    email_verified: bool
     roles: list[str]
     disabled: bool
+    created_at: datetime
+
+
+class AdminEmailRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(max_length=320, description="The address; null removes it.")
+    verified: bool = Field(
+        default=False, description="Mark the address verified (the operator vouches for it)."
+    )
+
+
+class AdminPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RolesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(
+        max_length=32, description="Every role the user is to hold; the others are removed."
+    )
+
+
+class UserPageResponse(BaseModel):
+    users: list[AdminUserOut]
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
 
 
 class IntrospectionResponse(BaseModel):
@@ -140,3 +202,33 @@ class IntrospectionResponse(BaseModel):
     tv: int | None = Field(default=None, description="authsvc: the token version.")
     roles: list[str] | None = Field(default=None, description="authsvc: the user's roles.")
     sess: dict[str, Any] | None = Field(default=None, description="authsvc: session state.")
+
+
+class ForgotPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: str = Field(
+        min_length=1, max_length=320, description="The account's username or email address."
+    )
+
+
+class ResetPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=128, description="The `token` of the mailed link.")
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class VerifyEmailRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=128, description="The `token` of the mailed link.")
+
+
+class AcceptedResponse(BaseModel):
+    status: str = Field(description="`accepted`: the request was taken; any mail goes out later.")
+    detail: str
+
+
+class DoneResponse(BaseModel):
+    status: str = Field(description="`password_reset` or `email_verified`.")

@@ -42,6 +42,7 @@ def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
         "refresh_endpoint": f"{issuer}/refresh",
         "sessions_endpoint": f"{issuer}/sessions",
         "password_endpoint": f"{issuer}/password",
+        "account_endpoint": f"{issuer}/account",
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
@@ -52,6 +53,16 @@ def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
         **(
             {"registration_endpoint": f"{issuer}/register"}
             if runtime.settings.registration is Registration.open
+            else {}
+        ),
+        **(
+            {
+                "password_forgot_endpoint": f"{issuer}/password/forgot",
+                "password_reset_endpoint": f"{issuer}/password/reset",
+                "email_verification_endpoint": f"{issuer}/email/verify",
+                "email_verification_request_endpoint": f"{issuer}/email/verify/request",
+            }
+            if runtime.settings.mail_enabled
             else {}
         ),
     }

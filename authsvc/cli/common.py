@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -12,12 +13,31 @@ from sqlalchemy.orm import Session
 from authsvc.config import Settings, describe_validation_error
 from authsvc.errors import AuthError
 from authsvc.revocation.publish import attach_version_publisher
+from authsvc.services.admin import UserRef
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 
 
 def fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=1)
+
+
+# A user is named by username, or by id with --id: never one tried after the other.
+UserName = Annotated[
+    str | None, typer.Argument(help="The username (or give --id).", show_default=False)
+]
+UserIdOption = Annotated[
+    str | None, typer.Option("--id", help="Name the user by id instead.", show_default=False)
+]
+
+
+def user_reference(username: str | None, user_id: str | None) -> UserRef:
+    if (username is None) == (user_id is None):
+        raise fail("give a username or --id ID, exactly one of them")
+    if user_id is not None:
+        return UserRef.by_id(user_id)
+    assert username is not None
+    return UserRef.by_username(username)
 
 
 def load_settings() -> Settings:

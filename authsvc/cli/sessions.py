@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter
 
-from authsvc.cli.common import database, load_settings
+from authsvc.cli.common import UserIdOption, UserName, database, load_settings, user_reference
 from authsvc.clock import SystemClock
 from authsvc.services import admin, sessions
 from authsvc.services.purge import Retention, purge
@@ -20,10 +19,11 @@ _DEVICES = TypeAdapter(list[sessions.Device])
 
 
 @sessions_app.command("list")
-def sessions_list(user: Annotated[str, typer.Argument(help="Username or user id.")]) -> None:
+def sessions_list(username: UserName = None, user_id: UserIdOption = None) -> None:
     """A user's live sessions (devices), most recently used first, as JSON."""
+    reference = user_reference(username, user_id)
     with database(load_settings()) as db:
-        target = admin.find_user(db, user)
+        target = admin.find_user(db, reference)
         rows = sessions.list_alive(db, target.id, now=SystemClock().now())
         listed = _DEVICES.dump_python([sessions.describe(row) for row in rows], mode="json")
     for device in listed:
@@ -39,4 +39,12 @@ def sessions_purge() -> None:
     with database(settings) as db:
         purged = purge(db, Retention.from_settings(settings), now=SystemClock().now())
         db.commit()
-    typer.echo(json.dumps({"sessions": purged.sessions, "audit_events": purged.audit_events}))
+    typer.echo(
+        json.dumps(
+            {
+                "sessions": purged.sessions,
+                "audit_events": purged.audit_events,
+                "link_tokens": purged.link_tokens,
+            }
+        )
+    )

@@ -15,6 +15,7 @@ from authsvc.config.groups import (
     DownstreamSettings,
     HostedPagesSettings,
     LoginThrottleSettings,
+    MailSettings,
     MaintenanceSettings,
     ObservabilitySettings,
     ServerSettings,
@@ -35,6 +36,7 @@ class Settings(
     LoginThrottleSettings,
     AccountSettings,
     HostedPagesSettings,
+    MailSettings,
     ObservabilitySettings,
     DownstreamSettings,
     MaintenanceSettings,
@@ -57,6 +59,23 @@ class Settings(
         if channel is TokenVersionCache.redis and self.redis_url is None:
             raise ValueError("AUTHSVC_TOKEN_VERSION_CACHE=redis needs AUTHSVC_REDIS_URL")
         return self
+
+    @model_validator(mode="after")
+    def _mail_complete(self) -> Self:
+        if self.smtp_url is not None and self.mail_from is None:
+            raise ValueError("AUTHSVC_SMTP_URL needs AUTHSVC_MAIL_FROM, the sender of every mail")
+        if self.require_verified_email and self.smtp_url is None:
+            msg = (
+                "AUTHSVC_REQUIRE_VERIFIED_EMAIL=true needs AUTHSVC_SMTP_URL: without mail, nobody "
+                "could confirm an address"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def link_base(self) -> str:
+        """Where the links in mails point: AUTHSVC_PUBLIC_URL, else the issuer."""
+        return self.public_url or self.issuer
 
     def effective_allowed_origins(self) -> list[str]:
         """The configured origins, or the issuer's own origin when none is configured."""

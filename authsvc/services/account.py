@@ -1,4 +1,4 @@
-"""What users do to their own account: change the password, sign up."""
+"""What users do to their own account: change the password or the email address, sign up."""
 
 from __future__ import annotations
 
@@ -16,16 +16,25 @@ from authsvc.services import throttling
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.sessions import end_sessions, live_session, retire_refresh_hash
-from authsvc.services.users import bump_token_version, create_user
+from authsvc.services.users import (
+    NewUser,
+    PasswordRules,
+    bump_token_version,
+    create_user,
+    set_email,
+    set_password,
+)
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
-from authsvc.throttle.endpoint import Throttle
+from authsvc.throttle.policies import Throttles
 from authsvc.tokens.refresh import new_refresh_token
 
 
 @dataclass(frozen=True)
-class PasswordChanged:
+class Renewed:
+    """This session after a change that ended every other one: new tokens for it."""
+
     session: SessionRow
     access: IssuedToken
     refresh_token: str
@@ -38,10 +47,9 @@ class AccountService:
     hasher: PasswordHasher
     policy: PasswordPolicy
     issuer: TokenIssuer
-    # Wrong current passwords, counted with the login's guesses of the same account.
-    password_throttle: Throttle
-    # Sign-up attempts per client address: "username taken" is an answer worth rationing.
-    register_throttle: Throttle
+    # Wrong current passwords count with the login's guesses of the same account; sign-up
+    # attempts per client address, since "username taken" is an answer worth rationing.
+    throttles: Throttles
 
     def change_password(
         self,
@@ -52,29 +60,76 @@ class AccountService:
         client: ClientInfo,
         *,
         now: datetime,
-    ) -> PasswordChanged:
+    ) -> Renewed:
         """Every other session ends and every old token dies; this one goes on with new tokens."""
         user = authenticated.user
         row = live_session(db, user.id, authenticated.claims.sid, now=now)
+        self._check_password(db, user, row, current_password, client, now=now)
+        set_password(db, user, new_password, PasswordRules(self.hasher, self.policy), now=now)
+        renewed = self._renew(db, user, row, reason="password_changed", now=now)
+        audit.record(
+            db, "password_changed", now=now, user_id=user.id, client=client, session_id=row.id
+        )
+        return renewed
+
+    def change_email(
+        self,
+        db: Session,
+        authenticated: Authenticated,
+        current_password: str,
+        email: str | None,
+        client: ClientInfo,
+        *,
+        now: datetime,
+    ) -> Renewed | None:
+        """A new address (or none) takes the password; like a new password, it ends every other
+        session and every old token, for password-reset links go to it. None: nothing changed."""
+        user = authenticated.user
+        row = live_session(db, user.id, authenticated.claims.sid, now=now)
+        self._check_password(db, user, row, current_password, client, now=now, email=True)
+        if not set_email(db, user, email, verified=False, now=now):
+            return None
+        renewed = self._renew(db, user, row, reason="email_changed", now=now)
+        audit.record(
+            db,
+            "email_changed",
+            now=now,
+            user_id=user.id,
+            client=client,
+            session_id=row.id,
+            has_email=user.email is not None,
+        )
+        return renewed
+
+    def _check_password(
+        self,
+        db: Session,
+        user: User,
+        row: SessionRow,
+        password: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        email: bool = False,
+    ) -> None:
+        throttle = self.throttles.email_change if email else self.throttles.password_change
+        action = "email_change" if email else "password_change"
         # Before any hashing: a stolen session must not buy unlimited guesses of the password.
-        throttling.enforce(db, self.password_throttle, client, now=now, account=user.username)
-        if not self.hasher.verify(current_password, user.password_hash).ok:
-            self.password_throttle.count(now, client=client.ip, account=user.username)
-            audit.record(
-                db,
-                "password_change_failure",
-                now=now,
-                user_id=user.id,
-                client=client,
-                session_id=row.id,
-            )
-            keep_when_refused(db)
-            raise InvalidCredentials("The current password is wrong.")
-        self.password_throttle.succeeded(now, client=client.ip, account=user.username)
-        self.policy.check(new_password, username=user.username)
-        user.password_hash = self.hasher.hash(new_password)
-        user.password_changed_at = now
-        end_sessions(db, user.id, reason="password_changed", now=now, keep=row.id)
+        throttling.enforce(db, throttle, client, now=now, account=user.username)
+        if self.hasher.verify(password, user.password_hash).ok:
+            throttle.succeeded(now, client=client.ip, account=user.username)
+            return
+        throttle.count(now, client=client.ip, account=user.username)
+        audit.record(
+            db, f"{action}_failure", now=now, user_id=user.id, client=client, session_id=row.id
+        )
+        keep_when_refused(db)
+        raise InvalidCredentials("The current password is wrong.")
+
+    def _renew(
+        self, db: Session, user: User, row: SessionRow, *, reason: str, now: datetime
+    ) -> Renewed:
+        end_sessions(db, user.id, reason=reason, now=now, keep=row.id)
         bump_token_version(db, user.id)
         db.expire(user, ["token_version"])
         refresh = new_refresh_token()
@@ -87,19 +142,24 @@ class AccountService:
         row.refreshed_at = now
         row.last_used_at = now
         access = self.issuer.issue(user, row.id, row.state, now=now)
-        audit.record(
-            db, "password_changed", now=now, user_id=user.id, client=client, session_id=row.id
-        )
-        return PasswordChanged(session=row, access=access, refresh_token=refresh.token)
+        return Renewed(session=row, access=access, refresh_token=refresh.token)
 
     def register(
-        self, db: Session, username: str, password: str, client: ClientInfo, *, now: datetime
+        self,
+        db: Session,
+        username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        email: str | None = None,
     ) -> User:
         """Create the account; every attempt that reaches the username check counts."""
-        throttling.enforce(db, self.register_throttle, client, now=now)
+        throttling.enforce(db, self.throttles.register, client, now=now)
         self.policy.check(password, username=username)
         # Counted before the answer is known, so "taken" and "created" cost the same.
-        self.register_throttle.count(now, client=client.ip)
-        user = create_user(db, self.hasher, username=username, password=password, roles=[], now=now)
+        self.throttles.register.count(now, client=client.ip)
+        new = NewUser(username, password, roles=[], email=email)
+        user = create_user(db, self.hasher, new, now=now)
         audit.record(db, "user_registered", now=now, user_id=user.id, client=client)
         return user

@@ -18,18 +18,21 @@ from authsvc.tokens.access import AccessClaims
 
 @dataclass(frozen=True)
 class Identity:
-    """What a route may show about a user without reading the row: fixed when the user is made."""
+    """What a route may show about a user without reading the row, as of one token version."""
 
     id: str
     username: str
     roles: tuple[str, ...]
+    token_version: int
 
 
 class IdentityMemo:
-    """Identities by user id, least recently used out first; safe because they never change.
+    """Identities by user id, least recently used out first, each valid for one token version.
 
-    Nothing renames a user or changes roles after creation; a feature that does must bump the
-    token version and drop the user from this memo.
+    Every change of who a user is or what they may do (roles) bumps the token version, so an
+    identity remembered at an older version is never handed out again, on any instance: a token
+    of the new version misses it, and a token of the old one is refused before it is asked for.
+    The memo therefore needs no news of its own; the bump travels by the token-version push.
     """
 
     def __init__(self, max_users: int):
@@ -37,11 +40,12 @@ class IdentityMemo:
         self._identities: OrderedDict[str, Identity] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, user_id: str) -> Identity | None:
+    def get(self, user_id: str, token_version: int) -> Identity | None:
         with self._lock:
             identity = self._identities.get(user_id)
-            if identity is not None:
-                self._identities.move_to_end(user_id)
+            if identity is None or identity.token_version != token_version:
+                return None
+            self._identities.move_to_end(user_id)
             return identity
 
     def put(self, identity: Identity) -> None:
@@ -77,11 +81,17 @@ class Authenticated:
     @property
     def identity(self) -> Identity:
         if self._user is None and self._identities is not None:
-            known = self._identities.get(self.claims.sub)
+            known = self._identities.get(self.claims.sub, self.claims.tv)
             if known is not None:
                 return known
+        # The row matches the token's version (`current_user` checks), so it is that version's.
         user = self.user
-        identity = Identity(id=user.id, username=user.username, roles=tuple(user.roles))
+        identity = Identity(
+            id=user.id,
+            username=user.username,
+            roles=tuple(user.roles),
+            token_version=user.token_version,
+        )
         if self._identities is not None:
             self._identities.put(identity)
         return identity

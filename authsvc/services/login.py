@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
-from authsvc.errors import InvalidCredentials, SessionActive
+from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
@@ -47,6 +48,9 @@ class LoginService:
     issuer: TokenIssuer
     throttle: Throttle
     single_session: SingleSession = SingleSession.off
+    # AUTHSVC_REQUIRE_VERIFIED_EMAIL, and what sends a new confirmation link to a refused user.
+    require_verified_email: bool = False
+    send_confirmation: Callable[[str, ClientInfo, datetime], None] | None = None
 
     def login(
         self,
@@ -74,7 +78,7 @@ class LoginService:
             self.throttle.count(now, client=client.ip, account=account)
             keep_when_refused(db)
             raise
-        except SessionActive:
+        except (SessionActive, EmailNotVerified):
             keep_when_refused(db)
             raise
         # The user's row was locked first (single-session), then sessions: the order logout
@@ -102,7 +106,32 @@ class LoginService:
             raise InvalidCredentials()
         if verification.upgraded_hash is not None:
             user.password_hash = verification.upgraded_hash
+        if self.require_verified_email and user.email_verified_at is None:
+            self._refuse_unverified(db, user, client, now=now)
         return user
+
+    def _refuse_unverified(
+        self, db: Session, user: User, client: ClientInfo, *, now: datetime
+    ) -> None:
+        """Only the right password gets here, so saying why tells nobody else anything."""
+        audit.record(
+            db,
+            "login_failure",
+            now=now,
+            user_id=user.id,
+            client=client,
+            reason="email_not_verified",
+        )
+        if user.email is None:
+            raise EmailNotVerified(
+                "Signing in needs a verified email address and this account has none; ask an "
+                "operator to add one."
+            )
+        if self.send_confirmation is not None:
+            self.send_confirmation(user.id, client, now)
+        raise EmailNotVerified(
+            "Confirm your email address first: a link to do so is on its way to it."
+        )
 
     def _open_session(
         self, db: Session, user: User, remember: bool, client: ClientInfo, *, now: datetime

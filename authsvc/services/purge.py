@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from authsvc.clock import Clock
 from authsvc.config import Settings
+from authsvc.services import account_tokens
 from authsvc.storage.models import AuditEvent
 from authsvc.storage.models import Session as SessionRow
 
@@ -43,10 +44,12 @@ class Retention:
 class Purged:
     sessions: int
     audit_events: int
+    link_tokens: int = 0
 
 
 def purge(db: Session, retention: Retention, *, now: datetime) -> Purged:
-    """Sessions ended or expired longer ago than the retention, and old audit events."""
+    """Sessions ended or expired longer ago than the retention, old audit events, and mailed link
+    tokens expired as long ago (used or not, they open nothing any more)."""
     cutoff = now - retention.sessions
     sessions = db.execute(
         delete(SessionRow)
@@ -67,6 +70,7 @@ def purge(db: Session, retention: Retention, *, now: datetime) -> Purged:
     return Purged(
         sessions=int(getattr(sessions, "rowcount", 0) or 0),
         audit_events=int(getattr(events, "rowcount", 0) or 0),
+        link_tokens=account_tokens.purge_expired(db, before=cutoff),
     )
 
 

@@ -1,4 +1,5 @@
-"""ORM tables: users, their sessions and refresh-token families, signing keys, the audit trail."""
+"""ORM tables: users, their sessions, refresh-token families and link tokens, signing keys and
+the audit trail."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # A unique index rather than a constraint: SQLite adds it without copying the table.
+        Index("uq_users_email_key", "email_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # Stored NFKC-casefolded, so "Alice" and "alice" are one account.
@@ -67,6 +72,27 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Optional. `email` is where mail goes; `email_key` (case-folded) is what is unique and
+    # looked up, so "Alice@Example.com" and "alice@example.com" are one address.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountToken(Base):
+    """A single-use link sent by mail (password reset, email verification), kept as a hash."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address the link was sent to: once the user's address changes, the link is dead.
+    email_key: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Session(Base):

@@ -29,10 +29,16 @@ class Throttles:
     counters: Counters
     # Failed logins: guesses of an account's password.
     login: Throttle
-    # Wrong current passwords at POST /password: guesses too, from a session that may be stolen.
+    # Wrong current passwords at POST /password and PATCH /account: guesses too, from a session
+    # that may be stolen.
     password_change: Throttle
+    email_change: Throttle
     # Sign-up attempts, whose "username taken" answer tells whether an account exists.
     register: Throttle
+    # Requests for a password-reset link and for an address-confirmation link: each one sends
+    # mail, so every request counts, per account and per address, like a failed login.
+    password_reset: Throttle
+    email_verification: Throttle
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Throttles:
@@ -74,6 +80,15 @@ class Throttles:
                 known_client_seconds=known,
                 refusal="Too many wrong passwords; try again later.",
             ),
+            email_change=Throttle(
+                "email_change",
+                "/account",
+                guesses,
+                counters,
+                enabled=enabled,
+                known_client_seconds=known,
+                refusal="Too many wrong passwords; try again later.",
+            ),
             register=Throttle(
                 "register",
                 "/register",
@@ -82,13 +97,49 @@ class Throttles:
                 enabled=enabled,
                 refusal="Too many sign-up attempts from this address; try again later.",
             ),
+            password_reset=Throttle(
+                "password_reset",
+                "/password/forgot",
+                _mail_limits("password-reset", settings),
+                counters,
+                enabled=enabled,
+                refusal="Too many password-reset requests; try again later.",
+            ),
+            email_verification=Throttle(
+                "email_verification",
+                "/email/verify/request",
+                _mail_limits("verify-email", settings),
+                counters,
+                enabled=enabled,
+                refusal="Too many confirmation links asked for; try again later.",
+            ),
         )
 
     def all(self) -> tuple[Throttle, ...]:
-        return (self.login, self.password_change, self.register)
+        return (
+            self.login,
+            self.password_change,
+            self.email_change,
+            self.register,
+            self.password_reset,
+            self.email_verification,
+        )
 
     def close(self) -> None:
         self.counters.close()
+
+
+def _mail_limits(scope: str, settings: Settings) -> tuple[Limit, ...]:
+    """The mail limits, counted under keys of their own for each kind of link."""
+    return (
+        Limit(f"{scope}:client", Per.CLIENT, _items(settings.mail_limit_client)),
+        Limit(
+            f"{scope}:client-account",
+            Per.CLIENT_ACCOUNT,
+            _items(settings.mail_limit_client_account),
+        ),
+        Limit(f"{scope}:account", Per.ACCOUNT, _items(settings.mail_limit_account)),
+    )
 
 
 def _items(text: str) -> tuple[RateLimitItem, ...]:

@@ -17,6 +17,7 @@ asgi           an ASGI app with its lifespan behind a synchronous client
 verifiers      TokenVerifiers and their HTTP clients against an in-process authsvc
 push           token-version push channels: a recording handler, channel killers
 cli            the `authsvc` command, as a child process or in-process
+mail           a real SMTP server (aiosmtpd) that keeps what it receives, and the links in it
 processes      free ports and real server processes, stopped by PID
 fleet          authsvc instances behind nginx, and a throw-away PostgreSQL cluster
 load           continuous load on a fleet, every answer recorded

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from authsvc.clock import SystemClock
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
-from authsvc.services.users import create_user
+from authsvc.services.users import NewUser, create_user
 from authsvc.storage.engine import make_engine, make_session_factory
 
 
@@ -27,19 +27,15 @@ def add_user(
     roles: Sequence[str] = (),
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
+    email: str | None = None,
+    email_verified: bool = False,
 ) -> str:
     """Create a user row; its id."""
     engine = make_engine(database_url, pool_size=1)
+    new = NewUser(username, password, list(roles), email=email, email_verified=email_verified)
     try:
         with make_session_factory(engine)() as db:
-            user = create_user(
-                db,
-                hasher or cheap_hasher(),
-                username=username,
-                password=password,
-                roles=list(roles),
-                now=now or SystemClock().now(),
-            )
+            user = create_user(db, hasher or cheap_hasher(), new, now=now or SystemClock().now())
             db.commit()
             return user.id
     finally:

@@ -38,7 +38,13 @@ class MakeUser(Protocol):
     """Create a user in the test database; its id."""
 
     def __call__(
-        self, username: str = "alice", password: str = PASSWORD, roles: list[str] | None = None
+        self,
+        username: str = "alice",
+        password: str = PASSWORD,
+        roles: list[str] | None = None,
+        *,
+        email: str | None = None,
+        email_verified: bool = False,
     ) -> str: ...
 
 

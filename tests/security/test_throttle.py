@@ -312,3 +312,24 @@ async def test_registration_counters_are_shared_through_redis(
         for client, name in ((first, "one"), (second, "two"), (first, "three")):
             assert (await register(client, name, "127.0.0.1")).status_code == 201
         assert (await register(second, "four", "127.0.0.1")).status_code == 429
+
+
+async def test_the_address_change_takes_the_password_and_shares_its_guessing_budget(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    make_user()
+    async with client_factory(settings) as client:
+        token = await access_token(client)
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(3):
+            assert (await change_password(client, token, "wrong")).status_code == 401
+        for guess in range(2):
+            body = {"current_password": f"guess-{guess}", "email": "alice@example.com"}
+            wrong = await client.patch("/account", json=body, headers=headers)
+            assert wrong.status_code == 401
+            assert wrong.json()["error"] == "invalid_credentials"
+        body = {"current_password": PASSWORD, "email": "alice@example.com"}
+        refused = await client.patch("/account", json=body, headers=headers)
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_attempts"
+    assert [row.email for row in db_query("SELECT email FROM users")] == [None]

@@ -65,3 +65,35 @@ def test_upgrading_keeps_the_earlier_refresh_token_each_session_remembered(tmp_p
     engine = make_engine(url)
     assert "rotated_refresh_tokens" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_email_migration_keeps_every_user_and_session_both_ways(tmp_path: Path) -> None:
+    """Adding and dropping the address columns must not copy `users`: with foreign keys on,
+    dropping the old copy would cascade into the sessions."""
+    url = f"sqlite:///{tmp_path}/emails.db"
+    upgrade_database(url, "0030")
+    now = "2026-01-01 00:00:00"
+    execute(
+        url,
+        "INSERT INTO users (id, username, password_hash, token_version, disabled, roles, "
+        "created_at, password_changed_at) VALUES ('u1', 'alice', 'h', 3, false, '[]', :now, :now)",
+        now=now,
+    )
+    execute(
+        url,
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, "
+        "absolute_expires_at, remember, state) VALUES ('s1', 'u1', :now, :now, :now, :now, "
+        "false, '{}')",
+        now=now,
+    )
+    upgrade_database(url)
+    assert execute(url, "SELECT username, token_version, email FROM users") == [("alice", 3, None)]
+    assert execute(url, "SELECT id FROM sessions") == [("s1",)]
+    execute(url, "UPDATE users SET email = 'a@example.com', email_key = 'a@example.com'")
+    downgrade_database(url, "0030")
+    assert execute(url, "SELECT id FROM sessions") == [("s1",)]
+    engine = make_engine(url)
+    columns = {column["name"] for column in inspect(engine).get_columns("users")}
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert "email" not in columns and "account_tokens" not in tables
