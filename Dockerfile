@@ -25,13 +25,19 @@ RUN python3 -m venv /opt/authsvc/venv
 
 WORKDIR /src
 
-# Dependencies first, in their own layer, so a source-only change does not reinstall them.
-# README.m[d] is a glob so this step also works while the file is absent (setuptools needs it
-# only for the final install, since pyproject.toml names it as `readme`).
-COPY pyproject.toml README.m[d] ./
-RUN python3 -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(d.get('dependencies', [])))" \
-        > /tmp/requirements.txt \
- && /opt/authsvc/venv/bin/python3 -m pip install -r /tmp/requirements.txt
+# Dependencies first, in their own layer, so a source-only change does not reinstall them. They
+# come from uv.lock, exactly as pinned and hashed there: the `server` extra, no development tools.
+# uv (the release pyproject.toml names) only exports the lock, from a throw-away venv; pip, which
+# honours the base image's pip configuration, installs it. README.m[d] is a glob so this step
+# also works while the file is absent (setuptools needs it only for the final install).
+COPY pyproject.toml uv.lock README.m[d] ./
+RUN uv_version=$(python3 -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['tool']['uv']['required-version'].lstrip('='))") \
+ && python3 -m venv /tmp/uv \
+ && /tmp/uv/bin/python3 -m pip install --quiet "uv==${uv_version}" \
+ && /tmp/uv/bin/uv export --frozen --no-dev --extra server --no-emit-project \
+        --format requirements-txt --output-file /tmp/requirements.txt \
+ && rm -rf /tmp/uv \
+ && /opt/authsvc/venv/bin/python3 -m pip install --require-hashes -r /tmp/requirements.txt
 
 # .dockerignore is an allow-list: this copies only pyproject.toml, README.md, alembic.ini,
 # alembic/ and authsvc/ (whichever exist), minus caches and key material.
@@ -39,7 +45,8 @@ COPY . .
 # /app-files collects what the runtime stage puts in /app: alembic.ini + alembic/ when the repo
 # has them (`authsvc db upgrade` can also use the migrations shipped inside the package).
 # pip and setuptools are then removed from the venv (~25 MB): nothing installs at run time.
-RUN /opt/authsvc/venv/bin/python3 -m pip install . \
+# --no-deps: every dependency is already installed from the lock; `pip check` proves none is missing.
+RUN /opt/authsvc/venv/bin/python3 -m pip install --no-deps . \
  && /opt/authsvc/venv/bin/python3 -m pip check \
  && /opt/authsvc/venv/bin/python3 -m pip uninstall --yes --quiet pip setuptools \
  && mkdir -p /app-files \

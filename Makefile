@@ -2,18 +2,46 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 export AUTHSVC_DATABASE_URL ?= sqlite:///./var/authsvc.db
 
-.PHONY: install run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test browser-deps screenshots mail-deps
+# Installs come from uv.lock, through the uv release pyproject.toml names ([tool.uv]), which is
+# installed into .venv first. Dependencies are declared in pyproject.toml: the verifier's in
+# `dependencies`, the service's in the `server` extra, the tools' in the `dev` group; after
+# changing them, `make lock` (docs/development.md).
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
+UV := $(BIN)/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+# --locked stops when uv.lock no longer matches pyproject.toml; --inexact keeps what else is
+# installed (uv itself, and the development tools when `make run` follows `make test`).
+SYNC := $(UV) sync --locked --inexact --extra server
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+.PHONY: install install-server lock run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
 
-install: $(STAMP)
+$(UV_STAMP):
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	touch $@
+
+# The service alone: what `make run` needs.
+$(VENV)/.server-stamp: pyproject.toml uv.lock $(UV_STAMP)
+	$(SYNC) --no-dev
+	touch $@
+
+# The service and the tests, linters and type checker.
+$(VENV)/.dev-stamp: pyproject.toml uv.lock $(UV_STAMP)
+	$(SYNC)
+	touch $@
+
+install: $(VENV)/.dev-stamp
+
+install-server: $(VENV)/.server-stamp
+
+# Re-resolve uv.lock after a change of the dependencies in pyproject.toml; `make lock
+# UPGRADE=1` also moves every pin to the newest release the constraints allow.
+lock: $(UV_STAMP)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
 
 # The embedded default needs a key-encryption secret; generate one into the git-ignored .env.
 # `make run` serves plain HTTP on loopback, so its cookies follow the request scheme (`auto`);
@@ -25,7 +53,7 @@ install: $(STAMP)
 	  printf 'AUTHSVC_COOKIE_SECURE=auto\n'; } > .env
 	@echo "make: wrote .env (git-ignored): a new AUTHSVC_KEY_ENCRYPTION_SECRET (keep it: it decrypts the signing keys) and AUTHSVC_COOKIE_SECURE=auto for plain HTTP on 127.0.0.1"
 
-run: install .env
+run: install-server .env
 	$(BIN)/authsvc db upgrade
 	$(BIN)/authsvc serve
 
@@ -58,17 +86,19 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 # The mail tests run a real SMTP server in the test process: aiosmtpd, a development dependency
-# that `make install` brings; this checks it is there (and installs it into an older .venv).
+# that `make install` brings from the lock; this checks that it did.
 mail-deps: install
 	@$(BIN)/python -c 'import aiosmtpd' 2>/dev/null || { \
-	  echo "make: installing aiosmtpd for the mail tests"; \
-	  $(BIN)/pip install --quiet 'aiosmtpd>=1.4.6'; }
+	  echo "make: aiosmtpd is missing from .venv: is it in the dev group of uv.lock?" >&2; exit 1; }
 
 # The fleet tests need nginx (Debian's package); initdb/pg_ctl come with PostgreSQL.
 fleet-deps:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  echo "make: installing nginx (Debian package) for the fleet tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; }
+
+bench-fleet: install fleet-deps
+	$(BIN)/python benchmarks/fleet.py
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 browser-deps:
@@ -83,9 +113,6 @@ screenshots: install browser-deps
 	mkdir -p docs/screenshots
 	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py -q
 
-bench-fleet: install fleet-deps
-	$(BIN)/python benchmarks/fleet.py
-
 # The container image, built and run without a Docker engine (buildah, chroot isolation).
 image-deps:
 	@if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then \
@@ -95,9 +122,22 @@ image-deps:
 
 # The real base is python:3.12-slim; registries are out of reach here, so build on a local
 # Debian base made once with debootstrap (cached in buildah's storage).
+# IMAGE_TAG names the image built and tested (parallel work trees can keep theirs apart).
+IMAGE_TAG ?= localhost/authsvc:dev
 image: image-deps
 	scripts/image/build-base.sh
-	scripts/image/build.sh --base localhost/authsvc-base:bookworm
+	scripts/image/build.sh --base localhost/authsvc-base:bookworm --tag $(IMAGE_TAG)
 
 image-test: image
-	scripts/image/image-test.sh --postgres $(if $(CI),require,auto)
+	scripts/image/image-test.sh --image $(IMAGE_TAG) --postgres $(if $(CI),require,auto)
+
+# deploy/compose.yaml run for real with Debian's podman (runc: crun refuses this machine's
+# cgroups), on the image `make image` built and local stand-ins for the public images.
+compose-deps:
+	@if ! command -v podman >/dev/null || ! command -v podman-compose >/dev/null || ! command -v runc >/dev/null; then \
+	  echo "make: installing podman, podman-compose and runc (Debian packages) for the compose test"; \
+	  apt-get update -q >/dev/null && apt-get install -y -q podman podman-compose runc >/dev/null; \
+	fi
+
+compose-test: compose-deps
+	scripts/compose/compose-test.sh --image $(IMAGE_TAG)

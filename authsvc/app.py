@@ -17,7 +17,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from authsvc import __version__
-from authsvc.api import account, admin, auth, health, introspect, mail, sessions, wellknown
+from authsvc.api import (
+    account,
+    admin,
+    auth,
+    forward_auth,
+    health,
+    introspect,
+    mail,
+    sessions,
+    wellknown,
+)
 from authsvc.api import metrics as metrics_api
 from authsvc.api.openapi import install_openapi
 from authsvc.clock import Clock
@@ -59,6 +69,8 @@ def create_app(
                 refresh_periodically(runtime.keys, timedelta(seconds=settings.key_refresh_seconds))
             )
         ]
+        if runtime.metrics.multiprocess:
+            tasks.append(asyncio.create_task(runtime.metrics.mirror_periodically()))
         try:
             if settings.purge_interval_seconds:
                 purge = PeriodicPurge(
@@ -87,6 +99,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (
         auth.router,
+        forward_auth.router,
         wellknown.router,
         health.router,
         metrics_api.router,

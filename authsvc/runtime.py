@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +17,7 @@ from authsvc.config import Settings
 from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
-from authsvc.keys.metrics import KeyCollector
+from authsvc.keys.metrics import KeyChannelCollector, KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
@@ -27,6 +27,7 @@ from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
 from authsvc.revocation.publish import RedisVersionPublisher, attach_version_publisher
+from authsvc.revocation.push import key_change_listener
 from authsvc.revocation.sources import PushCachedSource
 from authsvc.services.account import AccountService
 from authsvc.services.account_mail import AccountMail
@@ -45,6 +46,9 @@ from authsvc.web.cookies import CookiePolicy, insecure_cookie_warnings
 from authsvc.web.csrf import CsrfTokens
 
 logger = logging.getLogger("authsvc")
+
+# Names the key-change listener's connection, so operators (and the tests) can find it.
+KEY_LISTENER_NAME = "authsvc-key-changes"
 
 
 @dataclass
@@ -77,7 +81,6 @@ class Runtime:
     cookies: CookiePolicy
     csrf: CsrfTokens
     metrics: Metrics = field(default_factory=Metrics)
-    _collectors: list[Collector] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -149,30 +152,26 @@ class Runtime:
         )
         for throttle in throttles.all():
             runtime.metrics.expect_throttled(throttle.route)
-        runtime._watch(PoolCollector(engine), KeyCollector(session_factory, clock))
+        # Collectors that read live state at scrape time; `close` unregisters them.
+        runtime.metrics.watch_process(PoolCollector(engine))
+        runtime.metrics.watch_shared(KeyCollector(session_factory, clock))
+        runtime.metrics.watch_process(KeyChannelCollector(keys))
         if token_versions is not None:
-            runtime._watch(VersionCacheCollector(token_versions))
+            runtime.metrics.watch_process(VersionCacheCollector(token_versions))
         if mail is not None:
-            runtime._watch(OutboxCollector(mail.outbox))
+            runtime.metrics.watch_process(OutboxCollector(mail.outbox))
             mail.outbox.start()
         return runtime
 
-    def _watch(self, *collectors: Collector) -> None:
-        """Register collectors that read live state at scrape time; `close` unregisters them."""
-        for collector in collectors:
-            self.metrics.registry.register(collector)
-            self._collectors.append(collector)
-
     def close(self) -> None:
-        for collector in self._collectors:
-            self.metrics.registry.unregister(collector)
-        self._collectors.clear()
+        self.metrics.close()
         if self.version_publisher is not None:
             self.version_publisher.close()
         self.throttles.close()
         if self.mail is not None:
             # Mail due now still goes out (briefly); what waits for a retry is given up, logged.
             self.mail.outbox.close(timeout=5.0)
+        self.keys.close()
         if self.token_versions is not None:
             self.token_versions.close()
         self.engine.dispose()
@@ -228,7 +227,13 @@ def _prepare_keys(
         ):
             logger.info("created a %s signing key", settings.signing_algorithm.value)
         ring = KeyRing.load(db, encryptor)
-    holder = KeyRingHolder(ring, clock=clock, refresh=maintainer, interval=interval)
+    holder = KeyRingHolder(
+        ring, clock=clock, refresh=maintainer, load=maintainer.load, interval=interval
+    )
+    # Key changes made anywhere (another instance, the CLI) are announced when they commit.
+    listener = key_change_listener(settings.database_url, name=f"{KEY_LISTENER_NAME}-{os.getpid()}")
+    if listener is not None:
+        holder.watch(listener)
     return encryptor, holder
 
 

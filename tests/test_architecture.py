@@ -34,6 +34,10 @@ LAYERS: dict[str, int] = {
     "authsvc.throttle": 3,
     "authsvc.keys": 4,
     "authsvc.revocation": 4,
+    # The channels that carry announcements (the protocol and its listeners, then publishing),
+    # below both the key ring and the version sources.
+    "authsvc.revocation.push": 2,
+    "authsvc.revocation.publish": 3,
     "authsvc.web": 4,
     "authsvc.services": 5,
     "authsvc.verify": 5,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from authsvc.api.deps import RuntimeDep
 from authsvc.api.schemas import ErrorResponse
@@ -22,4 +22,4 @@ def metrics(runtime: RuntimeDep) -> Response:
     # A plain `def`: the scrape reads the key table, which must not block the event loop.
     if not runtime.settings.metrics_enabled:
         raise NotFound()
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import func, select
 
-from authsvc.cli.common import fail, load_settings
-from authsvc.config import Settings
+from authsvc.cli.common import database, fail, load_settings
+from authsvc.config import Settings, served_url
 from authsvc.errors import MissingSetting, StartupError
 from authsvc.observability.logs import configure_logging
+from authsvc.observability.metrics import MULTIPROCESS_DIR_ENV, multiprocess_directory
 from authsvc.runtime import Runtime
 from authsvc.storage.migrations import upgrade_database
+from authsvc.storage.models import User
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -23,40 +28,69 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Default: AUTHSVC_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: AUTHSVC_PORT.")] = None,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
-            help="Worker processes. Each keeps its own /metrics: for whole-instance metrics run "
-            "one worker per instance and scale with instances.",
+            help="Worker processes (default: AUTHSVC_WORKERS); /metrics sums all of them.",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn; SIGTERM drains in-flight requests before exiting."""
     import uvicorn
 
+    # The options stand for their settings, in this process and in every worker it starts, so
+    # that an issuer left unset follows the port actually served.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"AUTHSVC_{name}"] = str(value)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    # Start once here, so a bad secret or an unmigrated database is one clear line, not a
-    # traceback from every worker; this also creates the first signing key if there is none.
-    try:
-        Runtime.start(settings).close()
-    except (MissingSetting, StartupError) as exc:
-        raise fail(str(exc)) from None
-    uvicorn.run(
-        "authsvc.app:create_app_from_environment",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        # authsvc decides itself which proxies it believes (AUTHSVC_TRUSTED_PROXIES).
-        proxy_headers=False,
-        server_header=False,
-        log_level=settings.log_level,
-        # Our logging (JSON, request ids) stays in charge; the access log is the app's own line.
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    with ExitStack() as stack:
+        if settings.workers > 1 or os.environ.get(MULTIPROCESS_DIR_ENV):
+            # Before any worker starts: they find the directory in the environment.
+            stack.enter_context(multiprocess_directory())
+        # Start once here, so a bad secret or an unmigrated database is one clear line, not a
+        # traceback from every worker; this also creates the first signing key if there is none.
+        try:
+            Runtime.start(settings).close()
+        except (MissingSetting, StartupError) as exc:
+            raise fail(str(exc)) from None
+        _introduce(settings)
+        uvicorn.run(
+            "authsvc.app:create_app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            # authsvc decides itself which proxies it believes (AUTHSVC_TRUSTED_PROXIES).
+            proxy_headers=False,
+            server_header=False,
+            log_level=settings.log_level,
+            # Our logging (JSON, request ids) stays in charge; the access log is the app's own.
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
+
+
+def _introduce(settings: Settings) -> None:
+    """Where the service is, and what to do next, for the person who just started it."""
+    lines = [
+        f"authsvc: serving on {served_url(settings.host, settings.port)} "
+        f"with {settings.workers} worker(s)",
+        f"authsvc: issuer {settings.issuer}",
+        f"authsvc: JWKS {settings.issuer}/.well-known/jwks.json",
+    ]
+    with database(settings) as db:
+        has_users = db.scalar(select(func.count()).select_from(User)) != 0
+    if has_users:
+        lines.append(f"authsvc: log in with POST {settings.issuer}/login")
+    else:
+        lines.append(
+            "authsvc: next, create a user: authsvc users create alice --password-stdin "
+            "(then log in with POST /login)"
+        )
+    typer.echo("\n".join(lines), err=True)
 
 
 @db_app.command("upgrade")

@@ -20,7 +20,7 @@ from authsvc.config.groups import (
     SettingsGroup,
     SigningKeySettings,
 )
-from authsvc.config.settings import GROUPS, Settings, describe_validation_error
+from authsvc.config.settings import GROUPS, Settings, describe_validation_error, served_url
 from authsvc.config.values import (
     CommaSeparated,
     CookieSecure,
@@ -61,4 +61,5 @@ __all__ = [
     "SingleSession",
     "TokenVersionCache",
     "describe_validation_error",
+    "served_url",
 ]

@@ -82,6 +82,16 @@ class ServerSettings(SettingsGroup):
         le=1024 * 1024,
         description="Larger request bodies are refused with 413 before they are parsed.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes of `authsvc serve`, each with its own connections and caches; "
+            "with more than one, `GET /metrics` reports the sum of all of them (Prometheus "
+            "multiprocess mode, in PROMETHEUS_MULTIPROC_DIR or a temporary directory)."
+        ),
+    )
     shutdown_grace_seconds: int = Field(
         default=20,
         ge=1,
@@ -243,7 +253,9 @@ class SessionSettings(SettingsGroup):
         default="http://127.0.0.1:8000",
         description=(
             "The `iss` claim of issued tokens and the base of the discovery URLs: the public "
-            "http(s) URL of the service (a trailing `/` is dropped)."
+            "http(s) URL of the service (a trailing `/` is dropped). Unset, it follows the "
+            "address served, `http://AUTHSVC_HOST:AUTHSVC_PORT` (loopback for a wildcard "
+            "host), which suits a local run on any port; behind a proxy, set the public URL."
         ),
     )
 

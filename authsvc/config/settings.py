@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -45,6 +45,18 @@ class Settings(
 
     model_config = SettingsConfigDict(title="Settings")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _issuer_follows_the_address(cls, data: Any) -> Any:
+        """Unset, the issuer is the address served, so discovery and the CSRF check match it."""
+        if not isinstance(data, dict) or data.get("issuer") not in (None, ""):
+            return data
+        host = str(data.get("host") or ServerSettings.model_fields["host"].default)
+        port = str(data.get("port") or ServerSettings.model_fields["port"].default).strip()
+        if not port.isdigit():
+            return data  # the port's own validation explains what is wrong
+        return {**data, "issuer": served_url(host, int(port))}
+
     @model_validator(mode="after")
     def _cache_channel_exists(self) -> Self:
         channel = self.token_version_cache
@@ -83,6 +95,16 @@ class Settings(
             return list(self.allowed_origins)
         scheme, _, rest = self.issuer.partition("://")
         return [f"{scheme}://{rest.split('/')[0]}".lower()]
+
+
+def served_url(host: str, port: int) -> str:
+    """The http URL of `host:port` as a client on this machine reaches it."""
+    host = host.strip()
+    # A wildcard address is reached through loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 # The reference (docs/configuration.md) shows the groups in the order Settings lists them.

@@ -2,7 +2,8 @@
 
 Every transition is a guarded UPDATE (`... WHERE state = <expected>`) backed by the partial
 unique indexes (one active key, one pending key), so when instances race on one database
-exactly one of them wins; a loser sees `RaceLost` or an IntegrityError and rolls back.
+exactly one of them wins; a loser sees `RaceLost` or an IntegrityError and rolls back. Every
+transition is announced in its transaction, so every instance reloads its ring when it commits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from authsvc.errors import Conflict, KeyDecryptionError, NotFound, RaceLost
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.material import KeyState, active_key, new_signing_key
 from authsvc.observability import audit
+from authsvc.revocation.publish import announce_key_change
 from authsvc.storage.models import SigningKey
 
 
@@ -97,6 +99,7 @@ def rotate(
         db.flush()
     except IntegrityError as exc:
         raise RaceLost() from exc
+    announce_key_change(db, key.kid, key.state)
     audit.record(
         db, "key_rotated", now=now, kid=key.kid, alg=algorithm, state=key.state, reason=reason
     )
@@ -133,6 +136,7 @@ def activate_due(db: Session, policy: RotationPolicy, *, now: datetime) -> Signi
     ).rowcount  # type: ignore[attr-defined]
     if promoted != 1:
         raise RaceLost()
+    announce_key_change(db, pending.kid, KeyState.active.value)
     audit.record(db, "key_activated", now=now, kid=pending.kid)
     return pending
 
@@ -187,6 +191,7 @@ def revoke(
             successor = new_signing_key(policy.algorithm, encryptor, state=KeyState.active, now=now)
             db.add(successor)
         db.flush()
+        announce_key_change(db, successor.kid, KeyState.active.value)
     audit.record(
         db,
         "key_revoked",
@@ -232,6 +237,7 @@ def _demote(db: Session, kid: str, policy: RotationPolicy, now: datetime) -> Non
     ).rowcount  # type: ignore[attr-defined]
     if demoted != 1:
         raise RaceLost()
+    announce_key_change(db, kid, KeyState.retiring.value)
 
 
 def _withdraw(db: Session, kid: str, expected: KeyState, to: KeyState, now: datetime) -> bool:
@@ -242,6 +248,8 @@ def _withdraw(db: Session, kid: str, expected: KeyState, to: KeyState, now: date
         .where(SigningKey.kid == kid, SigningKey.state == expected)
         .values(state=to.value, private_key_encrypted=b"", **stamp)
     ).rowcount  # type: ignore[attr-defined]
+    if changed == 1:
+        announce_key_change(db, kid, to.value)
     return changed == 1
 
 
@@ -257,6 +265,8 @@ def ensure_active_key(db: Session, encryptor: KeyEncryptor, alg: str, now: datet
     db.add(key)
     audit.record(db, "key_created", now=now, kid=key.kid, alg=alg, state=key.state)
     try:
+        # The announcement's query flushes the insert, so a lost race can surface here too.
+        announce_key_change(db, key.kid, KeyState.active.value)
         db.commit()
     except IntegrityError:
         db.rollback()

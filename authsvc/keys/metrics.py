@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock
 from authsvc.keys.material import PUBLISHED_STATES, KeyState
+from authsvc.keys.refresh import KeyRingHolder
 from authsvc.storage.models import SigningKey
 
 logger = logging.getLogger("authsvc.metrics")
@@ -70,3 +71,22 @@ class KeyCollector(Collector):
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class KeyChannelCollector(Collector):
+    """Whether this process hears of key changes as they commit, or falls back to reloading."""
+
+    def __init__(self, holder: KeyRingHolder):
+        self.holder = holder
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "authsvc_signing_key_channel_up",
+            "1 while key changes are announced to this process; 0 while it reloads the keys "
+            "before use instead (the channel is lost).",
+        )
+        up.add_metric([], 1 if self.holder.watched else 0)
+        yield up

@@ -1,9 +1,12 @@
 """Keeps each instance's key ring current: lifecycle transitions, then a reload from the database.
 
-Every instance runs this at most every AUTHSVC_KEY_REFRESH_SECONDS, measured on the injected
-clock: when a request finds the ring older than that, and from a background task when there is
-no traffic. The instance that drives a transition sees it at once; the others within one
-refresh interval, which is the bound the rotation timeline is built on.
+Every key change is announced when it commits (revocation.push), and an instance that hears of
+one reloads its ring at once. Beside that, every instance drives the due transitions and reloads
+at most every AUTHSVC_KEY_REFRESH_SECONDS, measured on the injected clock: when a request finds
+the ring older than that, and from a background task when there is no traffic. That periodic
+reload is the fallback the rotation timeline is built on; while the announcements' channel is
+lost, the ring is reloaded before use whenever it is older than CHANNEL_LOST_RELOAD_GAP, so a
+revocation still takes effect within that gap (fail closed).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from authsvc.keys import lifecycle
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.material import all_keys
 from authsvc.keys.ring import KeyRing, decrypt_signer
+from authsvc.revocation.push import KeyChangeListener
 from authsvc.tokens.access import read_header
 
 logger = logging.getLogger("authsvc.keys")
@@ -32,13 +36,17 @@ logger = logging.getLogger("authsvc.keys")
 # (e.g. right after an emergency revoke); reload early, but at most this often, so that made-up
 # kids cannot turn into a database query each.
 UNKNOWN_KID_RELOAD_GAP = timedelta(milliseconds=250)
+# While the channel that announces key changes is lost, a ring older than this is reloaded before
+# it is used: a revocation made meanwhile is missed for no longer.
+CHANNEL_LOST_RELOAD_GAP = timedelta(milliseconds=250)
 
 
 class KeyRingHolder:
     """The current key ring; replaced whole, so readers never see half an update.
 
-    Reading `ring` refreshes it first when it is due, so every code path that signs or verifies
-    honours the refresh bound without having to remember to ask.
+    Reading `ring` first catches up with announced key changes and refreshes the ring when it is
+    due, so every code path that signs or verifies honours both without having to ask. It is
+    the KeyChangeHandler of the listener given to `watch`.
     """
 
     def __init__(
@@ -47,18 +55,28 @@ class KeyRingHolder:
         *,
         clock: Clock,
         refresh: Callable[[KeyRing], KeyRing] | None = None,
+        load: Callable[[KeyRing], KeyRing] | None = None,
         interval: timedelta = timedelta(seconds=10),
     ):
         self._ring = ring
         self._clock = clock
         self._refresh = refresh
+        self._load = load
         self._interval = interval
         self._next_refresh = clock.now() + interval
         self._last_reload = clock.now()
         self._lock = threading.Lock()
+        self._listener: KeyChangeListener | None = None
+        # Without a listener the periodic refresh is the whole contract, as if a channel were up.
+        self._channel_up = True
+        # Announcements heard, and how many of them the current ring reflects.
+        self._announced = 0
+        self._caught_up = 0
 
     @property
     def ring(self) -> KeyRing:
+        if self._caught_up < self._announced:
+            self._catch_up()
         self.refresh_if_due()
         return self._ring
 
@@ -66,14 +84,60 @@ class KeyRingHolder:
     def ring(self, ring: KeyRing) -> None:
         self._ring = ring
 
+    def watch(self, listener: KeyChangeListener) -> None:
+        """Reload whenever `listener` announces a key change; started here, stopped by close()."""
+        self._listener = listener
+        self._channel_up = False
+        listener.start(self)
+
+    @property
+    def watched(self) -> bool:
+        """True while a key-change channel is up (always without one: nothing to lose)."""
+        return self._channel_up
+
+    def channel_up(self) -> None:
+        # Whatever changed while the channel was down was not announced to us.
+        self._channel_up = True
+        self.keys_changed("", "resubscribed")
+
+    def channel_down(self) -> None:
+        self._channel_up = False
+
+    def keys_changed(self, kid: str, state: str) -> None:
+        self._announced += 1
+        try:
+            self._catch_up()
+        except DBAPIError as exc:
+            # The next use of the ring tries again, and fails closed while the database is down.
+            logger.warning("key ring reload after %s %s failed: %s", kid, state, type(exc).__name__)
+
+    def _catch_up(self) -> None:
+        """Reload (without driving transitions) until the ring reflects every announcement."""
+        if self._load is None:
+            return
+        with self._lock:
+            target = self._announced
+            if self._caught_up >= target:
+                return  # a reload that began after the announcement has just finished
+            self._ring = self._load(self._ring)
+            self._caught_up = target
+            self._last_reload = self._clock.now()
+
     def refresh_if_due(self) -> None:
-        if self._refresh is None or self._clock.now() < self._next_refresh:
+        if self._refresh is None:
+            return
+        now = self._clock.now()
+        if now >= self._next_refresh:
+            reload = self._reload
+        elif not self._channel_up and now - self._last_reload >= CHANNEL_LOST_RELOAD_GAP:
+            reload = self._reload_lost
+        else:
             return
         # One refresh at a time; everyone else keeps using the current ring meanwhile.
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._reload()
+            reload()
         finally:
             self._lock.release()
 
@@ -95,6 +159,17 @@ class KeyRingHolder:
         if self._refresh is None:
             return self._interval.total_seconds()
         return max(0.0, (self._next_refresh - self._clock.now()).total_seconds())
+
+    def _reload_lost(self) -> None:
+        """The channel is down: load the keys (transitions wait for the periodic refresh)."""
+        load = self._load or self._refresh
+        assert load is not None
+        self._ring = load(self._ring)
+        self._last_reload = self._clock.now()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
 
     def _reload(self) -> None:
         assert self._refresh is not None
@@ -128,8 +203,11 @@ class KeyMaintainer:
         self._clock = clock
 
     def __call__(self, previous: KeyRing) -> KeyRing:
-        now = self._clock.now()
-        self.advance(now)
+        self.advance(self._clock.now())
+        return self.load(previous)
+
+    def load(self, previous: KeyRing) -> KeyRing:
+        """The keys as the database holds them now."""
         with self._session_factory() as db:
             rows = all_keys(db)
         problem = None

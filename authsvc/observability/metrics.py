@@ -1,11 +1,33 @@
-"""Prometheus metrics: one registry per running app, never the process-global default one."""
+"""Prometheus metrics: one registry per running app, never the process-global default one.
+
+With several worker processes (AUTHSVC_WORKERS > 1) prometheus-client's multiprocess mode is on:
+`authsvc serve` names a directory in PROMETHEUS_MULTIPROC_DIR before the workers start, counters
+and histograms are written there by every worker, and a scrape answered by any worker reads them
+all. What a process reads live at scrape time (its connection pool, its token-version cache) is
+copied every second into gauges summed over the live workers; what every process sees alike
+(the signing keys in the database) is read by the worker that answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
@@ -26,6 +48,10 @@ from authsvc.errors import (
 )
 
 logger = logging.getLogger("authsvc.metrics")
+
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# How often a worker copies its live state into the shared gauges.
+MIRROR_INTERVAL_SECONDS = 1.0
 
 # Outcome series that exist from the start: success and every error code the endpoint answers
 # (its body's, the CSRF and size refusals, its own, and fail-closed 503).
@@ -69,6 +95,12 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess = multiprocess_mode()
+        self._mirror = ProcessMirror()
+        self._shared = CollectorRegistry()
+        if self.multiprocess:
+            multiprocess.MultiProcessCollector(self._shared)  # type: ignore[no-untyped-call]
+        self._watched: list[tuple[CollectorRegistry, Collector]] = []
         self.request_duration = Histogram(
             "authsvc_http_request_duration_seconds",
             "Time from the request's arrival to the end of its response.",
@@ -137,6 +169,96 @@ class Metrics:
 
     def revoked(self, kind: str) -> None:
         self.revocations.labels(kind).inc()
+
+    def watch_process(self, collector: Collector) -> None:
+        """Live state of this process: summed over the workers when there are several."""
+        if self.multiprocess:
+            self._mirror.collectors.append(collector)
+        else:
+            self._register(self.registry, collector)
+
+    def watch_shared(self, collector: Collector) -> None:
+        """State every process sees alike (the database): read by the process that answers."""
+        self._register(self._shared if self.multiprocess else self.registry, collector)
+
+    def _register(self, registry: CollectorRegistry, collector: Collector) -> None:
+        registry.register(collector)
+        self._watched.append((registry, collector))
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this instance: every worker's, when there are several."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        self._mirror.sync()
+        return generate_latest(self._shared)
+
+    async def mirror_periodically(self) -> None:
+        """Background task (multiprocess mode): keep this worker's share of the gauges fresh."""
+        while True:
+            try:
+                self._mirror.sync()
+            except Exception:
+                logger.exception("metrics: copying this worker's live state failed")
+            await asyncio.sleep(MIRROR_INTERVAL_SECONDS)
+
+    def close(self) -> None:
+        for registry, collector in self._watched:
+            registry.unregister(collector)
+        self._watched.clear()
+        self._mirror.collectors.clear()
+        if self.multiprocess:
+            # This worker's live gauges leave the sums; its counts stay in them.
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+class ProcessMirror:
+    """Copies live collectors into multiprocess gauges, summed over the live workers."""
+
+    def __init__(self) -> None:
+        self.collectors: list[Collector] = []
+        self._gauges: dict[str, Gauge] = {}
+
+    def sync(self) -> None:
+        for collector in list(self.collectors):
+            for family in collector.collect():
+                for sample in family.samples:
+                    gauge = self._gauge(sample.name, family.documentation, tuple(sample.labels))
+                    (gauge.labels(**sample.labels) if sample.labels else gauge).set(sample.value)
+
+    def _gauge(self, name: str, documentation: str, labels: tuple[str, ...]) -> Gauge:
+        gauge = self._gauges.get(name)
+        if gauge is None:
+            # Not registered anywhere: the multiprocess collector reads it from its file.
+            gauge = Gauge(name, documentation, labels, registry=None, multiprocess_mode="livesum")
+            self._gauges[name] = gauge
+        return gauge
+
+
+def multiprocess_mode() -> bool:
+    """Whether metric values live in files shared by the workers; prometheus-client decided it
+    when first imported, from PROMETHEUS_MULTIPROC_DIR."""
+    return values.ValueClass is not values.MutexValue
+
+
+@contextmanager
+def multiprocess_directory() -> Iterator[Path]:
+    """A clean PROMETHEUS_MULTIPROC_DIR for the workers about to start (the given one, emptied
+    of earlier runs' files, or a temporary one removed afterwards)."""
+    given = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        yield directory
+        return
+    directory = Path(tempfile.mkdtemp(prefix="authsvc-metrics-"))
+    os.environ[MULTIPROCESS_DIR_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        del os.environ[MULTIPROCESS_DIR_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class PoolCollector(Collector):

@@ -68,7 +68,7 @@ class VersionCacheCollector(Collector):
         yield lookups
         losses = CounterMetricFamily(
             "authsvc_token_version_cache_channel_losses",
-            "Times the push channel dropped and the cache was emptied.",
+            "Times the push channel dropped or lost an announcement and the cache was emptied.",
         )
         losses.add_metric([], self.cache.losses)
         yield losses

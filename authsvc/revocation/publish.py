@@ -1,40 +1,76 @@
-"""Announce token-version bumps to downstream caches (the protocol is in authsvc.verify.push).
+"""Announce token-version bumps and signing-key changes (the protocol is in revocation.push).
 
-PostgreSQL: NOTIFY inside the bumping transaction, delivered exactly when it commits.
-Redis: PUBLISH after the commit, from a session `after_commit` hook; the bumps of a transaction
-that rolls back are dropped unannounced.
+PostgreSQL: NOTIFY inside the changing transaction, delivered exactly when it commits.
+Redis: PUBLISH after the commit, from a session `after_commit` hook; what a transaction that
+rolls back announced is dropped unannounced. A token-version announcement is numbered by the
+same script that publishes it, and one that cannot be published still takes its number, so
+every listener sees the gap and drops what it cached.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 import redis
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from authsvc.revocation.push import PG_CHANNEL, REDIS_CHANNEL, encode_payload
+from authsvc.revocation.push import (
+    PG_CHANNEL,
+    PG_KEY_CHANNEL,
+    REDIS_CHANNEL,
+    REDIS_KEY_CHANNEL,
+    REDIS_SEQUENCE_KEY,
+    encode_key_change,
+    encode_payload,
+)
 
 logger = logging.getLogger("authsvc")
 
-_PENDING = "authsvc_pending_token_versions"
+_PENDING = "authsvc_pending_announcements"
+
+# Numbered and published in one step, so that numbers reach listeners in order and none is
+# skipped unless the publisher skips it on purpose.
+_PUBLISH_NUMBERED = """
+local number = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ':' .. number)
+return number
+"""
+# A lost announcement is owed to the listeners as a gap for this long at most; after it, every
+# cache has re-read what it held (AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS is at most this).
+_GAP_RETRY_SECONDS = 3600.0
+_GAP_RETRY_INTERVAL = 0.5
 
 
 def announce_token_version(db: Session, user_id: str, version: int) -> None:
     """Called in the bumping transaction; every path that changes token_version goes here."""
     payload = encode_payload(user_id, version)
+    _announce(db, PG_CHANNEL, REDIS_CHANNEL, payload)
+
+
+def announce_key_change(db: Session, kid: str, state: str) -> None:
+    """Called in the transaction that changes a signing key's state."""
+    _announce(db, PG_KEY_CHANNEL, REDIS_KEY_CHANNEL, encode_key_change(kid, state))
+
+
+def _announce(db: Session, pg_channel: str, redis_channel: str, payload: str) -> None:
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(func.pg_notify(PG_CHANNEL, payload)))
-    db.info.setdefault(_PENDING, []).append(payload)
+        db.execute(select(func.pg_notify(pg_channel, payload)))
+    db.info.setdefault(_PENDING, []).append((redis_channel, payload))
 
 
 class RedisVersionPublisher:
-    """Publishes a session's announced bumps on Redis once its transaction has committed."""
+    """Publishes a session's announcements on Redis once its transaction has committed."""
 
     def __init__(self, redis_url: str):
         self._client = redis.Redis.from_url(
             redis_url, socket_connect_timeout=2, socket_timeout=2, retry_on_timeout=True
         )
+        self._db = int(self._client.connection_pool.connection_kwargs.get("db", 0))
+        self._publish_numbered = self._client.register_script(_PUBLISH_NUMBERED)
+        self._closed = threading.Event()
+        self._gap_owed = threading.Lock()
         self.published = 0
 
     def attach(self, session_factory: sessionmaker[Session]) -> None:
@@ -42,19 +78,53 @@ class RedisVersionPublisher:
         event.listen(session_factory, "after_rollback", self._after_rollback)
 
     def _after_commit(self, db: Session) -> None:
-        for payload in db.info.pop(_PENDING, []):
+        for channel, payload in db.info.pop(_PENDING, []):
             try:
-                self._client.publish(REDIS_CHANNEL, payload)
+                if channel == REDIS_CHANNEL:
+                    self._publish_numbered(
+                        keys=[REDIS_SEQUENCE_KEY], args=[channel, payload, self._db]
+                    )
+                else:
+                    self._client.publish(channel, payload)
                 self.published += 1
             except redis.RedisError as exc:
-                # The bump stands (it is committed); caches listening on Redis miss it, so an
-                # operator must know. PostgreSQL's NOTIFY has no such gap.
-                logger.error("could not publish a token-version bump: %s", type(exc).__name__)  # noqa: TRY400
+                # The change stands (it is committed); listeners on Redis miss it, so an operator
+                # must know, and the listeners must be told that they missed something.
+                logger.error("could not publish on %s: %s", channel, type(exc).__name__)  # noqa: TRY400
+                if channel == REDIS_CHANNEL:
+                    self._owe_gap()
 
     def _after_rollback(self, db: Session) -> None:
         db.info.pop(_PENDING, None)
 
+    def _owe_gap(self) -> None:
+        """Take a number without publishing it, now or, while Redis cannot be reached, later."""
+        if self._skip_number():
+            return
+        # One retrying thread at a time; a second loss while it runs is covered by its gap.
+        if self._gap_owed.acquire(blocking=False):
+            threading.Thread(target=self._retry_gap, name="authsvc-gap", daemon=True).start()
+
+    def _retry_gap(self) -> None:
+        try:
+            waited = 0.0
+            while waited < _GAP_RETRY_SECONDS and not self._closed.wait(_GAP_RETRY_INTERVAL):
+                waited += _GAP_RETRY_INTERVAL
+                if self._skip_number():
+                    return
+        finally:
+            self._gap_owed.release()
+
+    def _skip_number(self) -> bool:
+        try:
+            self._client.incr(REDIS_SEQUENCE_KEY)
+        except redis.RedisError:
+            return False
+        logger.warning("announced a gap in the token-version sequence after a lost announcement")
+        return True
+
     def close(self) -> None:
+        self._closed.set()
         self._client.close()
 
 

@@ -29,6 +29,7 @@ DECLARED_ERRORS = {
     "POST /login": {400, 401, 403, 409, 413, 415, 429, 503},
     "POST /logout": {400, 403, 503},
     "GET /session": {401, 503},
+    "GET /verify": {401, 503},
     "PATCH /session": {400, 401, 403, 413, 415, 503},
     "POST /refresh": {401, 403, 503},
     "GET /sessions": {401, 503},

@@ -19,6 +19,7 @@ from authsvc.storage.migrations import upgrade_database
 from tests.helpers.database import add_user
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fleet import (
+    FORWARD_AUTH_CONF,
     LOCATIONS_CONF,
     Fleet,
     ThrowawayPostgres,
@@ -266,7 +267,9 @@ def test_the_deploy_nginx_config_is_valid(tmp_path: Path) -> None:
     assert "authsvc-locations.conf" in conf
     for number in (1, 2, 3):
         conf = conf.replace(f"authsvc-{number}:8000", f"127.0.0.1:{free_port()}")
+    conf = conf.replace("app:8080", f"127.0.0.1:{free_port()}")
     conf = conf.replace("/etc/nginx/authsvc-locations.conf", str(LOCATIONS_CONF))
+    conf = conf.replace("/etc/nginx/forward-auth.conf", str(FORWARD_AUTH_CONF))
     conf = conf.replace("/tmp/nginx.pid", str(tmp_path / "nginx.pid"))
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{free_port()};")
     (tmp_path / "nginx.conf").write_text(conf)

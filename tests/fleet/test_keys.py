@@ -2,7 +2,8 @@
 
 Real processes cannot share the FakeClock, so the timeline is made short through settings:
 each instance reloads its key ring every second (the documented bound), downstream JWKS caches
-may not cache (max-age 0), and a new key is published 3 s before it signs.
+may not cache (max-age 0), and a new key is published 3 s before it signs. The last test keeps
+a refresh of a minute instead: there only the announcement of the change can reach the fleet.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ FAST_KEYS = {
     # Long enough that no token of the run expires: every refusal here is about keys.
     "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "300",
 }
+# The periodic refresh far away: what reaches the instances sooner was announced to them.
+ANNOUNCED_KEYS = {
+    "AUTHSVC_KEY_REFRESH_SECONDS": "60",
+    "AUTHSVC_JWKS_MAX_AGE_SECONDS": "0",
+    "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "300",
+}
+ANNOUNCED_BOUND = 1.0
 # The probes measure from outside, through HTTP, on a small machine under load: request latency
 # and the 20 ms polling add to the bound itself.
 SLACK = 1.0
@@ -199,3 +207,46 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
             for token in standing:
                 gone = http.get(f"{instance.url}/session", headers=bearer(token))
                 assert (gone.status_code, gone.json()["error"]) == (401, "key_revoked")
+
+
+@pytest.fixture
+def announced_key_fleet(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Fleet, str]]:
+    for username in USERS:
+        add_user(postgres_url, username, PASSWORD)
+    fleet = require(lambda: start_fleet(postgres_url, tmp_path / "fleet", size=3, **ANNOUNCED_KEYS))
+    yield fleet, postgres_url
+    fleet.stop()
+
+
+def test_a_revoked_key_is_refused_by_every_instance_within_a_second_under_load(
+    announced_key_fleet: tuple[Fleet, str],
+) -> None:
+    fleet, database_url = announced_key_fleet
+    standing = standing_tokens(fleet)
+    compromised = kid_of(standing[0])
+    load = Load(fleet, USERS, standing)
+    with load.running():
+        wait_for(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
+        cli_json(database_url, "keys", "revoke", "--", compromised, **ANNOUNCED_KEYS)
+        committed = time.time()
+
+        def refuses(http: httpx.Client, url: str) -> bool:
+            answer = http.get(f"{url}/session", headers=bearer(standing[0]))
+            return answer.status_code == 401 and answer.json()["error"] == "key_revoked"
+
+        refusing = wait_on_each(fleet, refuses, timeout=10)
+        settled = time.time()
+        wait_for(lambda: len(load.since(settled)) >= 20, timeout=20, what="load after revoke")
+
+    report("key revoke, announced (refresh 60 s): old key refused", committed, refusing)
+    for port, at in refusing.items():
+        assert at - committed < ANNOUNCED_BOUND, port
+    # Once an instance has refused it, it never accepts the revoked key again.
+    for answer in load.since(committed):
+        if (
+            answer.kind == "session"
+            and answer.kid == compromised
+            and answer.at > refusing[answer.port]
+        ):
+            assert (answer.status, answer.error) == (401, "key_revoked"), answer
+    assert refused([a for a in load.since(committed) if a.kind == "login"]) == []

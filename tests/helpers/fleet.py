@@ -8,13 +8,16 @@ the PID this module started; nothing is looked up or killed by name.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +32,7 @@ from tests.helpers.waiting import wait_for
 
 T = TypeVar("T")
 LOCATIONS_CONF = REPO_ROOT / "deploy" / "nginx" / "authsvc-locations.conf"
+FORWARD_AUTH_CONF = REPO_ROOT / "deploy" / "nginx" / "forward-auth.conf"
 # Propagation times the fleet tests measured; printed in pytest's terminal summary.
 measurements: list[str] = []
 
@@ -93,6 +97,8 @@ class Nginx:
 
     upstream_ports: list[int]
     workdir: Path
+    # A service protected with GET /verify (deploy/nginx/forward-auth.conf) at /app/, if any.
+    app_port: int | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -107,6 +113,12 @@ class Nginx:
             for port in self.upstream_ports
         )
         prefix = self.workdir
+        app = (
+            f"upstream app {{ server 127.0.0.1:{self.app_port}; }}"
+            if self.app_port is not None
+            else ""
+        )
+        forward_auth = f"include {FORWARD_AUTH_CONF};" if self.app_port is not None else ""
         return f"""
 daemon off;
 master_process on;
@@ -125,11 +137,13 @@ http {{
 {servers}
         keepalive 16;
     }}
+    {app}
     server {{
         listen 127.0.0.1:{self.port};
         # Test-only: which instance answered, so the tests can tell the instances apart.
         add_header X-Authsvc-Upstream $upstream_addr always;
         include {LOCATIONS_CONF};
+        {forward_auth}
     }}
 }}
 """
@@ -199,10 +213,25 @@ def start_fleet(database_url: str, workdir: Path, *, size: int = 3, **env: str) 
     Where nginx is missing the test is skipped (failed in CI) before anything starts, whichever
     way the test calls this.
     """
+    return _start(database_url, workdir, size=size, app_port=None, env=env)
+
+
+def start_gateway(database_url: str, workdir: Path, app_port: int, *, size: int = 3) -> Fleet:
+    """A fleet whose nginx also protects the service on `app_port` with GET /verify."""
+    return _start(database_url, workdir, size=size, app_port=app_port, env={})
+
+
+def _start(
+    database_url: str, workdir: Path, *, size: int, app_port: int | None, env: dict[str, str]
+) -> Fleet:
     require(nginx_binary)
     workdir.mkdir(parents=True, exist_ok=True)
     instances = [fleet_instance(database_url, workdir, **env) for _ in range(size)]
-    nginx = Nginx(upstream_ports=[member.port for member in instances], workdir=workdir / "nginx")
+    nginx = Nginx(
+        upstream_ports=[member.port for member in instances],
+        workdir=workdir / "nginx",
+        app_port=app_port,
+    )
     fleet = Fleet(instances=instances, nginx=nginx)
     try:
         for member in instances:
@@ -212,6 +241,45 @@ def start_fleet(database_url: str, workdir: Path, *, size: int = 3, **env: str) 
         fleet.stop()
         raise
     return fleet
+
+
+# --- a service behind the gateway ------------------------------------------------------------
+
+
+class EchoApp:
+    """An HTTP service that answers every GET with the request's path and headers as JSON."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                seen.append({"path": self.path, **headers})
+                body = json.dumps({"path": self.path, "headers": headers}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> EchoApp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 # --- a PostgreSQL cluster the test owns -----------------------------------------------------

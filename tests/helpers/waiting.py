@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0) -> bool:
@@ -24,3 +25,13 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
             return
         time.sleep(0.05)
     raise TimeoutError(f"gave up after {timeout}s waiting for {what}")
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], *, timeout: float = 5.0) -> bool:
+    """wait_until for an async condition (an in-process request): polled every 20 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(0.02)
+    return await condition()

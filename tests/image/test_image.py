@@ -44,3 +44,28 @@ def test_image_builds_runs_as_non_root_and_serves_login(image_tools: None) -> No
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "image-test: PASSED" in output
+
+
+COMPOSE_HOW = (
+    "compose test skipped: it needs root, buildah, podman, podman-compose and runc "
+    "(make compose-deps), then `make compose-test` or `make test`"
+)
+
+
+def test_the_compose_file_runs_with_podman_on_the_image(image_tools: None) -> None:
+    """deploy/compose.yaml under podman-compose, on the image the test above built."""
+    if not all(shutil.which(tool) for tool in ("podman", "podman-compose", "runc")):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the compose test: " + COMPOSE_HOW)
+        skip_suite(COMPOSE_HOW)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "compose-test"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "compose-test: PASSED" in output
