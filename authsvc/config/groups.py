@@ -717,8 +717,9 @@ class HostedPagesSettings(SettingsGroup):
         default=True,
         description=(
             "Serve the hosted pages (`/ui/login`, `/ui/account`, `/ui/register` when "
-            "registration is open) and the browser client `/ui/authsvc.js`; `false` leaves only "
-            "the JSON API."
+            "registration is open, `/ui/forgot`, `/ui/reset` and `/ui/verify-email` when "
+            "AUTHSVC_SMTP_URL is set) and the browser client `/ui/authsvc.js`; `false` leaves "
+            "only the JSON API."
         ),
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidLinkToken
@@ -77,6 +77,30 @@ def redeem(db: Session, token: str, purpose: Purpose, *, now: datetime) -> Redee
     if user is None or user.disabled or user.email_key != claimed.email_key:
         raise InvalidLinkToken()
     return Redeemed(user=user, email_key=claimed.email_key)
+
+
+def peek(db: Session, token: str, purpose: Purpose, *, now: datetime) -> User | None:
+    """The user `redeem` would give for this token now, without using it up; None for a dead one.
+
+    For the pages a mailed link opens: they say at once that a link is dead, and a mail scanner
+    that follows the link changes nothing.
+    """
+    if not well_formed(token):
+        return None
+    row = db.scalars(
+        select(AccountToken).where(
+            AccountToken.token_hash == hash_refresh_token(token),
+            AccountToken.purpose == purpose.value,
+            AccountToken.used_at.is_(None),
+            AccountToken.expires_at > now,
+        )
+    ).first()
+    if row is None:
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or user.disabled or user.email_key != row.email_key:
+        return None
+    return user
 
 
 def discard(db: Session, user_id: str, purpose: Purpose | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The hosted pages (sign-in, account, sign-up) and the browser client, served under /ui/.
+"""The hosted pages (sign-in, account, sign-up, password reset, address confirmation) and the
+browser client, served under /ui/.
 
 Server-rendered with Jinja2, no script on the pages and no external asset: every form works
 with JavaScript off. A new page is a router module here with a template that extends
@@ -10,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from authsvc.config import Registration, Settings
-from authsvc.ui import account, assets, login, register
+from authsvc.ui import account, assets, login, recovery, register, verification
 from authsvc.ui.rendering import Pages
 
 
@@ -20,3 +21,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         app.include_router(router)
     if settings.registration is Registration.open:
         app.include_router(register.router)
+    if settings.mail_enabled:
+        # Without a relay no link can be mailed: the pages answer 404, like the JSON endpoints.
+        app.include_router(recovery.router)
+        app.include_router(verification.router)

@@ -37,8 +37,8 @@ def account_page(
     notice: NoticeQuery = None,
 ) -> Response:
     if current is None:
-        return _signed_out(runtime, request)
-    return _render_account(request, pages, runtime, db, current, notice=NOTICES.get(notice or ""))
+        return signed_out(runtime, request)
+    return render_account(request, pages, runtime, db, current, notice=NOTICES.get(notice or ""))
 
 
 @router.post("/account/password")
@@ -52,7 +52,7 @@ def change_password(
     form: FormDep,
 ) -> Response:
     if current is None:
-        return _signed_out(runtime, request)
+        return signed_out(runtime, request)
     current_password = form.get("current_password", "")[:_MAX_PASSWORD]
     new_password = form.get("new_password", "")[: _MAX_PASSWORD + 1]
     errors: dict[str, str] = {}
@@ -72,7 +72,7 @@ def change_password(
         except WeakPassword as exc:
             errors["new_password"] = exc.detail
     if errors:
-        return _render_account(request, pages, runtime, db, current, errors=errors, status=400)
+        return render_account(request, pages, runtime, db, current, errors=errors, status=400)
     db.commit()
     response = see_other(ACCOUNT_PAGE, notice="password-changed")
     hand_out(
@@ -96,7 +96,7 @@ def end_device(
     sid: Annotated[str, Path(max_length=64)],
 ) -> Response:
     if current is None:
-        return _signed_out(runtime, request)
+        return signed_out(runtime, request)
     try:
         sessions.end_own_session(db, current.user.id, sid, client=client, now=runtime.clock.now())
     except NotFound:
@@ -109,7 +109,7 @@ def end_device(
     return see_other(ACCOUNT_PAGE, notice="device-signed-out")
 
 
-def _signed_out(runtime: Runtime, request: Request) -> Response:
+def signed_out(runtime: Runtime, request: Request) -> Response:
     """To the sign-in page and back here afterwards; a dead session's cookies go."""
     response = to_login(next_path=ACCOUNT_PAGE)
     if runtime.cookies.read_access(request) is not None:
@@ -117,7 +117,7 @@ def _signed_out(runtime: Runtime, request: Request) -> Response:
     return response
 
 
-def _render_account(
+def render_account(
     request: Request,
     pages: Pages,
     runtime: Runtime,
@@ -127,6 +127,7 @@ def _render_account(
     errors: dict[str, str] | None = None,
     status: int = 200,
     notice: str | None = None,
+    email_error: str | None = None,
 ) -> Response:
     now = runtime.clock.now()
     rows = sessions.list_alive(db, current.user.id, now=now)
@@ -140,5 +141,6 @@ def _render_account(
         now=now,
         errors=errors or {},
         notice=notice,
+        email_error=email_error,
         min_password_length=runtime.settings.password_min_length,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.schemas import LoginRequest
-from authsvc.errors import InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.services.login import Credentials
 from authsvc.storage.engine import kept_when_refused
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
@@ -93,7 +93,7 @@ def sign_in(
         _keep_audit(db)
         wait = exc.headers.get("Retry-After", "60")
         return again(429, f"Too many failed attempts. Try again in {wait} seconds.", exc.headers)
-    except (InvalidCredentials, SessionActive) as exc:
+    except (InvalidCredentials, SessionActive, EmailNotVerified) as exc:
         _keep_audit(db)
         return again(exc.status, exc.detail)
     db.commit()

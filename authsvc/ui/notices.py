@@ -10,4 +10,14 @@ NOTICES = {
     "password-changed": "Your password has been changed. Every other device is signed out.",
     "device-signed-out": "That device has been signed out.",
     "device-gone": "That device was already signed out.",
+    # The same words whether or not a mail goes out: they tell nobody if the account exists.
+    "reset-link-sent": (
+        "If an account goes by that name and has an email address, a link to choose a new "
+        "password is on its way to it."
+    ),
+    "password-reset": (
+        "Your password has been changed and every device signed out. Sign in with the new one."
+    ),
+    "verification-sent": "A link to confirm your email address is on its way to it.",
+    "email-verified": "Your email address is confirmed.",
 }

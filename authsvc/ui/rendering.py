@@ -16,6 +16,9 @@ from authsvc.config import Registration, Settings
 from authsvc.web.csrf import FORM_FIELD, page_token
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Not no-referrer, the service's default: under it browsers send `Origin: null` with a form
+# post, which the CSRF check must refuse. Same-origin keeps the referrer at home.
+SAME_ORIGIN = "same-origin"
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -85,6 +88,7 @@ class Pages:
         self.templates = Jinja2Templates(env=environment)
         self.csp = content_security_policy(settings)
         self.registration_open = settings.registration is Registration.open
+        self.mail_enabled = settings.mail_enabled
 
     def render(
         self,
@@ -93,12 +97,14 @@ class Pages:
         *,
         status: int = 200,
         headers: dict[str, str] | None = None,
+        referrer_policy: str = SAME_ORIGIN,
         **context: Any,
     ) -> HTMLResponse:
         shared = {
             "csrf_field": FORM_FIELD,
             "csrf_token": page_token(request),
             "registration_open": self.registration_open,
+            "mail_enabled": self.mail_enabled,
             "errors": {},
             "error": None,
             "notice": None,
@@ -107,9 +113,7 @@ class Pages:
             request, template, {**shared, **context}, status_code=status, headers=headers
         )
         response.headers["Content-Security-Policy"] = self.csp
-        # Not no-referrer, the service's default: under it browsers send `Origin: null` with a
-        # form post, which the CSRF check must refuse. Same-origin keeps the referrer at home.
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Referrer-Policy"] = referrer_policy
         # A page holds a CSRF token and, once signed in, personal data: never cached.
         response.headers["Cache-Control"] = "no-store"
         return response
