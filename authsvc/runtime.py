@@ -23,6 +23,7 @@ from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
+from authsvc.passwords.capacity import BoundedHasher, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
@@ -91,7 +92,7 @@ class Runtime:
         hasher: PasswordHasher | None = None,
     ) -> Runtime:
         clock = clock or SystemClock()
-        hasher = hasher or Argon2Hasher()
+        hasher = bounded_hasher(settings, hasher or Argon2Hasher())
         for warning in insecure_cookie_warnings(settings):
             logger.warning(warning)
         engine = engine_from_settings(settings)
@@ -242,3 +243,13 @@ def _csrf_secrets(settings: Settings) -> list[str]:
     if settings.hs256_mode:
         return [secret.get_secret_value() for secret in settings.jwt_secrets]
     return [settings.require_key_encryption_secret()]
+
+
+def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
+    """Every password operation of the service through one bound (a test's hasher too)."""
+    return BoundedHasher(
+        hasher,
+        workers=settings.password_hashing_workers or usable_cores(),
+        queue=settings.password_hashing_queue,
+        wait=settings.password_hashing_wait_seconds,
+    )
