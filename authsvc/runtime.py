@@ -23,7 +23,7 @@ from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
-from authsvc.passwords.capacity import BoundedHasher, usable_cores
+from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
@@ -70,6 +70,10 @@ class Runtime:
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
     passwords: PasswordRules
+    # Every password operation goes through this bound, on its own low-priority threads; the
+    # requests that hash are admitted through the gate before they take a thread or connection.
+    hasher: BoundedHasher
+    password_gate: PasswordGate
     login: LoginService
     accounts: AccountService
     # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
@@ -134,6 +138,10 @@ class Runtime:
             token_versions=token_versions,
             throttles=throttles,
             passwords=passwords,
+            hasher=hasher,
+            password_gate=PasswordGate(
+                workers=hasher.workers, queue=hasher.queue, wait=hasher.wait
+            ),
             login=LoginService(
                 hasher,
                 issuer,
@@ -175,6 +183,7 @@ class Runtime:
         self.keys.close()
         if self.token_versions is not None:
             self.token_versions.close()
+        self.hasher.close()
         self.engine.dispose()
 
 
@@ -252,4 +261,5 @@ def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
         workers=settings.password_hashing_workers or usable_cores(),
         queue=settings.password_hashing_queue,
         wait=settings.password_hashing_wait_seconds,
+        nice=settings.password_hashing_nice,
     )

@@ -3,19 +3,26 @@
 Each hash or verification takes a core (and 19 MiB) for tens of milliseconds. Run in the
 threadpool without a bound, a burst of logins would take every core and thread from the
 requests that only check a token; here at most `workers` run at once, a few more wait briefly,
-and the rest are refused at once with `PasswordWorkBusy` (503 and Retry-After).
+and the rest are refused at once with `PasswordWorkBusy` (503 and Retry-After). The work runs
+on the bound's own threads at a lower CPU priority (a higher nice value, Linux's per-thread
+attribute): whenever a token check wants the CPU it gets it first, and argon2 takes what is left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
 from authsvc.errors import PasswordWorkBusy
 from authsvc.passwords.hashing import PasswordHasher, Verification
+
+_Result = TypeVar("_Result")
 
 
 def usable_cores() -> int:
@@ -34,9 +41,11 @@ class BoundedHasher:
     the small queue: the threads stay free for the requests that hash nothing.
     """
 
-    def __init__(self, inner: PasswordHasher, *, workers: int, queue: int, wait: float):
-        if workers < 1 or queue < 0 or wait < 0:
-            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
+    def __init__(
+        self, inner: PasswordHasher, *, workers: int, queue: int, wait: float, nice: int = 0
+    ):
+        if workers < 1 or queue < 0 or wait < 0 or not 0 <= nice <= 19:
+            raise ValueError("workers >= 1, queue >= 0, wait >= 0 and nice in 0..19")
         self.inner = inner
         self.workers = workers
         self.queue = queue
@@ -45,18 +54,29 @@ class BoundedHasher:
         self._waiting = 0
         self._lock = threading.Lock()
         self._retry_after = str(max(1, math.ceil(wait)))
+        # One thread per slot, so a slot taken always finds a thread free.
+        self._threads = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="authsvc-password",
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
 
     def hash(self, password: str) -> str:
-        with self._slot():
-            return self.inner.hash(password)
+        return self._run(self.inner.hash, password)
 
     def verify(self, password: str, stored_hash: str) -> Verification:
-        with self._slot():
-            return self.inner.verify(password, stored_hash)
+        return self._run(self.inner.verify, password, stored_hash)
 
     def verify_dummy(self, password: str) -> None:
+        self._run(self.inner.verify_dummy, password)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, work: Callable[..., _Result], *args: str) -> _Result:
         with self._slot():
-            self.inner.verify_dummy(password)
+            return self._threads.submit(work, *args).result()
 
     @property
     def waiting(self) -> int:
@@ -83,6 +103,69 @@ class BoundedHasher:
                 self._waiting -= 1
         if not acquired:
             raise self._busy()
+
+    def _busy(self) -> PasswordWorkBusy:
+        return PasswordWorkBusy(headers={"Retry-After": self._retry_after})
+
+
+def _lower_priority(nice: int) -> None:
+    """Raise this thread's nice value (Linux keeps one per thread); elsewhere, leave it be."""
+    if nice == 0:
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(current, nice))
+    except (AttributeError, OSError):
+        pass
+
+
+class PasswordGate:
+    """Admission for the requests that hash a password, held for the whole request.
+
+    At most `workers` such requests run at once; up to `queue` more wait at most `wait`
+    seconds on the event loop, where waiting costs neither a threadpool thread nor a database
+    connection (a request waiting inside the route would hold both, and the token checks need
+    them); the rest get PasswordWorkBusy at once.
+    """
+
+    def __init__(self, *, workers: int, queue: int, wait: float):
+        if workers < 1 or queue < 0 or wait < 0:
+            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
+        self.workers = workers
+        self.queue = queue
+        self.wait = wait
+        self.waiting = 0
+        # Made on first use, in the event loop that serves the app.
+        self._slots: asyncio.Semaphore | None = None
+        self._retry_after = str(max(1, math.ceil(wait)))
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        await self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    async def enter(self) -> None:
+        """Take a slot, waiting for one if the queue has room; PasswordWorkBusy otherwise."""
+        slots = self._slots = self._slots or asyncio.Semaphore(self.workers)
+        if not slots.locked():
+            await slots.acquire()
+            return
+        if self.waiting >= self.queue:
+            raise self._busy()
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=self.wait)
+        except TimeoutError:
+            raise self._busy() from None
+        finally:
+            self.waiting -= 1
+
+    def leave(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     def _busy(self) -> PasswordWorkBusy:
         return PasswordWorkBusy(headers={"Retry-After": self._retry_after})
