@@ -70,8 +70,8 @@ class Runtime:
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
     passwords: PasswordRules
-    # Every password operation goes through this bound, on its own low-priority threads; the
-    # requests that hash are admitted through the gate before they take a thread or connection.
+    # Every password operation goes through this bound; the requests that hash are admitted
+    # through the gate before they take a thread or a database connection.
     hasher: BoundedHasher
     password_gate: PasswordGate
     login: LoginService
@@ -183,7 +183,6 @@ class Runtime:
         self.keys.close()
         if self.token_versions is not None:
             self.token_versions.close()
-        self.hasher.close()
         self.engine.dispose()
 
 
@@ -261,5 +260,4 @@ def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
         workers=settings.password_hashing_workers or usable_cores(),
         queue=settings.password_hashing_queue,
         wait=settings.password_hashing_wait_seconds,
-        nice=settings.password_hashing_nice,
     )

@@ -606,16 +606,6 @@ class PasswordHashingSettings(SettingsGroup):
             "`Retry-After`, never a timeout. 0 refuses at once when every slot is busy."
         ),
     )
-    password_hashing_nice: int = Field(
-        default=10,
-        ge=0,
-        le=19,
-        description=(
-            "The nice value (CPU priority, Linux) of the threads that hash passwords: at 10 a "
-            "token check that wants the CPU gets it ahead of argon2, which still has every "
-            "cycle nobody else wants. 0 gives hashing the same priority as the rest."
-        ),
-    )
 
 
 class MailSettings(SettingsGroup):

@@ -3,9 +3,10 @@
 Each hash or verification takes a core (and 19 MiB) for tens of milliseconds. Run in the
 threadpool without a bound, a burst of logins would take every core and thread from the
 requests that only check a token; here at most `workers` run at once, a few more wait briefly,
-and the rest are refused at once with `PasswordWorkBusy` (503 and Retry-After). The work runs
-on the bound's own threads at a lower CPU priority (a higher nice value, Linux's per-thread
-attribute): whenever a token check wants the CPU it gets it first, and argon2 takes what is left.
+and the rest are refused at once with `PasswordWorkBusy` (503 and Retry-After).
+Hashing at a lower CPU priority (a niced thread) was measured and dropped: such a thread can be
+preempted while it holds the GIL, and every request then waits for it (p99 of GET /session 4-10x
+its idle value during a login storm, against 1-1.5x at the same priority).
 """
 
 from __future__ import annotations
@@ -14,15 +15,11 @@ import asyncio
 import math
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
 
 from authsvc.errors import PasswordWorkBusy
 from authsvc.passwords.hashing import PasswordHasher, Verification
-
-_Result = TypeVar("_Result")
 
 
 def usable_cores() -> int:
@@ -41,11 +38,9 @@ class BoundedHasher:
     the small queue: the threads stay free for the requests that hash nothing.
     """
 
-    def __init__(
-        self, inner: PasswordHasher, *, workers: int, queue: int, wait: float, nice: int = 0
-    ):
-        if workers < 1 or queue < 0 or wait < 0 or not 0 <= nice <= 19:
-            raise ValueError("workers >= 1, queue >= 0, wait >= 0 and nice in 0..19")
+    def __init__(self, inner: PasswordHasher, *, workers: int, queue: int, wait: float):
+        if workers < 1 or queue < 0 or wait < 0:
+            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
         self.inner = inner
         self.workers = workers
         self.queue = queue
@@ -54,29 +49,18 @@ class BoundedHasher:
         self._waiting = 0
         self._lock = threading.Lock()
         self._retry_after = str(max(1, math.ceil(wait)))
-        # One thread per slot, so a slot taken always finds a thread free.
-        self._threads = ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix="authsvc-password",
-            initializer=_lower_priority,
-            initargs=(nice,),
-        )
 
     def hash(self, password: str) -> str:
-        return self._run(self.inner.hash, password)
+        with self._slot():
+            return self.inner.hash(password)
 
     def verify(self, password: str, stored_hash: str) -> Verification:
-        return self._run(self.inner.verify, password, stored_hash)
+        with self._slot():
+            return self.inner.verify(password, stored_hash)
 
     def verify_dummy(self, password: str) -> None:
-        self._run(self.inner.verify_dummy, password)
-
-    def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self, work: Callable[..., _Result], *args: str) -> _Result:
         with self._slot():
-            return self._threads.submit(work, *args).result()
+            self.inner.verify_dummy(password)
 
     @property
     def waiting(self) -> int:
@@ -106,17 +90,6 @@ class BoundedHasher:
 
     def _busy(self) -> PasswordWorkBusy:
         return PasswordWorkBusy(headers={"Retry-After": self._retry_after})
-
-
-def _lower_priority(nice: int) -> None:
-    """Raise this thread's nice value (Linux keeps one per thread); elsewhere, leave it be."""
-    if nice == 0:
-        return
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), max(current, nice))
-    except (AttributeError, OSError):
-        pass
 
 
 class PasswordGate:
