@@ -123,7 +123,7 @@ def server(
             deadline = time.monotonic() + 60
             while True:
                 if process.poll() is not None:
-                    raise BenchmarkFailed(f"{command[3:6]} exited; see {log}")
+                    raise BenchmarkFailed(f"{' '.join(command)} exited; see {log}")
                 try:
                     if httpx.get(base + ready, timeout=2).status_code == 200:
                         break
