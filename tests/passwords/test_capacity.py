@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from authsvc.app import create_app
 from authsvc.passwords.hashing import Argon2Hasher
-from tests.helpers.defaults import PASSWORD
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import ISSUER, PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
-from tests.helpers.headers import bearer
+from tests.helpers.headers import bearer, behave_like_spa
 from tests.helpers.pages import sign_in_through_page
 from tests.helpers.sessions import Device
 
@@ -53,10 +56,11 @@ async def slot_held(client: httpx.AsyncClient, hasher: HoldingHasher) -> AsyncIt
         assert (await holder).json()["error"] == "invalid_credentials"
 
 
-def assert_busy(response: httpx.Response) -> None:
+def assert_busy(response: httpx.Response, retry_after: str = "1") -> None:
+    """503 password_work_busy; Retry-After is the longest wait, in whole seconds (at least 1)."""
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "password_work_busy"
-    assert response.headers["retry-after"] == "1"
+    assert response.headers["retry-after"] == retry_after
 
 
 async def test_a_login_beyond_the_bound_is_refused_503_with_retry_after_and_counts_no_guess(
@@ -101,20 +105,31 @@ async def test_a_waiting_login_whose_wait_runs_out_is_refused(
 
 
 async def test_a_login_queued_while_the_slot_frees_gets_its_answer(
-    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+    make_settings: MakeSettings, make_user: MakeUser, clock: FakeClock
 ) -> None:
     make_user()
     hasher = HoldingHasher()
     settings = make_settings(
         password_hashing_workers=1, password_hashing_queue=1, password_hashing_wait_seconds=30
     )
-    async with client_factory(settings, hasher=hasher) as client:
-        async with slot_held(client, hasher):
-            queued = asyncio.create_task(
-                client.post("/login", json={"username": "alice", "password": PASSWORD})
-            )
-            await asyncio.sleep(0)
-        assert (await queued).status_code == 200
+    app = create_app(settings, clock=clock, hasher=hasher)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+            behave_like_spa(client, settings, settings.effective_allowed_origins()[0])
+            gate = app.state.runtime.password_gate
+            async with slot_held(client, hasher):
+                queued = asyncio.create_task(
+                    client.post("/login", json={"username": "alice", "password": PASSWORD})
+                )
+                while gate.waiting == 0:  # in the queue before the slot frees
+                    await asyncio.sleep(0.01)
+                # The queue (one place) is full: the next is refused at once.
+                refused = await client.post(
+                    "/login", json={"username": "alice", "password": PASSWORD}
+                )
+                assert_busy(refused, retry_after="30")
+            assert (await queued).status_code == 200
 
 
 async def change_password(
