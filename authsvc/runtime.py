@@ -257,7 +257,8 @@ def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
     """Every password operation of the service through one bound (a test's hasher too)."""
     return BoundedHasher(
         hasher,
-        workers=settings.password_hashing_workers or usable_cores(),
+        # Each worker process has its own bound: together they take the cores, no more.
+        workers=settings.password_hashing_workers or max(1, usable_cores() // settings.workers),
         queue=settings.password_hashing_queue,
         wait=settings.password_hashing_wait_seconds,
     )

@@ -583,8 +583,9 @@ class PasswordHashingSettings(SettingsGroup):
         description=(
             "Password hashes and verifications that run at once (login, registration, password "
             "change and reset, `PATCH /account`, the operator's set-password); each takes a "
-            "core and 19 MiB for tens of milliseconds. Unset: the number of cores the process "
-            "may use, so a burst of logins leaves the token checks their share of the CPU."
+            "core and 19 MiB for tens of milliseconds; per worker process. Unset: the cores the "
+            "process may use divided by AUTHSVC_WORKERS (at least 1), so a burst of logins "
+            "leaves the token checks their share of the CPU."
         ),
     )
     password_hashing_queue: int = Field(
