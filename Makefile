@@ -79,8 +79,10 @@ openapi: install
 config-docs: install
 	$(BIN)/python -m authsvc.config.reference docs/configuration.md
 
+# Every benchmark in one run (PostgreSQL rows when it answers), then the table of their
+# targets; QUICK=1 runs them shorter. Servers are pinned with taskset, the load runs on wrk.
 bench: install
-	$(BIN)/python benchmarks/session_vs_healthz.py
+	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -33,7 +33,8 @@ Exception
  │    │    └── SessionActive (409 session_active)
  │    ├── TooManyAttempts (429 too_many_attempts)
  │    └── ServiceUnavailable (503 service_unavailable)
- │         └── VerifierUnavailable (503 service_unavailable): the verifier cannot check a token
+ │         ├── VerifierUnavailable (503 service_unavailable): the verifier cannot check a token
+ │         └── PasswordWorkBusy (503 password_work_busy): every password-hashing slot is taken
  ├── MissingSetting: a command needs a setting that is not configured
  ├── StartupError: the service cannot start; the message says what the operator must do
  ├── KeyDecryptionError: the key-encryption secret does not open a stored key
@@ -232,6 +233,14 @@ class VerifierUnavailable(ServiceUnavailable):
     """The token-version source or the key set cannot answer; nobody is authenticated."""
 
     default_detail = "The session store is unavailable; try again shortly."
+
+
+class PasswordWorkBusy(ServiceUnavailable):
+    """Every slot for password hashing is taken and the wait for one ran out; Retry-After says
+    when to come back. Nothing was checked, so it counts as no guess."""
+
+    code = "password_work_busy"
+    default_detail = "Too many password checks at once; try again shortly."
 
 
 class MissingSetting(Exception):

@@ -23,6 +23,7 @@ from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
+from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
@@ -69,6 +70,10 @@ class Runtime:
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
     passwords: PasswordRules
+    # Every password operation goes through this bound; the requests that hash are admitted
+    # through the gate before they take a thread or a database connection.
+    hasher: BoundedHasher
+    password_gate: PasswordGate
     login: LoginService
     accounts: AccountService
     # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
@@ -91,7 +96,7 @@ class Runtime:
         hasher: PasswordHasher | None = None,
     ) -> Runtime:
         clock = clock or SystemClock()
-        hasher = hasher or Argon2Hasher()
+        hasher = bounded_hasher(settings, hasher or Argon2Hasher())
         for warning in insecure_cookie_warnings(settings):
             logger.warning(warning)
         engine = engine_from_settings(settings)
@@ -133,6 +138,10 @@ class Runtime:
             token_versions=token_versions,
             throttles=throttles,
             passwords=passwords,
+            hasher=hasher,
+            password_gate=PasswordGate(
+                workers=hasher.workers, queue=hasher.queue, wait=hasher.wait
+            ),
             login=LoginService(
                 hasher,
                 issuer,
@@ -242,3 +251,14 @@ def _csrf_secrets(settings: Settings) -> list[str]:
     if settings.hs256_mode:
         return [secret.get_secret_value() for secret in settings.jwt_secrets]
     return [settings.require_key_encryption_secret()]
+
+
+def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
+    """Every password operation of the service through one bound (a test's hasher too)."""
+    return BoundedHasher(
+        hasher,
+        # Each worker process has its own bound: together they take the cores, no more.
+        workers=settings.password_hashing_workers or max(1, usable_cores() // settings.workers),
+        queue=settings.password_hashing_queue,
+        wait=settings.password_hashing_wait_seconds,
+    )

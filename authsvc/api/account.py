@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.schemas import (
@@ -47,6 +48,7 @@ def get_account(authenticated: CurrentSession) -> AccountOut:
 
 @router.patch(
     "/account",
+    dependencies=[PASSWORD_SLOT],
     response_model=AccountUpdateResponse,
     responses={
         400: {"model": ErrorResponse},
@@ -88,6 +90,7 @@ def update_account(
 
 @router.post(
     "/password",
+    dependencies=[PASSWORD_SLOT],
     response_model=CurrentSessionResponse,
     responses={
         400: {"model": ErrorResponse},
@@ -128,6 +131,7 @@ def change_password(
 
 @registration_router.post(
     "/register",
+    dependencies=[PASSWORD_SLOT],
     status_code=201,
     response_model=UserOut,
     responses={400: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import AdminSession, ClientDep, DbDep, RuntimeDep
 from authsvc.api.schemas import (
     AdminEmailRequest,
@@ -141,6 +142,7 @@ def get_user(user: UserId, db: DbDep, authenticated: AdminSession) -> AdminUserO
 
 @router.post(
     "/users/{user}/password",
+    dependencies=[PASSWORD_SLOT],
     response_model=AdminUserOut,
     responses={**_ERRORS, 400: {"model": ErrorResponse}},
     summary="Set a user's password (the policy applies); every token and session of theirs ends",

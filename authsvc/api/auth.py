@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
@@ -38,6 +39,7 @@ _BAD_INPUT: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/login",
+    dependencies=[PASSWORD_SLOT],
     response_model=LoginResponse,
     response_model_exclude_none=True,
     responses={

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
 from authsvc.api.schemas import (
     AcceptedResponse,
@@ -59,6 +60,7 @@ def forgot_password(
 
 @router.post(
     "/password/reset",
+    dependencies=[PASSWORD_SLOT],
     response_model=DoneResponse,
     responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
     summary="Set a new password with a mailed link's token; every session of the user ends",

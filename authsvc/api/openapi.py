@@ -30,6 +30,18 @@ STATELESS_PATHS = frozenset(
         "/.well-known/openid-configuration",
     }
 )
+# Routes that hash or verify a password: their work is bounded (authsvc/passwords/capacity.py),
+# so they may also answer 503 password_work_busy with Retry-After.
+PASSWORD_HASHING_ROUTES = frozenset(
+    {
+        ("POST", "/login"),
+        ("POST", "/register"),
+        ("POST", "/password"),
+        ("POST", "/password/reset"),
+        ("PATCH", "/account"),
+        ("POST", "/admin/users/{user}/password"),
+    }
+)
 # FastAPI's list-shaped 422 body; malformed input answers 400 with the one error body instead.
 _UNUSED_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
@@ -39,6 +51,16 @@ _NO_TOKEN = "The access token is missing, invalid, expired or revoked"
 _CSRF = "Cross-site request refused (csrf_failed)"
 _THROTTLED = "Too many attempts (too_many_attempts); see Retry-After"
 _UNAVAILABLE = "The database is unavailable, so nobody is authenticated (service_unavailable)"
+_BUSY = (
+    "Every password-hashing slot is busy and the wait for one ran out (password_work_busy), "
+    "or the database is unavailable (service_unavailable); see Retry-After"
+)
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -82,5 +104,8 @@ def _declare_operation_errors(path: str, method: str, operation: dict[str, Any])
     for status, (applies, description) in errors.items():
         if applies:
             responses.setdefault(status, {"description": description, "content": _ERROR})
+    if (method, path) in PASSWORD_HASHING_ROUTES:
+        busy = responses.setdefault("503", {"content": _ERROR})
+        busy.update(description=_BUSY, headers=_RETRY_AFTER)
     # Statuses in ascending order, as a reader expects them.
     operation["responses"] = dict(sorted(responses.items()))

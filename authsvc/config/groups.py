@@ -571,6 +571,44 @@ class AccountSettings(SettingsGroup):
     )
 
 
+class PasswordHashingSettings(SettingsGroup):
+    """How much password hashing (argon2id) may run at once, so it cannot starve token checks."""
+
+    model_config = SettingsConfigDict(title="Password hashing: concurrency")
+
+    password_hashing_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description=(
+            "Password hashes and verifications that run at once (login, registration, password "
+            "change and reset, `PATCH /account`, the operator's set-password); each takes a "
+            "core and 19 MiB for tens of milliseconds; per worker process. Unset: the cores the "
+            "process may use divided by AUTHSVC_WORKERS (at least 1), so a burst of logins "
+            "leaves the token checks their share of the CPU."
+        ),
+    )
+    password_hashing_queue: int = Field(
+        default=16,
+        ge=0,
+        le=1024,
+        description=(
+            "Requests that may wait for a hashing slot when all are busy; each holds a "
+            "threadpool thread (40 in all) while it waits. Beyond them a request is answered "
+            "503 `password_work_busy` with `Retry-After` at once."
+        ),
+    )
+    password_hashing_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description=(
+            "Longest wait for a hashing slot; then 503 `password_work_busy` with "
+            "`Retry-After`, never a timeout. 0 refuses at once when every slot is busy."
+        ),
+    )
+
+
 class MailSettings(SettingsGroup):
     """Mail over SMTP: password-reset and address-confirmation links, and how often they go out."""
 

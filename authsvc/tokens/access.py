@@ -6,6 +6,7 @@ Pure functions over keys and a time: no database, no HTTP, so the downstream ver
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from jwt.algorithms import AllowedPrivateKeys, AllowedPublicKeys
+from jwt.algorithms import AllowedPrivateKeys, AllowedPublicKeys, get_default_algorithms
 
 from authsvc.errors import InvalidToken, TokenExpired
 
@@ -27,6 +28,8 @@ MAX_TOKEN_BYTES = 4096
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "tv", "iat", "nbf", "exp", "jti")
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# PyJWT's signature algorithms by name, looked up once; a key never names "none".
+_ALGORITHMS = {name: alg for name, alg in get_default_algorithms().items() if name != "none"}
 
 
 @dataclass(frozen=True)
@@ -139,63 +142,112 @@ def unverified_session_id(token: str) -> str | None:
     return sid if isinstance(sid, str) and sid else None
 
 
-def read_header(token: str) -> dict[str, Any]:
-    """Check size and shape, then return the (unverified) header, refusing what we never accept."""
+@dataclass(frozen=True)
+class UnverifiedToken:
+    """A compact JWS split and decoded once: the header passed our rules, nothing is verified."""
+
+    header: Mapping[str, Any]
+    kid: str
+    alg: str
+    signing_input: bytes
+    payload: bytes
+    signature: bytes
+
+
+def read_token(token: str) -> UnverifiedToken:
+    """Check size and shape, decode the segments, and refuse a header we never accept."""
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("The access token is too large.")
     if not _COMPACT_JWS.fullmatch(token):
         raise InvalidToken("The access token is not a compact JWS.")
+    header_segment, payload_segment, signature_segment = token.split(".")
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError as exc:
+        header = json.loads(_base64url(header_segment))
+        payload, signature = _base64url(payload_segment), _base64url(signature_segment)
+    except (ValueError, RecursionError) as exc:
         raise InvalidToken("The access token header is unreadable.") from exc
+    if not isinstance(header, dict):
+        raise InvalidToken("The access token header is unreadable.")
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES:
         raise InvalidToken("The token is not an access token.")
     if "crit" in header:
         # We understand no critical extension, so RFC 7515 says refuse.
         raise InvalidToken("The access token has unsupported critical headers.")
-    kid = header.get("kid")
+    kid, alg = header.get("kid"), header.get("alg")
     if not isinstance(kid, str) or not _KID.fullmatch(kid):
         raise InvalidToken("The access token names no valid key.")
-    if not isinstance(header.get("alg"), str):
+    if not isinstance(alg, str):
         raise InvalidToken("The access token names no algorithm.")
-    return header
+    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    return UnverifiedToken(header, kid, alg, signing_input, payload, signature)
+
+
+def read_header(token: str) -> Mapping[str, Any]:
+    """The (unverified) header of a token of acceptable size, shape and header rules."""
+    return read_token(token).header
 
 
 def verify_access_token(
-    token: str,
+    token: str | UnverifiedToken,
     keys: Mapping[str, VerificationKey],
     policy: TokenPolicy,
     *,
     now: datetime,
 ) -> AccessClaims:
-    """Verify signature and claims; the caller still checks the token version."""
-    header = read_header(token)
-    key = keys.get(header["kid"])
+    """Verify signature and claims; the caller still checks the token version.
+
+    The token is parsed once (pass what `read_token` returned to skip even that) and its
+    signature checked with PyJWT's algorithm for our key: `jwt.decode` would parse it again.
+    """
+    parsed = read_token(token) if isinstance(token, str) else token
+    key = keys.get(parsed.kid)
     if key is None:
         raise InvalidToken("The access token was signed by an unknown key.")
     # The algorithm comes from our key, never from the token (RFC 8725 section 3.1).
-    if header["alg"] != key.alg:
+    if parsed.alg != key.alg:
         raise InvalidToken("The access token's algorithm does not match its key.")
+    algorithm = _ALGORITHMS.get(key.alg)
+    if algorithm is None:
+        raise InvalidToken("The access token's algorithm is not supported.")
     try:
-        payload = jwt.decode(
-            token,
-            key.key,
-            algorithms=[key.alg],
-            audience=policy.audience,
-            issuer=policy.issuer,
-            # Times are checked below against the injected clock.
-            options={
-                "require": list(REQUIRED_CLAIMS),
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-            },
+        valid = algorithm.verify(
+            parsed.signing_input, algorithm.prepare_key(key.key), parsed.signature
         )
-    except jwt.InvalidTokenError as exc:
+    except (ValueError, TypeError, jwt.InvalidKeyError) as exc:
         raise InvalidToken() from exc
-    return _claims_from_payload(payload, header["kid"], policy, now)
+    if not valid:
+        raise InvalidToken()
+    try:
+        payload = json.loads(parsed.payload)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidToken("The access token's claims are unreadable.") from exc
+    if not isinstance(payload, dict):
+        raise InvalidToken("The access token's claims are unreadable.")
+    _check_registered_claims(payload, policy)
+    return _claims_from_payload(payload, parsed.kid, policy, now)
+
+
+def _check_registered_claims(payload: Mapping[str, Any], policy: TokenPolicy) -> None:
+    """Every required claim present, `iss` ours and `aud` naming us (RFC 7519 sections 4.1.1-3)."""
+    for name in REQUIRED_CLAIMS:
+        if name not in payload:
+            raise InvalidToken(f"The access token has no {name} claim.")
+    if payload["iss"] != policy.issuer:
+        raise InvalidToken()
+    audience = payload["aud"]
+    audiences = [audience] if isinstance(audience, str) else audience
+    if (
+        not isinstance(audiences, list)
+        or not all(isinstance(value, str) for value in audiences)
+        or policy.audience not in audiences
+    ):
+        raise InvalidToken()
+
+
+def _base64url(segment: str) -> bytes:
+    # The shape check let only the URL-safe alphabet through; the padding was stripped.
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _claims_from_payload(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.errors import InvalidCredentials, NotFound, WeakPassword
@@ -41,7 +42,7 @@ def account_page(
     return render_account(request, pages, runtime, db, current, notice=NOTICES.get(notice or ""))
 
 
-@router.post("/account/password")
+@router.post("/account/password", dependencies=[PASSWORD_SLOT])
 def change_password(
     request: Request,
     pages: PagesDep,

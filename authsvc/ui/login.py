@@ -15,6 +15,7 @@ from authsvc.api.schemas import LoginRequest
 from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.services.login import Credentials
 from authsvc.storage.engine import kept_when_refused
+from authsvc.ui.admission import PagePasswordSlot
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
 from authsvc.ui.guard import SignedIn
 from authsvc.ui.notices import NOTICES
@@ -52,6 +53,7 @@ def login_page(
 
 @router.post("/login")
 def sign_in(
+    busy: PagePasswordSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,
@@ -77,6 +79,9 @@ def sign_in(
             error=error,
         )
 
+    if busy is not None:
+        wait = busy.headers.get("Retry-After", "1")
+        return again(503, f"Signing in is busy right now. Try again in {wait} s.", busy.headers)
     try:
         body = LoginRequest(username=username, password=form.get("password", ""))
     except ValidationError:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.errors import BadRequest, Conflict, InvalidCredentials, TooManyAttempts
@@ -33,7 +34,7 @@ def register_page(
     )
 
 
-@router.post("/register")
+@router.post("/register", dependencies=[PASSWORD_SLOT])
 def register(
     request: Request,
     pages: PagesDep,

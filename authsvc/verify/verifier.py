@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +26,7 @@ from authsvc.errors import (
     VerifierUnavailable,
 )
 from authsvc.revocation.sources import TokenVersionSource
-from authsvc.tokens.access import AccessClaims, TokenPolicy, verify_access_token
+from authsvc.tokens.access import AccessClaims, TokenPolicy, read_token, verify_access_token
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, JwksCache, KeyProvider
 from authsvc.verify.origin import cross_site_refusal
@@ -181,11 +179,13 @@ class TokenVerifier:
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
-        kid = _peek_kid(token)
-        if kid is not None and kid not in keys:
-            keys = self.jwks.keys_for(kid)
-        # The full header rules (size, typ, crit, kid, alg) run inside verify_access_token.
-        claims = verify_access_token(token, keys, self.policy, now=datetime.fromtimestamp(now, UTC))
+        # Parsed once: the header rules (size, typ, crit, kid, alg) pick the key, and the same
+        # segments are then verified.
+        parsed = read_token(token)
+        if parsed.kid not in keys:
+            keys = self.jwks.keys_for(parsed.kid)
+        at = datetime.fromtimestamp(now, UTC)
+        claims = verify_access_token(parsed, keys, self.policy, now=at)
         session = VerifiedSession(
             user_id=claims.sub,
             session_id=claims.sid,
@@ -269,16 +269,3 @@ def _bearer_token(headers: Mapping[str, str]) -> str | None:
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
     return None
-
-
-def _peek_kid(token: str) -> str | None:
-    """The header's kid, read cheaply to decide on a JWKS refetch; verification comes later."""
-    segment = token.partition(".")[0]
-    if len(segment) > 1024:
-        return None
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) and len(kid) <= 64 else None

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from authsvc.config import Settings
 from authsvc.errors import InvalidToken
+from authsvc.tokens import access
 from authsvc.verify import DatabaseSource, TokenVerifier
 from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
@@ -199,14 +200,21 @@ async def test_huge_tokens_are_refused_before_any_decoding(
         material = await material_for(client, database_url, listener)
         tokens = huge_tokens(material)
         decoded: list[str] = []
-        for name in ("get_unverified_header", "decode", "decode_complete"):
-            original = getattr(jwt, name)
+        # PyJWT's decoders, and the one place authsvc's own token reader decodes a segment.
+        decoders = [
+            (jwt, "get_unverified_header"),
+            (jwt, "decode"),
+            (jwt, "decode_complete"),
+            (access, "_base64url"),
+        ]
+        for module, name in decoders:
+            original = getattr(module, name)
 
             def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
                 decoded.append(_name)
                 return _original(*args, **kwargs)
 
-            monkeypatch.setattr(jwt, name, spy)
+            monkeypatch.setattr(module, name, spy)
         async with targets(client, settings, database_url, clock) as checked:
             for name, token in tokens.items():
                 for target_name, target in checked.items():

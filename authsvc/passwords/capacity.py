@@ -1,0 +1,144 @@
+"""Password work bounded to the cores, so that argon2 cannot starve every other request.
+
+Each hash or verification takes a core (and 19 MiB) for tens of milliseconds. Run in the
+threadpool without a bound, a burst of logins would take every core and thread from the
+requests that only check a token; here at most `workers` run at once, a few more wait briefly,
+and the rest are refused at once with `PasswordWorkBusy` (503 and Retry-After).
+Hashing at a lower CPU priority (a niced thread) was measured and dropped: such a thread can be
+preempted while it holds the GIL, and every request then waits for it (p99 of GET /session 4-10x
+its idle value during a login storm, against 1-1.5x at the same priority).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from authsvc.errors import PasswordWorkBusy
+from authsvc.passwords.hashing import PasswordHasher, Verification
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. under taskset), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class BoundedHasher:
+    """A PasswordHasher that runs at most `workers` password operations at once.
+
+    Beyond them, up to `queue` callers wait at most `wait` seconds for a slot; the others, and
+    those whose wait ran out, get PasswordWorkBusy. Waiting holds a threadpool thread, hence
+    the small queue: the threads stay free for the requests that hash nothing.
+    """
+
+    def __init__(self, inner: PasswordHasher, *, workers: int, queue: int, wait: float):
+        if workers < 1 or queue < 0 or wait < 0:
+            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
+        self.inner = inner
+        self.workers = workers
+        self.queue = queue
+        self.wait = wait
+        self._slots = threading.BoundedSemaphore(workers)
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._retry_after = str(max(1, math.ceil(wait)))
+
+    def hash(self, password: str) -> str:
+        with self._slot():
+            return self.inner.hash(password)
+
+    def verify(self, password: str, stored_hash: str) -> Verification:
+        with self._slot():
+            return self.inner.verify(password, stored_hash)
+
+    def verify_dummy(self, password: str) -> None:
+        with self._slot():
+            self.inner.verify_dummy(password)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            self._queue_for_slot()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _queue_for_slot(self) -> None:
+        with self._lock:
+            if self._waiting >= self.queue:
+                raise self._busy()
+            self._waiting += 1
+        try:
+            acquired = self._slots.acquire(timeout=self.wait) if self.wait > 0 else False
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not acquired:
+            raise self._busy()
+
+    def _busy(self) -> PasswordWorkBusy:
+        return PasswordWorkBusy(headers={"Retry-After": self._retry_after})
+
+
+class PasswordGate:
+    """Admission for the requests that hash a password, held for the whole request.
+
+    At most `workers` such requests run at once; up to `queue` more wait at most `wait`
+    seconds on the event loop, where waiting costs neither a threadpool thread nor a database
+    connection (a request waiting inside the route would hold both, and the token checks need
+    them); the rest get PasswordWorkBusy at once.
+    """
+
+    def __init__(self, *, workers: int, queue: int, wait: float):
+        if workers < 1 or queue < 0 or wait < 0:
+            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
+        self.workers = workers
+        self.queue = queue
+        self.wait = wait
+        self.waiting = 0
+        # Made on first use, in the event loop that serves the app.
+        self._slots: asyncio.Semaphore | None = None
+        self._retry_after = str(max(1, math.ceil(wait)))
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        await self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    async def enter(self) -> None:
+        """Take a slot, waiting for one if the queue has room; PasswordWorkBusy otherwise."""
+        slots = self._slots = self._slots or asyncio.Semaphore(self.workers)
+        if not slots.locked():
+            await slots.acquire()
+            return
+        if self.waiting >= self.queue:
+            raise self._busy()
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=self.wait)
+        except TimeoutError:
+            raise self._busy() from None
+        finally:
+            self.waiting -= 1
+
+    def leave(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    def _busy(self) -> PasswordWorkBusy:
+        return PasswordWorkBusy(headers={"Retry-After": self._retry_after})

@@ -1,0 +1,176 @@
+"""GET /session latency while 32 clients log in at once, against its idle latency, same server.
+
+Usage:
+    python benchmarks/login_storm.py [--seconds 8] [--clients 32] [--connections 4]
+
+One `authsvc serve`-equivalent uvicorn worker (benchmarks/harness.py's options) on a fresh SQLite
+database, pinned to one core with taskset; wrk and the login clients on the other core. wrk
+measures GET /session (a valid cookie) twice: idle, then while `--clients` clients log in
+back to back, half with the right password, half with a wrong one; after a 503 they wait what
+its Retry-After says plus up to a second of jitter, as well-behaved clients do
+(--ignore-retry-after: they retry at once). Every login must be answered 200, 401 or 503
+`password_work_busy` with Retry-After (the bound on password hashing refusing what it cannot
+take in time); anything else, a timeout included, fails the run.
+The login throttle is off for the run: the storm is meant to reach argon2, not the throttle.
+Password hashing runs with its defaults (as many slots as the server's one core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from goals import goal_line
+from harness import (
+    SERVER_CORE,
+    BenchmarkFailed,
+    Load,
+    authsvc_command,
+    authsvc_env,
+    expect,
+    free_port,
+    pinned,
+    server,
+    uvicorn_options,
+    wrk,
+)
+
+PASSWORD = "a long passphrase for load tests 0123"
+TARGET = 3.0
+
+
+async def storm(
+    base: str, clients: int, until: float, tally: Counter[str], *, honour_retry_after: bool
+) -> None:
+    async def client(number: int) -> None:
+        password = PASSWORD if number % 2 == 0 else "a wrong password for the storm"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            while time.monotonic() < until:
+                try:
+                    response = await http.post(
+                        "/login", json={"username": "bench", "password": password}
+                    )
+                except httpx.TimeoutException as exc:
+                    raise BenchmarkFailed(f"a login timed out: {exc!r}") from exc
+                status = response.status_code
+                if status == 503:
+                    if response.json().get("error") != "password_work_busy":
+                        expect(response, 200, 401, what="a login in the storm")
+                    retry_after = response.headers.get("retry-after")
+                    if not retry_after:
+                        raise BenchmarkFailed("a 503 login answer without Retry-After")
+                    if honour_retry_after:
+                        await asyncio.sleep(float(retry_after) + random.random())
+                else:
+                    expect(response, 200 if number % 2 == 0 else 401, what="a login in the storm")
+                tally[str(status)] += 1
+                # Each login is a new visitor: no cookie from the last one.
+                http.cookies.clear()
+
+    await asyncio.gather(*(client(number) for number in range(clients)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=4, help="wrk's, on GET /session")
+    parser.add_argument(
+        "--ignore-retry-after",
+        action="store_true",
+        help="retry a 503 login at once instead of after Retry-After (a hostile client)",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="AUTHSVC_X=VALUE",
+        help="a setting for the server (repeatable), e.g. AUTHSVC_PASSWORD_HASHING_WORKERS=2",
+    )
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="authsvc-bench-storm-"))
+    port = free_port()
+    extra = dict(setting.split("=", 1) for setting in args.server_env)
+    env = authsvc_env(
+        f"sqlite:///{workdir / 'authsvc.db'}",
+        port,
+        AUTHSVC_LOGIN_THROTTLE_ENABLED="false",
+        **extra,
+    )
+    authsvc_command("db", "upgrade", env=env)
+    authsvc_command("users", "create", "bench", "--password-stdin", env=env, stdin=PASSWORD)
+    command = pinned(
+        SERVER_CORE,
+        [
+            sys.executable, "-m", "uvicorn", "authsvc.app:create_app_from_environment",
+            "--factory", "--host=127.0.0.1", f"--port={port}", *uvicorn_options(),
+        ],
+    )  # fmt: skip
+    with server(command, port=port, env=env, ready="/readyz", log=workdir / "server.log") as base:
+        login = expect(
+            httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD}),
+            200,
+            what="the benchmark user's login",
+        )
+        cookie = f"authsvc_at={login.cookies['authsvc_at']}"
+        expect(httpx.get(f"{base}/session", headers={"Cookie": cookie}), 200, what="the session")
+        session = f"{base}/session"
+        wrk(session, cookie=cookie, seconds=1, connections=args.connections)  # warm-up
+        idle = wrk(session, cookie=cookie, seconds=args.seconds, connections=args.connections)
+
+        tally: Counter[str] = Counter()
+        # The storm starts first and outlasts wrk, so that every measured request meets it.
+        until = time.monotonic() + args.seconds + 3
+
+        async def measured() -> Load:
+            logins = asyncio.create_task(
+                storm(
+                    base,
+                    args.clients,
+                    until,
+                    tally,
+                    honour_retry_after=not args.ignore_retry_after,
+                )
+            )
+            await asyncio.sleep(1)
+            during = await asyncio.to_thread(
+                wrk, session, cookie=cookie, seconds=args.seconds, connections=args.connections
+            )
+            await logins
+            return during
+
+        during = asyncio.run(measured())
+
+    logins = sum(tally.values())
+    print(f"server pinned to core {SERVER_CORE}; {args.clients} login clients; wrk on /session")
+    print(f"{'GET /session':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'idle':24} {idle.rps:8.0f} {idle.p50_ms:8.2f} {idle.p99_ms:8.2f}")
+    print(
+        f"{'during the login storm':24} {during.rps:8.0f} {during.p50_ms:8.2f} {during.p99_ms:8.2f}"
+    )
+    print(
+        f"logins answered: {logins} ({logins / (args.seconds + 3):.1f}/s): "
+        + ", ".join(f"{status}: {count}" for status, count in sorted(tally.items()))
+    )
+    if tally["200"] == 0:
+        raise BenchmarkFailed("no login succeeded during the storm: nothing was measured")
+    print(
+        goal_line(
+            "GET /session p99 in a login storm / idle p99",
+            during.p99_ms / idle.p99_ms,
+            "<=",
+            TARGET,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

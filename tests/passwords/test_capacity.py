@@ -1,0 +1,223 @@
+"""Password work is bounded: beyond the slots and the short queue, 503 password_work_busy with
+Retry-After, on every route that hashes or verifies a password, while token checks go on."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from authsvc.app import create_app
+from authsvc.passwords.hashing import Argon2Hasher
+from tests.helpers.clock import FakeClock
+from tests.helpers.defaults import ISSUER, PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.headers import bearer, behave_like_spa
+from tests.helpers.pages import sign_in_through_page
+from tests.helpers.sessions import Device
+
+# The password that makes the hasher hold its slot until the test lets it go.
+HOLD = "hold the only hashing slot"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+class HoldingHasher(Argon2Hasher):
+    """Cheap argon2id that blocks on the HOLD password, so the test decides when a slot frees."""
+
+    def __init__(self) -> None:
+        super().__init__(memory_cost=1024, time_cost=1)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def verify_dummy(self, password: str) -> None:
+        if password == HOLD:
+            self.entered.set()
+            self.release.wait(timeout=30)
+        super().verify_dummy(password)
+
+
+@asynccontextmanager
+async def slot_held(client: httpx.AsyncClient, hasher: HoldingHasher) -> AsyncIterator[None]:
+    """A login of an unknown user holds the one hashing slot (its dummy verification) inside."""
+    holder = asyncio.create_task(
+        client.post("/login", json={"username": "nobody", "password": HOLD})
+    )
+    assert await asyncio.to_thread(hasher.entered.wait, 30)
+    try:
+        yield
+    finally:
+        hasher.release.set()
+        # The held login ends normally: an unknown user is refused as any wrong password is.
+        assert (await holder).json()["error"] == "invalid_credentials"
+
+
+def assert_busy(response: httpx.Response, retry_after: str = "1") -> None:
+    """503 password_work_busy; Retry-After is the longest wait, in whole seconds (at least 1)."""
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "password_work_busy"
+    assert response.headers["retry-after"] == retry_after
+
+
+async def test_a_login_beyond_the_bound_is_refused_503_with_retry_after_and_counts_no_guess(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        login_limit_client_account="2/hour",
+    )
+    async with client_factory(settings, hasher=hasher) as client:
+        signed_in = Device(client)
+        await signed_in.login()
+        async with slot_held(client, hasher):
+            for password in (PASSWORD, "a wrong password", "another wrong one"):
+                refused = await client.post(
+                    "/login", json={"username": "alice", "password": password}
+                )
+                assert_busy(refused)
+            # Checking a token hashes nothing: it goes on while every slot is taken.
+            assert (await signed_in.get("/session")).status_code == 200
+        # Nothing was checked, so nothing was counted against the account.
+        after = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        assert after.status_code == 200, after.text
+
+
+async def test_a_waiting_login_whose_wait_runs_out_is_refused(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1, password_hashing_queue=1, password_hashing_wait_seconds=0.05
+    )
+    async with client_factory(settings, hasher=hasher) as client, slot_held(client, hasher):
+        # The slot is held until the test releases it, so the queued login cannot get it.
+        waited = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        assert_busy(waited)
+
+
+async def test_a_login_queued_while_the_slot_frees_gets_its_answer(
+    make_settings: MakeSettings, make_user: MakeUser, clock: FakeClock
+) -> None:
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1, password_hashing_queue=1, password_hashing_wait_seconds=30
+    )
+    app = create_app(settings, clock=clock, hasher=hasher)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+            behave_like_spa(client, settings, settings.effective_allowed_origins()[0])
+            gate = app.state.runtime.password_gate
+            async with slot_held(client, hasher):
+                queued = asyncio.create_task(
+                    client.post("/login", json={"username": "alice", "password": PASSWORD})
+                )
+                while gate.waiting == 0:  # in the queue before the slot frees
+                    await asyncio.sleep(0.01)
+                # The queue (one place) is full: the next is refused at once.
+                refused = await client.post(
+                    "/login", json={"username": "alice", "password": PASSWORD}
+                )
+                assert_busy(refused, retry_after="30")
+            assert (await queued).status_code == 200
+
+
+async def change_password(
+    client: httpx.AsyncClient, alice: Device, _alice_id: str
+) -> httpx.Response:
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    return await client.post("/password", json=body, headers=bearer(alice.access))
+
+
+async def change_email(client: httpx.AsyncClient, alice: Device, _alice_id: str) -> httpx.Response:
+    body = {"current_password": PASSWORD, "email": "alice@example.com"}
+    return await client.patch("/account", json=body, headers=bearer(alice.access))
+
+
+async def register(client: httpx.AsyncClient, _alice: Device, _alice_id: str) -> httpx.Response:
+    return await client.post("/register", json={"username": "eve", "password": NEW_PASSWORD})
+
+
+async def admin_sets_password(
+    client: httpx.AsyncClient, admin: Device, alice_id: str
+) -> httpx.Response:
+    path = f"/admin/users/{alice_id}/password"
+    return await client.post(path, json={"password": NEW_PASSWORD}, headers=bearer(admin.access))
+
+
+@pytest.mark.parametrize(
+    ("request_with_password", "signed_in_as"),
+    [
+        (change_password, "alice"),
+        (change_email, "alice"),
+        (register, "alice"),
+        (admin_sets_password, "root"),
+    ],
+)
+async def test_every_route_that_hashes_a_password_is_bounded_and_changes_nothing_when_busy(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+    request_with_password: Callable[[httpx.AsyncClient, Device, str], Awaitable[httpx.Response]],
+    signed_in_as: str,
+) -> None:
+    alice_id = make_user()
+    make_user("root", roles=["admin"])
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        registration="open",
+    )
+    (stored_before,) = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
+    async with client_factory(settings, hasher=hasher) as client:
+        device = Device(client)
+        await device.login(signed_in_as)
+        async with slot_held(client, hasher):
+            assert_busy(await request_with_password(client, device, alice_id))
+        assert (await device.get("/session")).status_code == 200
+        (stored_after,) = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
+        assert stored_after.password_hash == stored_before.password_hash
+        assert db_query("SELECT id FROM users WHERE username = 'eve'") == []
+
+
+async def test_the_openapi_document_declares_the_busy_answer(
+    client_factory: ClientFactory, make_settings: MakeSettings
+) -> None:
+    async with client_factory(make_settings(registration="open")) as client:
+        document = (await client.get("/openapi.json")).json()
+    for method, path in (("post", "/login"), ("post", "/password"), ("post", "/register")):
+        busy = document["paths"][path][method]["responses"]["503"]
+        assert "password_work_busy" in busy["description"]
+        assert "Retry-After" in busy["headers"]
+        assert busy["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    session = document["paths"]["/session"]["get"]["responses"]["503"]
+    assert "password_work_busy" not in session["description"]
+
+
+async def test_the_sign_in_page_says_when_to_come_back(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1, password_hashing_queue=0, password_hashing_wait_seconds=0
+    )
+    async with client_factory(settings, hasher=hasher, browser=False) as client:
+        async with slot_held(client, hasher):
+            page = await sign_in_through_page(client)
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "1"
+    assert "Signing in is busy right now. Try again in 1 s." in page.text
