@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -46,6 +45,7 @@ from authsvc.runtime import Runtime
 from authsvc.services.purge import PeriodicPurge
 from authsvc.ui import install_ui
 from authsvc.web.body_limit import BodySizeLimit
+from authsvc.web.cors import CorsForOrigins
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.json_body import StrictJsonBodies
 from authsvc.web.observe import RequestObserver
@@ -126,7 +126,7 @@ def _install_browser_security(app: FastAPI, settings: Settings) -> None:
     """Outermost last: headers on every answer, CORS before CSRF so refusals stay readable."""
     app.add_middleware(CsrfProtection, settings=settings)
     app.add_middleware(
-        CORSMiddleware,
+        CorsForOrigins,
         # An explicit list: never "*", which with credentials would reflect any origin.
         allow_origins=settings.effective_allowed_origins(),
         allow_credentials=True,
