@@ -118,7 +118,7 @@ def create_app(
     _install_error_handlers(app)
     _install_browser_security(app, settings)
     # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.
-    app.add_middleware(RequestObserver)
+    app.add_middleware(RequestObserver, access_log=settings.access_log)
     return app
 
 

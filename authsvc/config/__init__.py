@@ -22,6 +22,7 @@ from authsvc.config.groups import (
 )
 from authsvc.config.settings import GROUPS, Settings, describe_validation_error, served_url
 from authsvc.config.values import (
+    AccessLog,
     CommaSeparated,
     CookieSecure,
     LogFormat,
@@ -44,6 +45,7 @@ __all__ = [
     "DatabaseSettings",
     "DownstreamSettings",
     "HostedPagesSettings",
+    "AccessLog",
     "LogFormat",
     "LogLevel",
     "LoginThrottleSettings",

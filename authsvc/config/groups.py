@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authsvc.config.values import (
+    AccessLog,
     CommaSeparated,
     CookieSecure,
     LogFormat,
@@ -742,6 +743,15 @@ class ObservabilitySettings(SettingsGroup):
         description=(
             "`json`: one JSON object per line on stderr, with the request id; `text`: for "
             "reading by eye."
+        ),
+    )
+    access_log: AccessLog = Field(
+        default=AccessLog.errors,
+        description=(
+            "Which requests get an access-log line (`authsvc.access`, at INFO, with method, "
+            "route, status, duration, error code and request id): `all`, `errors` (refused or "
+            "failed, status 400 and above) or `off`. Every request is counted in the metrics "
+            "either way; a line per request costs about a tenth of a cheap request's time."
         ),
     )
     metrics_enabled: bool = Field(

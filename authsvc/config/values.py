@@ -63,6 +63,14 @@ class TokenVersionCache(StrEnum):
     redis = "redis"
 
 
+class AccessLog(StrEnum):
+    # A line for every request.
+    all = "all"
+    # A line for every refused or failed request (status 400 and above).
+    errors = "errors"
+    off = "off"
+
+
 class LogFormat(StrEnum):
     json = "json"
     text = "text"
