@@ -211,7 +211,11 @@ def measure(
         login = expect_2xx(
             httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD})
         )
-        cookie = f"authsvc_at={login.cookies['authsvc_at']}"
+        # What a browser sends after logging in: the access cookie and the CSRF cookie (the
+        # refresh cookie is scoped to /refresh).
+        cookie = "; ".join(
+            f"{name}={login.cookies[name]}" for name in ("authsvc_at", "authsvc_csrf")
+        )
         for path in ("/session", "/verify"):
             expect_2xx(httpx.get(f"{base}{path}", headers={"cookie": cookie}))
         # Interleaved rounds, so that a neighbour's burst on the machine hits every row alike.

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
+from authsvc.api.deps import CheckedIdentity, ClientDep, DbDep, OptionalSession, RuntimeDep
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.schemas import (
@@ -143,7 +143,7 @@ def logout(
     responses={**_UNAUTHORISED, 503: {"model": ErrorResponse}},
     summary="The current user and session state",
 )
-def current_session(authenticated: CurrentSession) -> CurrentSessionResponse:
+async def current_session(authenticated: CheckedIdentity) -> CurrentSessionResponse:
     # The identity, not the row: with the token-version cache on, a hit needs no database read.
     user, claims = authenticated.identity, authenticated.claims
     return CurrentSessionResponse(

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated
 from authsvc.observability.audit import ClientInfo
@@ -99,6 +100,46 @@ def current_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> Au
 
 
 CurrentSession = Annotated[Authenticated, Depends(current_session)]
+
+
+async def checked_token(runtime: RuntimeDep, token: PresentedToken) -> Authenticated:
+    """The check of `current_session`, on the event loop when memory answers it (a token seen
+    before and a remembered token version): no session, no pool, no thread hop. Only the
+    claims are at hand; routes that need the row take `CurrentSession`."""
+    return await _quick_check(runtime, token, identity=False)
+
+
+async def checked_identity(runtime: RuntimeDep, token: PresentedToken) -> Authenticated:
+    """`checked_token`, with the user's identity (id, username, roles) at hand as well."""
+    return await _quick_check(runtime, token, identity=True)
+
+
+CheckedToken = Annotated[Authenticated, Depends(checked_token)]
+CheckedIdentity = Annotated[Authenticated, Depends(checked_identity)]
+
+
+async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -> Authenticated:
+    if token is None:
+        runtime.metrics.validated("missing")
+        raise NotAuthenticated()
+    try:
+        authenticated = runtime.authenticator.authenticate_quickly(token, now=runtime.clock.now())
+        if authenticated is None or (identity and authenticated.remembered_identity is None):
+            authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
+    except InvalidToken as exc:
+        runtime.metrics.validated(exc.code)
+        raise
+    runtime.metrics.validated("valid")
+    return authenticated
+
+
+def _check_in_session(runtime: Runtime, token: str, identity: bool) -> Authenticated:
+    with runtime.session_factory() as db:
+        authenticated = runtime.authenticator.authenticate(db, token, now=runtime.clock.now())
+        if identity:
+            # Read (and remembered) while the session is open.
+            _ = authenticated.identity
+        return authenticated
 
 
 def optional_session(runtime: RuntimeDep, db: DbDep, token: PresentedToken) -> Authenticated | None:

@@ -20,7 +20,13 @@ from authsvc.config.groups import (
     SettingsGroup,
     SigningKeySettings,
 )
-from authsvc.config.settings import GROUPS, Settings, describe_validation_error, served_url
+from authsvc.config.settings import (
+    GROUPS,
+    Settings,
+    describe_validation_error,
+    served_url,
+    sqlite_file,
+)
 from authsvc.config.values import (
     AccessLog,
     CommaSeparated,
@@ -64,4 +70,5 @@ __all__ = [
     "TokenVersionCache",
     "describe_validation_error",
     "served_url",
+    "sqlite_file",
 ]

@@ -55,6 +55,10 @@ class Registration(StrEnum):
 
 
 class TokenVersionCache(StrEnum):
+    # The exact cache the database allows: `sqlite` on a SQLite file, `postgres` on PostgreSQL.
+    auto = "auto"
+    # Remembered until the database's change counter moves (any commit, by any process).
+    sqlite = "sqlite"
     # Read the user's row on every request: a revocation is seen by the very next request.
     off = "off"
     # LISTEN/NOTIFY on the PostgreSQL database: sent in the bumping transaction itself.
