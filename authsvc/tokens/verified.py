@@ -49,6 +49,14 @@ class VerifiedTokens:
             return None
         return claims
 
+    def session_id(self, token: str) -> str | None:
+        """The `sid` of a token verified before, whatever has happened since; None when unknown.
+
+        For what `unverified_session_id` is for (which session a CSRF token must belong to),
+        where it spares parsing the token again."""
+        claims = self._claims.get(token)
+        return None if claims is None else claims.sid
+
     def put(self, token: str, claims: AccessClaims) -> None:
         if self._max_entries <= 0:
             return

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from urllib.parse import parse_qs
 
@@ -98,8 +99,17 @@ class Presented:
     """The request's CSRF cookie and session, worked out on first use: a safe request to an API
     route never asks (parsing the access token for its session is the costly part)."""
 
-    def __init__(self, request: Request, policy: CookiePolicy, tokens: CsrfTokens, base_name: str):
+    def __init__(
+        self,
+        request: Request,
+        policy: CookiePolicy,
+        tokens: CsrfTokens,
+        base_name: str,
+        known_session_id: Callable[[str], str | None],
+    ):
         self._request = request
+        # The session of a token the service has verified before, without parsing it again.
+        self._known_session_id = known_session_id
         self._policy = policy
         self._tokens = tokens
         self._base_name = base_name
@@ -112,7 +122,9 @@ class Presented:
     def session_id(self) -> str | None:
         """The session the request's access cookie names (the one its route will act in)."""
         access = self._policy.read_access(self._request)
-        return unverified_session_id(access) if access is not None else None
+        if access is None:
+            return None
+        return self._known_session_id(access) or unverified_session_id(access)
 
     @cached_property
     def valid_cookie(self) -> str | None:
@@ -177,7 +189,9 @@ class CsrfProtection:
         runtime = scope["app"].state.runtime
         policy: CookiePolicy = runtime.cookies
         tokens: CsrfTokens = runtime.csrf
-        presented = Presented(request, policy, tokens, self.cookie_name)
+        presented = Presented(
+            request, policy, tokens, self.cookie_name, runtime.issuer.verified.session_id
+        )
         if self._needs_check(request):
             refusal, receive = await self._refusal(request, receive, presented.valid_cookie)
             if refusal is not None:
