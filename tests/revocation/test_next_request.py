@@ -24,7 +24,8 @@ PUSH_BOUND = 1.0
 
 def statuses(http: httpx.Client, url: str, token: str) -> list[tuple[int, str | None]]:
     answers = [
-        http.get(f"{url}{path}", cookies={"authsvc_at": token}) for path in ("/session", "/verify")
+        http.get(f"{url}{path}", headers={"Cookie": f"authsvc_at={token}"})
+        for path in ("/session", "/verify")
     ]
     return [
         (answer.status_code, answer.json()["error"] if answer.status_code >= 400 else None)
