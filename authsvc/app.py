@@ -97,11 +97,13 @@ def create_app(
     # Innermost first: strict JSON reads only what the body-size limit lets through.
     app.add_middleware(StrictJsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Routes are matched in order, router by router: the probes and the per-call checks, the
+    # most frequent requests, come first (no two routers serve the same path).
     for router in (
+        health.router,
         auth.router,
         forward_auth.router,
         wellknown.router,
-        health.router,
         metrics_api.router,
         sessions.router,
         account.router,
