@@ -1,14 +1,15 @@
 """Benchmark the per-call check (GET /session, GET /verify) against /healthz and a bare app.
 
 Usage:
-    python benchmarks/session_vs_healthz.py [--seconds 5] [--connections 32] [--no-postgres]
+    python benchmarks/session_vs_healthz.py [--seconds 5] [--rounds 2] [--no-postgres]
 
 Runs the real `authsvc serve` (one uvicorn worker, 127.0.0.1, a free port, stopped by PID) on
 a fresh SQLite database and, when PostgreSQL answers on 127.0.0.1:5432, on the database
-`authsvc_bench_session` (created if missing, its tables dropped and migrated; nothing else is
-touched); next to it, benchmarks/bare_app.py (one FastAPI route) under the same uvicorn
-settings. Where the machine has two cores or more, the server runs on core 0 and wrk on core 1
-(taskset). The load generator is wrk (installed with apt-get when missing and run as root).
+`authsvc_bench_session_<pid>` (created for the run and dropped after it, so that two runs on
+one server cannot reset each other's tables; nothing else is touched); next to it,
+benchmarks/bare_app.py (one FastAPI route) under the same uvicorn settings. Where the machine
+has two cores or more, the server runs on core 0 and wrk on core 1 (taskset). The load
+generator is wrk (installed with apt-get when missing and run as root).
 Every request the numbers rely on must succeed: a non-2xx answer stops the run (exit 1).
 Reported as requests/s, as ratios measured in the same run, and as one `goal:` line per target.
 """
@@ -34,7 +35,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PASSWORD = "a long passphrase for load tests 0123"
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/authsvc_bench_session"
+POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/authsvc_bench_session_{os.getpid()}"
 HERE = Path(__file__).resolve().parent
 # The options `authsvc serve` gives uvicorn (authsvc/cli/server.py), for the bare app.
 UVICORN_OPTIONS = ("--no-proxy-headers", "--no-server-header", "--no-access-log")
@@ -81,26 +82,27 @@ def authsvc(*args: str, env: dict[str, str], stdin: str = "") -> None:
         sys.exit(f"authsvc {' '.join(args)} failed:\n{result.stderr}")
 
 
-def reset_postgres(url: str) -> bool:
+def create_postgres(url: str) -> bool:
+    """Create this run's database; False when no PostgreSQL server answers."""
     parsed = make_url(url)
     try:
         admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-            ).first()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
         admin.dispose()
     except Exception as exc:  # no server: the PostgreSQL row is skipped
         print(f"PostgreSQL skipped: {type(exc).__name__}")
         return False
-    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
     return True
+
+
+def drop_postgres(url: str) -> None:
+    """Drop the database `create_postgres` made for this run (and only that one)."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def wrk(binary: str, url: str, args: argparse.Namespace, cookie: str | None) -> Measurement:
@@ -235,6 +237,31 @@ def goal(what: str, ratio: float, target: float) -> str:
     return f"goal: {what} = {ratio:.2f}x (target >= {target}x) {verdict}"
 
 
+def report(databases: dict[str, str], args: argparse.Namespace, binary: str) -> list[str]:
+    """Measure every database in turn, print the table, return the goal lines."""
+    goals: list[str] = []
+    print("| database | endpoint | req/s | vs /healthz | p50 ms | p99 ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, url in databases.items():
+        rows = measure(url, args, binary)
+        healthz = mean_rps(rows["/healthz"])
+        for path, results in rows.items():
+            label = "bare FastAPI `/healthz`" if path == "bare" else f"`{path}`"
+            rps = mean_rps(results)
+            p50 = max(result.p50_ms for result in results)
+            p99 = max(result.p99_ms for result in results)
+            print(
+                f"| {name} | {label} | {rps:,.0f} | {rps / healthz:.2f} | {p50:.2f} | {p99:.2f} |"
+            )
+        target = SESSION_TARGET[name]
+        for path in ("/session", "/verify"):
+            ratio = mean_rps(rows[path]) / healthz
+            goals.append(goal(f"{name} GET {path} / GET /healthz", ratio, target))
+        ratio = healthz / mean_rps(rows["bare"])
+        goals.append(goal(f"{name} GET /healthz / bare FastAPI", ratio, HEALTHZ_TARGET))
+    return goals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -245,31 +272,15 @@ def main() -> None:
     args = parser.parse_args()
     binary = ensure_wrk()
     databases = {}
-    goals: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         databases["SQLite"] = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        if not args.no_postgres and reset_postgres(POSTGRES_URL):
+        if not args.no_postgres and create_postgres(POSTGRES_URL):
             databases["PostgreSQL"] = POSTGRES_URL
-        print("| database | endpoint | req/s | vs /healthz | p50 ms | p99 ms |")
-        print("|---|---|---:|---:|---:|---:|")
-        for name, url in databases.items():
-            rows = measure(url, args, binary)
-            healthz = mean_rps(rows["/healthz"])
-            for path, results in rows.items():
-                label = "bare FastAPI `/healthz`" if path == "bare" else f"`{path}`"
-                rps = mean_rps(results)
-                p50 = max(result.p50_ms for result in results)
-                p99 = max(result.p99_ms for result in results)
-                print(
-                    f"| {name} | {label} | {rps:,.0f} | {rps / healthz:.2f} "
-                    f"| {p50:.2f} | {p99:.2f} |"
-                )
-            target = SESSION_TARGET[name]
-            for path in ("/session", "/verify"):
-                ratio = mean_rps(rows[path]) / healthz
-                goals.append(goal(f"{name} GET {path} / GET /healthz", ratio, target))
-            ratio = healthz / mean_rps(rows["bare"])
-            goals.append(goal(f"{name} GET /healthz / bare FastAPI", ratio, HEALTHZ_TARGET))
+        try:
+            goals = report(databases, args, binary)
+        finally:
+            if "PostgreSQL" in databases:
+                drop_postgres(POSTGRES_URL)
     print()
     print("\n".join(goals))
 
