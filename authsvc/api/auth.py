@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from authsvc.api.deps import CheckedIdentity, ClientDep, DbDep, OptionalSession, RuntimeDep
+from authsvc.api.deps import (
+    CHECKED_SECURITY,
+    CheckedIdentity,
+    ClientDep,
+    DbDep,
+    OptionalSession,
+    RuntimeDep,
+)
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.schemas import (
@@ -142,6 +149,7 @@ def logout(
     response_model=CurrentSessionResponse,
     responses={**_UNAUTHORISED, 503: {"model": ErrorResponse}},
     summary="The current user and session state",
+    openapi_extra=CHECKED_SECURITY,
 )
 async def current_session(authenticated: CheckedIdentity) -> CurrentSessionResponse:
     # The identity, not the row: with the token-version cache on, a hit needs no database read.
