@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -46,6 +45,7 @@ from authsvc.runtime import Runtime
 from authsvc.services.purge import PeriodicPurge
 from authsvc.ui import install_ui
 from authsvc.web.body_limit import BodySizeLimit
+from authsvc.web.cors import CorsForOrigins
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.json_body import StrictJsonBodies
 from authsvc.web.observe import RequestObserver
@@ -97,11 +97,13 @@ def create_app(
     # Innermost first: strict JSON reads only what the body-size limit lets through.
     app.add_middleware(StrictJsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Routes are matched in order, router by router: the probes and the per-call checks, the
+    # most frequent requests, come first (no two routers serve the same path).
     for router in (
+        health.router,
         auth.router,
         forward_auth.router,
         wellknown.router,
-        health.router,
         metrics_api.router,
         sessions.router,
         account.router,
@@ -118,7 +120,7 @@ def create_app(
     _install_error_handlers(app)
     _install_browser_security(app, settings)
     # Added last, so it is outermost: it sees every answer, CSRF and size refusals included.
-    app.add_middleware(RequestObserver)
+    app.add_middleware(RequestObserver, access_log=settings.access_log)
     return app
 
 
@@ -126,7 +128,7 @@ def _install_browser_security(app: FastAPI, settings: Settings) -> None:
     """Outermost last: headers on every answer, CORS before CSRF so refusals stay readable."""
     app.add_middleware(CsrfProtection, settings=settings)
     app.add_middleware(
-        CORSMiddleware,
+        CorsForOrigins,
         # An explicit list: never "*", which with credentials would reflect any origin.
         allow_origins=settings.effective_allowed_origins(),
         allow_credentials=True,

@@ -27,9 +27,14 @@ from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
-from authsvc.revocation.publish import RedisVersionPublisher, attach_version_publisher
+from authsvc.revocation.publish import (
+    RedisVersionPublisher,
+    apply_own_bumps,
+    attach_version_publisher,
+)
 from authsvc.revocation.push import key_change_listener
-from authsvc.revocation.sources import PushCachedSource
+from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
+from authsvc.revocation.sqlite_versions import SqliteVersionCache
 from authsvc.services.account import AccountService
 from authsvc.services.account_mail import AccountMail
 from authsvc.services.authentication import Authenticator, IdentityMemo
@@ -43,6 +48,7 @@ from authsvc.services.verification import EmailVerification
 from authsvc.storage.engine import engine_from_settings, make_session_factory
 from authsvc.throttle.policies import Throttles
 from authsvc.tokens.access import TokenPolicy
+from authsvc.tokens.verified import VerifiedTokens
 from authsvc.web.cookies import CookiePolicy, insecure_cookie_warnings
 from authsvc.web.csrf import CsrfTokens
 
@@ -65,8 +71,8 @@ class Runtime:
     keys: KeyRingHolder
     issuer: TokenIssuer
     authenticator: Authenticator
-    # The push-invalidated token-version cache, when AUTHSVC_TOKEN_VERSION_CACHE is on.
-    token_versions: PushCachedSource | None
+    # The token-version cache, unless AUTHSVC_TOKEN_VERSION_CACHE is off.
+    token_versions: QuickVersionSource | None
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
     passwords: PasswordRules
@@ -112,8 +118,15 @@ class Runtime:
         except (KeyDecryptionError, MissingSetting) as exc:
             engine.dispose()
             raise StartupError(str(exc)) from exc
-        issuer = TokenIssuer(keys, _token_policy(settings), _lifetimes(settings))
+        issuer = TokenIssuer(
+            keys,
+            _token_policy(settings),
+            _lifetimes(settings),
+            VerifiedTokens(settings.verified_token_cache_size),
+        )
         token_versions = start_version_cache(settings, engine)
+        if isinstance(token_versions, PushCachedSource):
+            apply_own_bumps(session_factory, token_versions)
         identities = (
             IdentityMemo(settings.token_version_cache_max_users) if token_versions else None
         )
@@ -165,7 +178,7 @@ class Runtime:
         runtime.metrics.watch_process(PoolCollector(engine))
         runtime.metrics.watch_shared(KeyCollector(session_factory, clock))
         runtime.metrics.watch_process(KeyChannelCollector(keys))
-        if token_versions is not None:
+        if isinstance(token_versions, PushCachedSource | SqliteVersionCache):
             runtime.metrics.watch_process(VersionCacheCollector(token_versions))
         if mail is not None:
             runtime.metrics.watch_process(OutboxCollector(mail.outbox))

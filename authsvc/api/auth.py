@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from authsvc.api.admission import PASSWORD_SLOT
-from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
+from authsvc.api.deps import (
+    CHECKED_SECURITY,
+    CheckedIdentity,
+    ClientDep,
+    DbDep,
+    OptionalSession,
+    RuntimeDep,
+)
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.schemas import (
@@ -144,8 +151,9 @@ def logout(
     response_model=CurrentSessionResponse,
     responses={**_UNAUTHORISED, 503: {"model": ErrorResponse}},
     summary="The current user and session state",
+    openapi_extra=CHECKED_SECURITY,
 )
-def current_session(authenticated: CurrentSession) -> CurrentSessionResponse:
+async def current_session(authenticated: CheckedIdentity) -> CurrentSessionResponse:
     # The identity, not the row: with the token-version cache on, a hit needs no database read.
     user, claims = authenticated.identity, authenticated.claims
     return CurrentSessionResponse(

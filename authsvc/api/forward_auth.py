@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from authsvc.api.deps import CurrentSession
+from authsvc.api.deps import CHECKED_SECURITY, CheckedToken
 from authsvc.api.schemas import ErrorResponse
 from authsvc.services.authentication import Authenticated
 
@@ -41,15 +41,18 @@ _IDENTITY_HEADERS: dict[str, Any] = {
         503: {"model": ErrorResponse},
     },
     summary="Forward-auth for gateways: 204 with the identity in headers, or 401",
+    openapi_extra=CHECKED_SECURITY,
 )
-def verify(authenticated: CurrentSession) -> Response:
+async def verify(authenticated: CheckedToken) -> Response:
     return _identity(authenticated)
 
 
 # Envoy's ext_authz appends the checked request's path to its path prefix (/verify/orders/7);
 # the answer does not depend on it.
-@router.get("/verify/{forwarded_path:path}", include_in_schema=False)
-def verify_forwarded_path(authenticated: CurrentSession) -> Response:
+@router.get(
+    "/verify/{forwarded_path:path}", include_in_schema=False, openapi_extra=CHECKED_SECURITY
+)
+async def verify_forwarded_path(authenticated: CheckedToken) -> Response:
     return _identity(authenticated)
 
 

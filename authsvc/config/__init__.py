@@ -21,8 +21,15 @@ from authsvc.config.groups import (
     SettingsGroup,
     SigningKeySettings,
 )
-from authsvc.config.settings import GROUPS, Settings, describe_validation_error, served_url
+from authsvc.config.settings import (
+    GROUPS,
+    Settings,
+    describe_validation_error,
+    served_url,
+    sqlite_file,
+)
 from authsvc.config.values import (
+    AccessLog,
     CommaSeparated,
     CookieSecure,
     LogFormat,
@@ -46,6 +53,7 @@ __all__ = [
     "DatabaseSettings",
     "DownstreamSettings",
     "HostedPagesSettings",
+    "AccessLog",
     "LogFormat",
     "LogLevel",
     "LoginThrottleSettings",
@@ -64,4 +72,5 @@ __all__ = [
     "TokenVersionCache",
     "describe_validation_error",
     "served_url",
+    "sqlite_file",
 ]

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authsvc.config.values import (
+    AccessLog,
     CommaSeparated,
     CookieSecure,
     LogFormat,
@@ -290,6 +291,16 @@ class SessionSettings(SettingsGroup):
         description=(
             "Also return the access token in the `POST /login` body, for API clients that "
             "cannot hold cookies."
+        ),
+    )
+    verified_token_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Access tokens whose signature check each process remembers (by their exact text, "
+            "until they expire or their key is withdrawn), so a token seen before is not "
+            "verified again; 0 verifies every token in full."
         ),
     )
     session_state_max_bytes: int = Field(
@@ -783,6 +794,15 @@ class ObservabilitySettings(SettingsGroup):
             "reading by eye."
         ),
     )
+    access_log: AccessLog = Field(
+        default=AccessLog.errors,
+        description=(
+            "Which requests get an access-log line (`authsvc.access`, at INFO, with method, "
+            "route, status, duration, error code and request id): `all`, `errors` (refused or "
+            "failed, status 400 and above) or `off`. Every request is counted in the metrics "
+            "either way; a line per request costs about a tenth of a cheap request's time."
+        ),
+    )
     metrics_enabled: bool = Field(
         default=True,
         description=(
@@ -844,11 +864,16 @@ class DownstreamSettings(SettingsGroup):
         return value
 
     token_version_cache: TokenVersionCache = Field(
-        default=TokenVersionCache.off,
+        default=TokenVersionCache.auto,
         description=(
-            "Answer the per-request token-version check from memory, kept current by push, "
-            "instead of reading the database: `postgres` (LISTEN/NOTIFY, needs a PostgreSQL "
-            "AUTHSVC_DATABASE_URL) or `redis` (pub/sub, needs AUTHSVC_REDIS_URL). While the "
+            "Answer the per-request token-version check from memory instead of reading the "
+            "user's row. `sqlite`: remembered until anything commits to the SQLite file (any "
+            "process), so a revocation is refused on the very next request. `postgres`: kept "
+            "current by LISTEN/NOTIFY; the instance that revokes applies it before answering, "
+            "other instances within the push delay; a change made by hand in SQL, bypassing "
+            "authsvc, is seen after AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS. `redis`: the "
+            "same over pub/sub on AUTHSVC_REDIS_URL. `auto` (default): `sqlite` on a SQLite "
+            "file, `postgres` on PostgreSQL. `off`: the row on every request. While a push "
             "channel is down every check reads the database."
         ),
     )

@@ -6,6 +6,8 @@ from typing import Any, Self
 
 from pydantic import ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from authsvc.config.groups import (
     AccountSettings,
@@ -70,6 +72,12 @@ class Settings(
                 "(LISTEN/NOTIFY); with another database use redis and AUTHSVC_REDIS_URL, or off"
             )
             raise ValueError(msg)
+        if channel is TokenVersionCache.sqlite and not sqlite_file(self.database_url):
+            msg = (
+                "AUTHSVC_TOKEN_VERSION_CACHE=sqlite needs AUTHSVC_DATABASE_URL to name a SQLite "
+                "file (sqlite:///path)"
+            )
+            raise ValueError(msg)
         if channel is TokenVersionCache.redis and self.redis_url is None:
             raise ValueError("AUTHSVC_TOKEN_VERSION_CACHE=redis needs AUTHSVC_REDIS_URL")
         return self
@@ -128,3 +136,14 @@ def describe_validation_error(error: Exception) -> str:
             message = "is required but not set"
         lines.append(f"{name}: {message}")
     return "\n".join(lines)
+
+
+def sqlite_file(database_url: str) -> str | None:
+    """The file a SQLite URL names; None for another database or an in-memory one."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database

@@ -55,12 +55,24 @@ class Registration(StrEnum):
 
 
 class TokenVersionCache(StrEnum):
+    # The exact cache the database allows: `sqlite` on a SQLite file, `postgres` on PostgreSQL.
+    auto = "auto"
+    # Remembered until the database's change counter moves (any commit, by any process).
+    sqlite = "sqlite"
     # Read the user's row on every request: a revocation is seen by the very next request.
     off = "off"
     # LISTEN/NOTIFY on the PostgreSQL database: sent in the bumping transaction itself.
     postgres = "postgres"
     # Pub/sub on AUTHSVC_REDIS_URL: published right after the bumping transaction commits.
     redis = "redis"
+
+
+class AccessLog(StrEnum):
+    # A line for every request.
+    all = "all"
+    # A line for every refused or failed request (status 400 and above).
+    errors = "errors"
+    off = "off"
 
 
 class LogFormat(StrEnum):

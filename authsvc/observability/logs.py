@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
@@ -22,7 +22,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 def accept_request_id(presented: str | None) -> str:
     if presented is not None and _REQUEST_ID.fullmatch(presented):
         return presented
-    return uuid.uuid4().hex
+    # 32 hex digits, as a uuid4 would give, without building the UUID object on every request.
+    return secrets.token_hex(16)
 
 
 class RequestIdFilter(logging.Filter):

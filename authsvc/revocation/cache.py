@@ -1,34 +1,50 @@
-"""The server's opt-in token-version cache: the push-invalidated source it shares with verify.
+"""The server's token-version cache (AUTHSVC_TOKEN_VERSION_CACHE), on by default where exact.
 
-Opt-in (AUTHSVC_TOKEN_VERSION_CACHE): with it, a revocation reaches every instance, including the
-one that made it, within the push latency rather than on the very next request; while the channel
-is down the cache is empty and ignored, so every check reads the database (fail closed).
+On a SQLite file it is remembered until the database's change counter moves, which any commit
+of any process does: exact. With a push channel (PostgreSQL LISTEN/NOTIFY, Redis pub/sub) the
+instance that bumps a version applies it to its own cache as the transaction commits, so its
+next request is refused; other instances learn it within the push latency. While the channel is
+down the cache is empty and ignored, so every check reads the database (fail closed).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
-from authsvc.config import Settings, TokenVersionCache
+from authsvc.config import Settings, TokenVersionCache, sqlite_file
 from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
-from authsvc.revocation.sources import DatabaseSource, PushCachedSource
+from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
+from authsvc.revocation.sqlite_versions import SqliteVersionCache
 
 # Names the listener's connection, so operators (and the fleet tests) can find it.
 LISTENER_NAME = "authsvc-token-version-cache"
 
 
-def start_version_cache(settings: Settings, engine: Engine) -> PushCachedSource | None:
-    """Subscribe to the configured channel; None when the cache is off."""
+def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSource | None:
+    """The configured cache, subscribed to its channel if it has one; None when it is off."""
     listener: PushListener
     name = f"{LISTENER_NAME}-{os.getpid()}"
-    if settings.token_version_cache is TokenVersionCache.off:
+    kind = settings.token_version_cache
+    path = sqlite_file(settings.database_url)
+    if kind is TokenVersionCache.auto:
+        if path is not None:
+            kind = TokenVersionCache.sqlite
+        elif engine.dialect.name == "postgresql":
+            kind = TokenVersionCache.postgres
+        else:
+            kind = TokenVersionCache.off
+    if kind is TokenVersionCache.off:
         return None
-    if settings.token_version_cache is TokenVersionCache.postgres:
+    if kind is TokenVersionCache.sqlite:
+        assert path is not None  # checked by Settings
+        return SqliteVersionCache(path, max_users=settings.token_version_cache_max_users)
+    if kind is TokenVersionCache.postgres:
         listener = PostgresPushListener(settings.database_url, application_name=name)
     else:
         assert settings.redis_url is not None  # checked by Settings
@@ -42,10 +58,19 @@ def start_version_cache(settings: Settings, engine: Engine) -> PushCachedSource 
     )
 
 
+class CacheStatistics(Protocol):
+    @property
+    def trusted(self) -> bool: ...
+
+    hits: int
+    misses: int
+    losses: int
+
+
 class VersionCacheCollector(Collector):
     """The cache's trust and hit rate at scrape time."""
 
-    def __init__(self, cache: PushCachedSource):
+    def __init__(self, cache: CacheStatistics):
         self.cache = cache
 
     def describe(self) -> Iterable[GaugeMetricFamily]:

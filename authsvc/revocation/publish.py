@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
 import redis
 from sqlalchemy import event, func, select
@@ -29,6 +30,8 @@ from authsvc.revocation.push import (
 logger = logging.getLogger("authsvc")
 
 _PENDING = "authsvc_pending_announcements"
+# The bumps of a transaction, for this process's own cache once it commits.
+_OWN_BUMPS = "authsvc_own_token_version_bumps"
 
 # Numbered and published in one step, so that numbers reach listeners in order and none is
 # skipped unless the publisher skips it on purpose.
@@ -47,6 +50,7 @@ def announce_token_version(db: Session, user_id: str, version: int) -> None:
     """Called in the bumping transaction; every path that changes token_version goes here."""
     payload = encode_payload(user_id, version)
     _announce(db, PG_CHANNEL, REDIS_CHANNEL, payload)
+    db.info.setdefault(_OWN_BUMPS, []).append((user_id, version))
 
 
 def announce_key_change(db: Session, kid: str, state: str) -> None:
@@ -126,6 +130,29 @@ class RedisVersionPublisher:
     def close(self) -> None:
         self._closed.set()
         self._client.close()
+
+
+class VersionChangeHandler(Protocol):
+    def version_changed(self, user_id: str, version: int) -> None: ...
+
+
+def apply_own_bumps(session_factory: sessionmaker[Session], cache: VersionChangeHandler) -> None:
+    """Hand every committed bump of these sessions to `cache` before the commit returns.
+
+    A push cache would otherwise learn its own instance's revocations only when the announcement
+    comes back over the channel; this way the request after a revocation is refused however
+    soon it follows.
+    """
+
+    def after_commit(db: Session) -> None:
+        for user_id, version in db.info.pop(_OWN_BUMPS, []):
+            cache.version_changed(user_id, version)
+
+    def after_rollback(db: Session) -> None:
+        db.info.pop(_OWN_BUMPS, None)
+
+    event.listen(session_factory, "after_commit", after_commit)
+    event.listen(session_factory, "after_rollback", after_rollback)
 
 
 def attach_version_publisher(

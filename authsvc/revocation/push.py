@@ -398,21 +398,21 @@ class SqliteKeyWatcher(_ListenerThread[KeyChangeHandler]):
     def __init__(self, path: str, **timing: float):
         timing.setdefault("poll_seconds", 0.1)
         super().__init__(**timing)
-        self._uri = Path(path).resolve().as_uri() + "?mode=ro"
+        self._uri = read_only_uri(path)
 
     def _listen(self, handler: KeyChangeHandler) -> Iterator[None]:
         connection = sqlite3.connect(
             self._uri, uri=True, timeout=5, isolation_level=None, check_same_thread=False
         )
         try:
-            version = _data_version(connection)
+            version = data_version(connection)
             states = _key_states(connection)
             handler.channel_up()
             yield
             while not self._stop.wait(self.poll_seconds):
                 # data_version moves when another connection commits anything; the keys are
                 # compared only then.
-                current_version = _data_version(connection)
+                current_version = data_version(connection)
                 if current_version == version:
                     continue
                 version = current_version
@@ -425,7 +425,13 @@ class SqliteKeyWatcher(_ListenerThread[KeyChangeHandler]):
             connection.close()
 
 
-def _data_version(connection: sqlite3.Connection) -> int:
+def read_only_uri(path: str) -> str:
+    """The URI that opens the SQLite file at `path` read-only."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
+def data_version(connection: sqlite3.Connection) -> int:
+    """Changes whenever another connection (of any process) commits to the database."""
     return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
 

@@ -36,6 +36,15 @@ class TokenVersionSource(Protocol):
     def close(self) -> None: ...
 
 
+class QuickVersionSource(TokenVersionSource, Protocol):
+    """A source that can say, without blocking, whether it knows the answer from memory."""
+
+    def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
+        """(True, what current_version would return) when it answers at once, else (False,
+        None): then current_version must be asked, off the event loop."""
+        ...
+
+
 class DatabaseSource:
     """Reads `users.token_version` from authsvc's database, read-only, through its table."""
 
@@ -129,7 +138,8 @@ class PushCachedSource:
     def trusted(self) -> bool:
         return self._trusted
 
-    def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
+    def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
+        """(True, version) when memory answers; (False, None) when the database must."""
         if self._trusted:
             entry = self._versions.get(user_id)
             # A token newer than our entry was issued after a bump whose news is on its way.
@@ -139,7 +149,13 @@ class PushCachedSource:
                 and self._monotonic() - entry[1] <= self._max_age
             ):
                 self.hits += 1
-                return entry[0]
+                return True, entry[0]
+        return False, None
+
+    def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
+        answered, remembered = self.quick_version(user_id, claimed)
+        if answered:
+            return remembered
         self.misses += 1
         generation = self._generation
         version = self.source.current_version(user_id, token=token, claimed=claimed)

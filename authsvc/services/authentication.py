@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from authsvc.errors import TokenRevoked
-from authsvc.revocation.sources import TokenVersionSource
+from authsvc.revocation.sources import QuickVersionSource
 from authsvc.services.issuing import TokenIssuer
 from authsvc.storage.models import User
 from authsvc.tokens.access import AccessClaims
@@ -57,13 +57,17 @@ class IdentityMemo:
 
 
 class Authenticated:
-    """A token that passed the checks; the user's row is read only when a route needs it."""
+    """A token that passed the checks; the user's row is read only when a route needs it.
+
+    Without `db` (the check answered from memory) only the claims and a remembered identity are
+    at hand; the dependencies that build it that way make sure of the identity first.
+    """
 
     def __init__(
         self,
         claims: AccessClaims,
         *,
-        db: Session,
+        db: Session | None,
         user: User | None = None,
         identities: IdentityMemo | None = None,
     ):
@@ -71,19 +75,28 @@ class Authenticated:
         self._db = db
         self._user = user
         self._identities = identities
+        self._identity: Identity | None = None
 
     @property
     def user(self) -> User:
         if self._user is None:
+            if self._db is None:
+                raise RuntimeError("this check ran without a database session")
             self._user = current_user(self._db, self.claims)
         return self._user
 
     @property
+    def remembered_identity(self) -> Identity | None:
+        """The identity without reading the row, if the memo holds it for this token version."""
+        if self._identity is None and self._user is None and self._identities is not None:
+            self._identity = self._identities.get(self.claims.sub, self.claims.tv)
+        return self._identity
+
+    @property
     def identity(self) -> Identity:
-        if self._user is None and self._identities is not None:
-            known = self._identities.get(self.claims.sub, self.claims.tv)
-            if known is not None:
-                return known
+        known = self.remembered_identity
+        if known is not None:
+            return known
         # The row matches the token's version (`current_user` checks), so it is that version's.
         user = self.user
         identity = Identity(
@@ -94,6 +107,7 @@ class Authenticated:
         )
         if self._identities is not None:
             self._identities.put(identity)
+        self._identity = identity
         return identity
 
 
@@ -106,8 +120,24 @@ class Authenticator:
     """
 
     issuer: TokenIssuer
-    versions: TokenVersionSource | None = None
+    versions: QuickVersionSource | None = None
     identities: IdentityMemo | None = None
+
+    def authenticate_quickly(self, token: str, *, now: datetime) -> Authenticated | None:
+        """The check without a database session or a wait, when memory can answer it.
+
+        None when it cannot (no cache, or the cache must ask the database): then `authenticate`
+        runs, off the event loop. A refusal is raised either way.
+        """
+        if self.versions is None:
+            return None
+        claims = self.issuer.verify(token, now=now)
+        answered, version = self.versions.quick_version(claims.sub, claims.tv)
+        if not answered:
+            return None
+        if version != claims.tv:
+            raise TokenRevoked()
+        return Authenticated(claims, db=None, identities=self.identities)
 
     def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
         claims = self.issuer.verify(token, now=now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from authsvc.errors import ServiceUnavailable
 from authsvc.keys.refresh import KeyRingHolder
 from authsvc.storage.models import User
 from authsvc.tokens.access import AccessClaims, Grant, TokenPolicy, issue_access_token
+from authsvc.tokens.verified import VerifiedTokens
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class TokenIssuer:
     keys: KeyRingHolder
     policy: TokenPolicy
     lifetimes: SessionLifetimes
+    # Tokens verified before skip the signature check (size 0: every token is checked in full).
+    verified: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(0))
 
     def issue(
         self, user: User, session_id: str, state: Mapping[str, Any], *, now: datetime
@@ -61,4 +64,12 @@ class TokenIssuer:
 
     def verify(self, token: str, *, now: datetime) -> AccessClaims:
         """Signature and claims, with the ring reloaded first for a kid it has not seen yet."""
-        return self.keys.ring_for(token).verify(token, self.policy, now=now)
+        ring = self.keys.ring
+        known = self.verified.get(
+            token, ring.verification_keys, ring.withdrawn, self.policy, now=now
+        )
+        if known is not None:
+            return known
+        claims = self.keys.ring_for(token).verify(token, self.policy, now=now)
+        self.verified.put(token, claims)
+        return claims

@@ -59,6 +59,8 @@ class AccessClaims:
     roles: tuple[str, ...] = ()
     sess: Mapping[str, Any] = field(default_factory=dict)
     kid: str = ""
+    # authsvc issues tokens with nbf == iat; 0 when unknown.
+    nbf: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def issue_access_token(
         roles=tuple(grant.roles),
         sess=dict(grant.session_state),
         kid=signer.kid,
+        nbf=issued_at,
     )
     return token, claims
 
@@ -282,6 +285,7 @@ def _claims_from_payload(
         roles=tuple(roles),
         sess=sess,
         kid=kid,
+        nbf=int(nbf),
     )
 
 

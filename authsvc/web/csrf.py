@@ -9,7 +9,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import cached_property
 from urllib.parse import parse_qs
 
 from cryptography.hazmat.primitives import hashes
@@ -94,22 +95,61 @@ def _binding(key: bytes, session_id: str | None) -> str:
     return _mac(key, f"session:{session_id}")[:22]
 
 
-@dataclass
+class Presented:
+    """The request's CSRF cookie and session, worked out on first use: a safe request to an API
+    route never asks (parsing the access token for its session is the costly part)."""
+
+    def __init__(
+        self,
+        request: Request,
+        policy: CookiePolicy,
+        tokens: CsrfTokens,
+        base_name: str,
+        known_session_id: Callable[[str], str | None],
+    ):
+        self._request = request
+        # The session of a token the service has verified before, without parsing it again.
+        self._known_session_id = known_session_id
+        self._policy = policy
+        self._tokens = tokens
+        self._base_name = base_name
+
+    @cached_property
+    def cookie_name(self) -> str:
+        return csrf_cookie_name(self._policy, self._request, self._base_name)
+
+    @cached_property
+    def session_id(self) -> str | None:
+        """The session the request's access cookie names (the one its route will act in)."""
+        access = self._policy.read_access(self._request)
+        if access is None:
+            return None
+        return self._known_session_id(access) or unverified_session_id(access)
+
+    @cached_property
+    def valid_cookie(self) -> str | None:
+        """The CSRF cookie, if we signed it for this request's session."""
+        presented = self._request.cookies.get(self.cookie_name)
+        if presented is not None and self._tokens.valid(presented, self.session_id):
+            return presented
+        return None
+
+
 class PageToken:
     """The token a server-rendered form embeds: the browser's valid one, or one minted on first
     use, whose cookie the middleware then sets on the page's answer."""
 
-    tokens: CsrfTokens
-    current: str | None
-    # The session the request's access cookie names: a minted token is bound to it.
-    session_id: str | None
-    minted: str | None = field(default=None, init=False)
+    def __init__(self, tokens: CsrfTokens, presented: Presented):
+        self.tokens = tokens
+        self.presented = presented
+        self.minted: str | None = None
 
     def value(self) -> str:
-        if self.current is not None:
-            return self.current
+        current = self.presented.valid_cookie
+        if current is not None:
+            return current
         if self.minted is None:
-            self.minted = self.tokens.mint(self.session_id)
+            self.minted = self.tokens.mint(self.presented.session_id)
         return self.minted
 
 
@@ -149,47 +189,37 @@ class CsrfProtection:
         runtime = scope["app"].state.runtime
         policy: CookiePolicy = runtime.cookies
         tokens: CsrfTokens = runtime.csrf
-        name = csrf_cookie_name(policy, request, self.cookie_name)
-        presented = request.cookies.get(name)
-        # The session the request's access cookie names (the one its route will act in).
-        access = policy.read_access(request)
-        session_id = unverified_session_id(access) if access is not None else None
-        cookie_valid = presented is not None and tokens.valid(presented, session_id)
+        presented = Presented(
+            request, policy, tokens, self.cookie_name, runtime.issuer.verified.session_id
+        )
         if self._needs_check(request):
-            refusal, receive = await self._refusal(
-                request, receive, presented if cookie_valid else None
-            )
+            refusal, receive = await self._refusal(request, receive, presented.valid_cookie)
             if refusal is not None:
                 await error_response(refusal)(scope, receive, send)
                 return
-        page = PageToken(tokens, presented if cookie_valid else None, session_id)
+        page = PageToken(tokens, presented)
         scope.setdefault("state", {})[PAGE_TOKEN_STATE] = page
         # A safe request hands a browser its first token (or one for its session); a response
         # that sets an access cookie hands out a fresh one bound to the session that cookie
         # names (a token per session). This middleware's refusals set none.
-        hand_out = (
-            request.method in SAFE_METHODS
-            and request.url.path in HANDOUT_PATHS
-            and not cookie_valid
-        )
-        access_names = {policy.name, f"__Host-{policy.name}"}
+        handout_path = request.method in SAFE_METHODS and scope["path"] in HANDOUT_PATHS
 
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
-                issued = _access_cookie_set(headers, access_names)
+                issued = _access_cookie_set(headers, policy.name)
                 token = None
                 if issued is not None:
                     token = tokens.mint(unverified_session_id(issued))
                 elif page.minted is not None:
                     # A page that embedded a new token in its forms gets exactly that one.
                     token = page.minted
-                elif hand_out:
-                    token = tokens.mint(session_id)
+                elif handout_path and presented.valid_cookie is None:
+                    token = tokens.mint(presented.session_id)
                 if token is not None:
                     message["headers"] = [
                         *headers,
-                        _set_cookie_header(policy, request, name, token),
+                        _set_cookie_header(policy, request, presented.cookie_name, token),
                     ]
             await send(message)
 
@@ -205,7 +235,7 @@ class CsrfProtection:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return False
-        path = request.url.path
+        path = request.scope["path"]
         return (
             path in ALWAYS_CHECKED_PATHS
             or path.startswith(ALWAYS_CHECKED_PREFIXES)
@@ -224,7 +254,7 @@ class CsrfProtection:
         problem = self._origin_problem(request)
         if problem is not None:
             return CsrfFailed(problem), receive
-        if request.url.path in ORIGIN_CHECKED_PATHS and not self._carries_credentials(request):
+        if request.scope["path"] in ORIGIN_CHECKED_PATHS and not self._carries_credentials(request):
             # A page of an allowed origin signing out a browser that holds no session.
             return None, receive
         sent = request.headers.get(self.header_name)
@@ -297,8 +327,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _access_cookie_set(headers: list[tuple[bytes, bytes]], names: set[str]) -> str | None:
+def _access_cookie_set(headers: list[tuple[bytes, bytes]], base_name: str) -> str | None:
     """The access token the response sets as a cookie, if it sets one (not a clearing one)."""
+    names = (base_name, f"__Host-{base_name}")
     for key, value in headers:
         if key.lower() != b"set-cookie":
             continue

@@ -36,6 +36,8 @@ class TrustedProxies:
         self._warned = False
 
     def trusts(self, host: str | None) -> bool:
+        if not self.networks:
+            return False  # the usual case, decided without parsing an address per request
         address = parse_address(host) if host is not None else None
         return address is not None and any(address in network for network in self.networks)
 
@@ -50,7 +52,8 @@ class TrustedProxies:
             # says nothing, and the request's own scheme stands.
             if values and values[-1].lower() in _SCHEMES:
                 return values[-1].lower() == "https"
-        return request.url.scheme == "https"
+        # The scope's own scheme: building `request.url` for it costs more than the whole check.
+        return request.scope.get("scheme") in ("https", "wss")
 
     def client_address(self, request: Request) -> str | None:
         """The peer, or the right-most hop of X-Forwarded-For that is not one of our proxies."""

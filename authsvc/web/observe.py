@@ -1,4 +1,5 @@
-"""Per-request observation: the request id, one access-log line, and the request metrics."""
+"""Per-request observation: the request id, the request metrics, and an access-log line for the
+requests AUTHSVC_ACCESS_LOG names (by default the refused and failed ones)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authsvc.config import AccessLog
 from authsvc.errors import ERROR_CODE_STATE, AuthError
 from authsvc.observability.logs import accept_request_id, request_id_var
 
@@ -18,8 +20,13 @@ REQUEST_ID_HEADER = b"x-request-id"
 class RequestObserver:
     """Outermost middleware, so that refused, failed and oversized requests are counted too."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, access_log: AccessLog = AccessLog.all):
         self.app = app
+        # Statuses from this one on get a line; a JSON log line costs about a tenth of a cheap
+        # request, so by default only the answers someone may have to explain get one.
+        self.logged_from = {AccessLog.all: 0, AccessLog.errors: 400, AccessLog.off: 1000}[
+            access_log
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,6 +72,8 @@ class RequestObserver:
             runtime.metrics.observe_request(
                 method, route, scope["path"], status, seconds, error_code
             )
+        if status < self.logged_from or not access_logger.isEnabledFor(logging.INFO):
+            return
         # The path without its query string: a query may carry something secret.
         access_logger.info(
             "request",

@@ -187,6 +187,44 @@ async def test_refusals_before_the_route_runs_are_counted_and_logged_under_their
     assert access == [(403, "csrf_failed"), (413, "payload_too_large")]
 
 
+async def test_by_default_only_refused_requests_get_an_access_line(
+    client_factory: ClientFactory, make_settings: MakeSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    async with client_factory(make_settings()) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/session")).status_code == 401
+        page = await scrape(client)
+
+    access = [
+        (record.path, record.status, record.error)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "authsvc.access"
+    ]
+    assert access == [("/session", 401, "not_authenticated")]
+    # Counted all the same.
+    histogram = "authsvc_http_request_duration_seconds_count"
+    labels = {("method", "GET"), ("route", "/healthz"), ("status", "200")}
+    assert page[(histogram, frozenset(labels))] == 1
+
+
+@pytest.mark.parametrize(("setting", "logged"), [("all", ["/healthz", "/session"]), ("off", [])])
+async def test_the_access_log_covers_what_the_setting_says(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    caplog: pytest.LogCaptureFixture,
+    setting: str,
+    logged: list[str],
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    async with client_factory(make_settings(access_log=setting)) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/session")).status_code == 401
+
+    paths = [record.path for record in caplog.records if record.name == "authsvc.access"]  # type: ignore[attr-defined]
+    assert paths == logged
+
+
 class BrokenHasher:
     """A password hasher with a bug: every call raises."""
 
@@ -281,7 +319,7 @@ def test_server_logs_json_lines_with_request_ids_and_no_secret(
     live_server: StartServer, make_user: MakeUser
 ) -> None:
     make_user()
-    server = live_server(AUTHSVC_LOG_FORMAT="json")
+    server = live_server(AUTHSVC_LOG_FORMAT="json", AUTHSVC_ACCESS_LOG="all")
     with httpx.Client(base_url=server.url) as http:
         login = http.post(
             "/login",
