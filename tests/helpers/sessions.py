@@ -3,7 +3,9 @@ keep their own tokens, like several browsers of one user."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 
 import httpx
 
@@ -88,3 +90,23 @@ class Device:
         response = await refresh_with(self.client, self.refresh)
         self.remember(response)
         return response
+
+
+# How long another process's revocation may take to reach a PostgreSQL-backed instance: the push
+# delay (milliseconds), with room for a loaded test machine.
+PUSH_BOUND_SECONDS = 3.0
+
+
+async def assert_revoked_by_another_process(
+    device: Device, database_url: str, code: str = "token_revoked"
+) -> None:
+    """A change committed by another process (the CLI): on SQLite the very next request is
+    refused; on PostgreSQL the instance learns it by push, so within the push delay."""
+    response = await device.get("/session")
+    if not database_url.startswith("sqlite"):
+        deadline = time.monotonic() + PUSH_BOUND_SECONDS
+        while response.status_code == 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            response = await device.get("/session")
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == code
