@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.errors import InvalidCredentials, NotFound, WeakPassword
@@ -16,6 +15,7 @@ from authsvc.runtime import Runtime
 from authsvc.services import sessions
 from authsvc.services.authentication import Authenticated
 from authsvc.storage.engine import kept_when_refused
+from authsvc.ui.admission import PagePasswordSlot, as_busy, busy_message
 from authsvc.ui.forms import ACCOUNT_PAGE, read_form, see_other, to_login
 from authsvc.ui.guard import SignedIn
 from authsvc.ui.login import NoticeQuery
@@ -42,8 +42,9 @@ def account_page(
     return render_account(request, pages, runtime, db, current, notice=NOTICES.get(notice or ""))
 
 
-@router.post("/account/password", dependencies=[PASSWORD_SLOT])
+@router.post("/account/password")
 def change_password(
+    busy: PagePasswordSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,
@@ -61,6 +62,10 @@ def change_password(
         errors["current_password"] = "Enter your current password."
     if not new_password:
         errors["new_password"] = "Enter a new password."
+    if not errors and busy is not None:
+        errors["new_password"] = busy_message(busy, "Changing passwords")
+        page = render_account(request, pages, runtime, db, current, errors=errors, status=400)
+        return as_busy(page, busy)
     if not errors:
         try:
             changed = runtime.accounts.change_password(

@@ -18,6 +18,7 @@ from authsvc.runtime import Runtime
 from authsvc.services import account_tokens
 from authsvc.services.account_tokens import Purpose
 from authsvc.services.recovery import PasswordRecovery
+from authsvc.ui.admission import PagePasswordSlot, as_busy, busy_message
 from authsvc.ui.forms import read_form, see_other, to_login
 from authsvc.ui.login import NoticeQuery
 from authsvc.ui.notices import NOTICES
@@ -99,6 +100,7 @@ def reset_page(
 
 @router.post("/reset")
 def reset_password(
+    busy: PagePasswordSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,
@@ -113,6 +115,10 @@ def reset_password(
     if not new_password:
         errors = {"new_password": "Enter a new password."}
         return _reset_form(request, pages, runtime, token, username, errors=errors)
+    if busy is not None:
+        errors = {"new_password": busy_message(busy, "Setting passwords")}
+        page = _reset_form(request, pages, runtime, token, username, errors=errors)
+        return as_busy(page, busy)
     try:
         recovery.reset(db, token, new_password, client, now=runtime.clock.now())
     except InvalidLinkToken:

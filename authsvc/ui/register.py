@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from authsvc.api.admission import PASSWORD_SLOT
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.errors import BadRequest, Conflict, InvalidCredentials, TooManyAttempts
 from authsvc.services.login import Credentials
+from authsvc.ui.admission import PagePasswordSlot, as_busy, busy_message
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
 from authsvc.ui.login import NextQuery
 from authsvc.ui.rendering import PagesDep
@@ -34,8 +34,9 @@ def register_page(
     )
 
 
-@router.post("/register", dependencies=[PASSWORD_SLOT])
+@router.post("/register")
 def register(
+    busy: PagePasswordSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,
@@ -46,12 +47,27 @@ def register(
     target = next_target(runtime, form.get("next"))
     username = form.get("username", "")[:150]
     password = form.get("password", "")[:1025]
+
+    def again(status: int, errors: dict[str, str]) -> Response:
+        return pages.render(
+            request,
+            "register.html",
+            status=status,
+            next=target,
+            username=username,
+            errors=errors,
+            min_password_length=runtime.settings.password_min_length,
+        )
+
     errors: dict[str, str] = {}
     status = 400
     if not username.strip():
         errors["username"] = "Choose a username."
     if not password:
         errors["password"] = "Choose a password."
+    if not errors and busy is not None:
+        errors["password"] = busy_message(busy, "Signing up")
+        return as_busy(again(busy.status, errors), busy)
     if not errors:
         try:
             runtime.accounts.register(db, username, password, client, now=runtime.clock.now())
@@ -63,15 +79,7 @@ def register(
             field = "password" if exc.code == "weak_password" else "username"
             errors[field] = exc.detail
     if errors:
-        return pages.render(
-            request,
-            "register.html",
-            status=status,
-            next=target,
-            username=username,
-            errors=errors,
-            min_password_length=runtime.settings.password_min_length,
-        )
+        return again(status, errors)
     try:
         # Signed in at once, as people expect after signing up.
         result = runtime.login.login(

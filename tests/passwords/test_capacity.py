@@ -4,56 +4,22 @@ Retry-After, on every route that hashes or verifies a password, while token chec
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from authsvc.app import create_app
-from authsvc.passwords.hashing import Argon2Hasher
 from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import ISSUER, PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.hashing import HoldingHasher, slot_held
 from tests.helpers.headers import bearer, behave_like_spa
 from tests.helpers.pages import sign_in_through_page
 from tests.helpers.sessions import Device
 
-# The password that makes the hasher hold its slot until the test lets it go.
-HOLD = "hold the only hashing slot"
 NEW_PASSWORD = "a brand new passphrase"
-
-
-class HoldingHasher(Argon2Hasher):
-    """Cheap argon2id that blocks on the HOLD password, so the test decides when a slot frees."""
-
-    def __init__(self) -> None:
-        super().__init__(memory_cost=1024, time_cost=1)
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def verify_dummy(self, password: str) -> None:
-        if password == HOLD:
-            self.entered.set()
-            self.release.wait(timeout=30)
-        super().verify_dummy(password)
-
-
-@asynccontextmanager
-async def slot_held(client: httpx.AsyncClient, hasher: HoldingHasher) -> AsyncIterator[None]:
-    """A login of an unknown user holds the one hashing slot (its dummy verification) inside."""
-    holder = asyncio.create_task(
-        client.post("/login", json={"username": "nobody", "password": HOLD})
-    )
-    assert await asyncio.to_thread(hasher.entered.wait, 30)
-    try:
-        yield
-    finally:
-        hasher.release.set()
-        # The held login ends normally: an unknown user is refused as any wrong password is.
-        assert (await holder).json()["error"] == "invalid_credentials"
 
 
 def assert_busy(response: httpx.Response, retry_after: str = "1") -> None:

@@ -1,0 +1,84 @@
+"""Every page form that hashes a password waits for a hashing slot like the JSON routes do, and
+when none frees in time it shows a page saying when to come back (503, Retry-After), changing
+nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from authsvc.config import Settings
+from tests.helpers.defaults import PASSWORD
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
+from tests.helpers.hashing import HoldingHasher, slot_held
+from tests.helpers.mail import MailServer, token_in
+from tests.helpers.pages import sign_in_through_page, submit
+
+NEW_PASSWORD = "a brand new passphrase"
+BUSY = "busy right now. Try again in 1 s."
+
+# Opens the page and returns (the page, the form's action, the fields to submit).
+PageForm = Callable[
+    [httpx.AsyncClient, MailServer], Awaitable[tuple[httpx.Response, str, dict[str, str]]]
+]
+
+
+async def account_password_form(
+    client: httpx.AsyncClient, _mail: MailServer
+) -> tuple[httpx.Response, str, dict[str, str]]:
+    assert (await sign_in_through_page(client)).status_code == 303
+    page = await client.get("/ui/account")
+    fields = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    return page, "/ui/account/password", fields
+
+
+async def register_form(
+    client: httpx.AsyncClient, _mail: MailServer
+) -> tuple[httpx.Response, str, dict[str, str]]:
+    page = await client.get("/ui/register")
+    return page, "/ui/register", {"username": "eve", "password": NEW_PASSWORD}
+
+
+async def reset_form(
+    client: httpx.AsyncClient, mail: MailServer
+) -> tuple[httpx.Response, str, dict[str, str]]:
+    forgot = await client.get("/ui/forgot")
+    assert (await submit(client, forgot, "/ui/forgot", {"login": "alice"})).status_code == 303
+    token = token_in(mail.inbox.wait_for(1)[0], "/ui/reset")
+    page = await client.get("/ui/reset", params={"token": token})
+    assert page.status_code == 200, page.text
+    return page, "/ui/reset", {"token": token, "username": "alice", "new_password": NEW_PASSWORD}
+
+
+@pytest.mark.parametrize("open_form", [account_password_form, register_form, reset_form])
+async def test_a_page_form_beyond_the_bound_says_when_to_come_back_and_changes_nothing(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    mail: MailServer,
+    db_query: DbQuery,
+    open_form: PageForm,
+) -> None:
+    alice_id = make_user(email="alice@example.com")
+    settings: Settings = make_settings(
+        **mail.settings(),
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        registration="open",
+    )
+    (before,) = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
+    hasher = HoldingHasher()
+    async with client_factory(settings, hasher=hasher, browser=False) as client:
+        page, action, fields = await open_form(client, mail)
+        async with slot_held(client, hasher):
+            answer = await submit(client, page, action, fields)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["content-type"].startswith("text/html")
+    assert BUSY in answer.text
+    (after,) = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
+    assert after.password_hash == before.password_hash
+    assert db_query("SELECT id FROM users WHERE username = 'eve'") == []
