@@ -22,7 +22,7 @@ from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.storage.engine import make_engine
 from authsvc.storage.migrations import upgrade_database
-from tests.helpers.asgi import SyncClient, authsvc_test_client
+from tests.helpers.asgi import SyncClient, authsvc_test_client, state_per_request
 from tests.helpers.cli import cli_env
 from tests.helpers.clock import FakeClock
 from tests.helpers.database import add_user, cheap_hasher, truncate_all
@@ -193,7 +193,7 @@ def client_factory(clock: FakeClock, fast_hasher: Argon2Hasher) -> ClientFactory
         hasher: PasswordHasher | None = None,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(settings, clock=clock or default_clock, hasher=hasher or fast_hasher)
-        async with LifespanManager(app) as manager:
+        async with LifespanManager(state_per_request(app)) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
                 if browser:

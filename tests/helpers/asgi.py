@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authsvc.app import create_app
 from authsvc.clock import Clock
@@ -24,6 +24,22 @@ from authsvc.config import Settings
 from authsvc.passwords.hashing import PasswordHasher
 
 T = TypeVar("T")
+
+
+def state_per_request(app: ASGIApp) -> ASGIApp:
+    """`app` given a copy of the lifespan state per request, as uvicorn gives it.
+
+    asgi-lifespan hands every request the one shared state dict, so what a request leaves in
+    `request.state` would reach the next request, and a reference from that state back to the
+    request would never form the cycle it forms under a real server.
+    """
+
+    async def with_own_state(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and "state" in scope:
+            scope = {**scope, "state": dict(scope["state"])}
+        await app(scope, receive, send)
+
+    return with_own_state
 
 
 class SyncClient:
@@ -57,7 +73,7 @@ def sync_asgi_client(app: ASGIApp, base_url: str) -> Iterator[SyncClient]:
     stop = asyncio.Event()
 
     async def serve() -> None:
-        async with LifespanManager(app) as manager:
+        async with LifespanManager(state_per_request(app)) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
                 ready.set_result(SyncClient(loop, client))

@@ -20,6 +20,7 @@ from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.revocation.push import REDIS_KEY_CHANNEL
 from authsvc.runtime import Runtime
+from tests.helpers.asgi import state_per_request
 from tests.helpers.cli import cli_json
 from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
@@ -36,7 +37,7 @@ async def instance(
     settings: Settings, clock: FakeClock, hasher: Argon2Hasher
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     app: FastAPI = create_app(settings, clock=clock, hasher=hasher)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=settings.issuer) as client:
             yield client, app.state.runtime

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from authsvc.app import create_app
 from authsvc.config import Settings
 from authsvc.errors import AuthError
+from tests.helpers.asgi import state_per_request
 from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser, StartServer
@@ -243,7 +244,7 @@ async def test_an_unexpected_failure_answers_internal_error_and_is_logged_so(
 ) -> None:
     caplog.set_level(logging.INFO, logger="authsvc.access")
     app = create_app(settings, clock=clock, hasher=BrokenHasher())
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(state_per_request(app)) as manager:
         # As a server would: the exception is logged, the client gets an answer.
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://authsvc.test") as client:
@@ -305,6 +306,9 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     assert echoed.headers["x-request-id"] == "edge-7f3a.1"
     generated = await client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+    # Every generated id is new, so two requests' log lines never mix.
+    ids = {(await client.get("/healthz")).headers["x-request-id"] for _ in range(50)}
+    assert len(ids) == 50
     for hostile in (b"a" * 129, b"bad id with spaces", "x\u00e9".encode()):
         replaced = await client.get("/healthz", headers={b"X-Request-ID": hostile})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])

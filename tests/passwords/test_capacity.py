@@ -11,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from authsvc.app import create_app
+from tests.helpers.asgi import state_per_request
 from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import ISSUER, PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
@@ -79,7 +80,7 @@ async def test_a_login_queued_while_the_slot_frees_gets_its_answer(
         password_hashing_workers=1, password_hashing_queue=1, password_hashing_wait_seconds=30
     )
     app = create_app(settings, clock=clock, hasher=hasher)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
             behave_like_spa(client, settings, settings.effective_allowed_origins()[0])
