@@ -107,6 +107,9 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        # The series of each (method, route, status) once looked up: `labels()` validates and
+        # locks on every call. Bounded like the labels themselves (fixed methods, known routes).
+        self._duration_series: dict[tuple[str, str, int], Histogram] = {}
         self.logins = Counter(
             "authsvc_logins", "Login attempts by outcome.", ["outcome"], registry=self.registry
         )
@@ -151,7 +154,12 @@ class Metrics:
         error_code: str | None,
     ) -> None:
         label = method if method in LABELLED_METHODS else "other"
-        self.request_duration.labels(label, route, str(status)).observe(seconds)
+        key = (label, route, status)
+        series = self._duration_series.get(key)
+        if series is None:
+            series = self.request_duration.labels(label, route, str(status))
+            self._duration_series[key] = series
+        series.observe(seconds)
         counter_name = _OUTCOME_PATHS.get((method, path))
         if counter_name is not None:
             outcome = "success" if status < 400 else (error_code or f"http_{status}")

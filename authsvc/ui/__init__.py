@@ -13,15 +13,16 @@ from fastapi import FastAPI
 from authsvc.config import Registration, Settings
 from authsvc.ui import account, assets, login, recovery, register, verification
 from authsvc.ui.rendering import Pages
+from authsvc.web.routes import serve_routes
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
     app.state.pages = Pages(settings)
     for router in (assets.router, login.router, account.router):
-        app.include_router(router)
+        serve_routes(app, router)
     if settings.registration is Registration.open:
-        app.include_router(register.router)
+        serve_routes(app, register.router)
     if settings.mail_enabled:
         # Without a relay no link can be mailed: the pages answer 404, like the JSON endpoints.
-        app.include_router(recovery.router)
-        app.include_router(verification.router)
+        serve_routes(app, recovery.router)
+        serve_routes(app, verification.router)

@@ -18,7 +18,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
+        if declared is None and not chunked:
+            # Neither Content-Length nor Transfer-Encoding: HTTP/1.1 says there is no body.
+            await self.app(scope, receive, send)
+            return
         if declared is not None and declared > self.max_bytes:
             # Closing the connection spares reading a body nobody wants.
             refusal = error_response(self._too_large(), headers={"Connection": "close"})
@@ -42,11 +46,18 @@ class BodySizeLimit:
         return PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None if absent or unreadable), and whether a
+    Transfer-Encoding streams the body."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                # Counted as it arrives instead, like a streamed body.
+                chunked = True
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked

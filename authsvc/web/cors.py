@@ -1,32 +1,29 @@
-"""CORS for the allowed origins, cheap for the requests that carry no Origin."""
+"""CORS for the allowed origins: credentials only for them, never `*`."""
 
 from __future__ import annotations
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-_VARY_ORIGIN = (b"vary", b"Origin")
+from authsvc.config import Settings
+
+# Added to every answer to a request that names no Origin (a header line of its own, which
+# caches combine with any other `Vary`), so a shared cache never hands it to a cross-origin page.
+VARY_ORIGIN = (b"vary", b"Origin")
 
 
-class CorsForOrigins(CORSMiddleware):
-    """Starlette's CORS middleware, short-cut when the request names no Origin.
+def cross_origin(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """`app` behind Starlette's CORS handling, for the requests that name an Origin.
 
-    Without an Origin there is nothing to allow or refuse; the answer still says that it
-    depends on the Origin (a header line of its own, which caches combine with any other
-    `Vary`), so a shared cache never hands it to a cross-origin page. Starlette would build a
-    header map and parse the request's headers for that on every request.
+    Without an Origin there is nothing to allow or refuse, and Starlette would still build a
+    header map and parse the request's headers; the front door sends those requests around it.
     """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(
-            name == b"origin" for name, _ in scope.get("headers", ())
-        ):
-            await super().__call__(scope, receive, send)
-            return
-
-        async def send_varying(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), _VARY_ORIGIN]
-            await send(message)
-
-        await self.app(scope, receive, send_varying)
+    return CORSMiddleware(
+        app,
+        # An explicit list: never "*", which with credentials would reflect any origin.
+        allow_origins=settings.effective_allowed_origins(),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["content-type", settings.csrf_header_name],
+        max_age=600,
+    )

@@ -279,6 +279,16 @@ async def test_cors_never_reflects_a_foreign_origin(
         allowed = await client.get("/session", headers={"Origin": frontend})
         assert allowed.headers["access-control-allow-origin"] == frontend
         assert allowed.headers["access-control-allow-credentials"] == "true"
+        # A CSRF refusal of an allowed origin stays readable to its page.
+        refused = await client.post("/logout", headers={"Origin": frontend, "Cookie": "a=b"})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "csrf_failed"
+        assert refused.headers["access-control-allow-origin"] == frontend
+        # Every answer says it depends on the Origin, once, with or without one, so a shared
+        # cache never hands one origin's answer to another.
+        without = await client.get("/.well-known/jwks.json")
+        for response in (simple, allowed, refused, without):
+            assert response.headers.get_list("vary") == ["Origin"], response.headers
 
 
 def api_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
