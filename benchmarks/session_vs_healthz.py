@@ -181,14 +181,15 @@ def serving(command: list[str], env: dict[str, str], base: str) -> Iterator[None
         log.close()
 
 
-def measure_bare(args: argparse.Namespace, binary: str) -> Measurement:
+def measure_bare(args: argparse.Namespace, binary: str, cookie: str) -> Measurement:
+    """The bare app, sent the very request authsvc's /healthz is sent (cookies included)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(HERE)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     base = f"http://127.0.0.1:{port}"
     with serving([*command, *UVICORN_OPTIONS], dict(os.environ), base):
         expect_2xx(httpx.get(f"{base}/healthz"))
-        return wrk(binary, f"{base}/healthz", args, None)
+        return wrk(binary, f"{base}/healthz", args, cookie)
 
 
 def measure(
@@ -224,7 +225,7 @@ def measure(
         for _ in range(args.rounds):
             for path in ("/healthz", "/session", "/verify"):
                 rows[path].append(wrk(binary, base + path, args, cookie))
-            rows["bare"].append(measure_bare(args, binary))
+            rows["bare"].append(measure_bare(args, binary, cookie))
     return rows
 
 
