@@ -186,6 +186,7 @@ class Runtime:
         return runtime
 
     def close(self) -> None:
+        self.hasher.close()
         self.metrics.close()
         if self.version_publisher is not None:
             self.version_publisher.close()
@@ -274,4 +275,5 @@ def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
         workers=settings.password_hashing_workers or max(1, usable_cores() // settings.workers),
         queue=settings.password_hashing_queue,
         wait=settings.password_hashing_wait_seconds,
+        niceness=settings.password_hashing_niceness,
     )

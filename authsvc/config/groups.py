@@ -618,6 +618,18 @@ class PasswordHashingSettings(SettingsGroup):
             "`Retry-After`, never a timeout. 0 refuses at once when every slot is busy."
         ),
     )
+    password_hashing_niceness: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description=(
+            "CPU priority of the threads that hash passwords, as a Unix nice value added to "
+            "the process's (Linux; ignored elsewhere). 19, the lowest priority, lets a token "
+            "check take the core from a running hash at once, so a login storm leaves the "
+            "check's latency close to its idle value and logins take the time left over; 0 "
+            "hashes at the priority of the requests."
+        ),
+    )
 
 
 class MailSettings(SettingsGroup):

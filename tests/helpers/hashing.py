@@ -1,15 +1,17 @@
-"""A hasher that holds the only password-hashing slot until a test lets it go."""
+"""Hashers for tests of the hashing bound: one holds the only slot until a test lets it go, one
+notes the priority it runs at."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 
-from authsvc.passwords.hashing import Argon2Hasher
+from authsvc.passwords.hashing import Argon2Hasher, Verification
 
 # The password that makes the hasher hold its slot until the test lets it go.
 HOLD = "hold the only hashing slot"
@@ -49,3 +51,15 @@ async def slot_held(client: httpx.AsyncClient, hasher: HoldingHasher) -> AsyncIt
         hasher.release.set()
         # The held login ends normally: an unknown user is refused as any wrong password is.
         assert (await holder).json()["error"] == "invalid_credentials"
+
+
+class PriorityRecordingHasher(Argon2Hasher):
+    """Cheap argon2id that notes the nice value of the thread each verification runs on."""
+
+    def __init__(self) -> None:
+        super().__init__(memory_cost=1024, time_cost=1)
+        self.niceness: list[int] = []
+
+    def verify(self, password: str, stored_hash: str) -> Verification:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().verify(password, stored_hash)

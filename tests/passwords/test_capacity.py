@@ -4,6 +4,8 @@ Retry-After, on every route that hashes or verifies a password, while token chec
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -15,7 +17,7 @@ from tests.helpers.asgi import state_per_request
 from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import ISSUER, PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
-from tests.helpers.hashing import HoldingHasher, slot_held
+from tests.helpers.hashing import HoldingHasher, PriorityRecordingHasher, slot_held
 from tests.helpers.headers import bearer, behave_like_spa
 from tests.helpers.pages import sign_in_through_page
 from tests.helpers.sessions import Device
@@ -188,3 +190,23 @@ async def test_the_sign_in_page_says_when_to_come_back(
     assert page.status_code == 503
     assert page.headers["retry-after"] == "1"
     assert "Signing in is busy right now. Try again in 1 s." in page.text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice values per thread: Linux")
+@pytest.mark.parametrize(("niceness", "added"), [(None, 19), (7, 7), (0, 0)])
+async def test_passwords_are_hashed_at_a_lower_cpu_priority(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    niceness: int | None,
+    added: int,
+) -> None:
+    """A token check takes the core from a running hash: the hash runs niced (19 by default)."""
+    make_user()
+    hasher = PriorityRecordingHasher()
+    overrides = {} if niceness is None else {"password_hashing_niceness": niceness}
+    async with client_factory(make_settings(**overrides), hasher=hasher) as client:
+        response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert hasher.niceness == [min(19, own + added)]
