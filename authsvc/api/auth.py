@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from authsvc.api.admission import PASSWORD_SLOT
+from authsvc.api.admission import LOGIN_SLOT
 from authsvc.api.deps import (
     CHECKED_SECURITY,
     CheckedIdentity,
@@ -46,7 +46,7 @@ _BAD_INPUT: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/login",
-    dependencies=[PASSWORD_SLOT],
+    dependencies=[LOGIN_SLOT],
     response_model=LoginResponse,
     response_model_exclude_none=True,
     responses={

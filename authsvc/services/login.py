@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
-from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive
+from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
@@ -51,6 +51,14 @@ class LoginService:
     # AUTHSVC_REQUIRE_VERIFIED_EMAIL, and what sends a new confirmation link to a refused user.
     require_verified_email: bool = False
     send_confirmation: Callable[[str, ClientInfo, datetime], None] | None = None
+
+    def throttle_refuses(self, client: ClientInfo, username: str, *, now: datetime) -> bool:
+        """Whether the throttle would refuse this login now; asked without counting anything."""
+        try:
+            self.throttle.check(now, client=client.ip, account=normalise_username(username))
+        except TooManyAttempts:
+            return True
+        return False
 
     def login(
         self,

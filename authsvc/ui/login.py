@@ -15,7 +15,7 @@ from authsvc.api.schemas import LoginRequest
 from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
 from authsvc.services.login import Credentials
 from authsvc.storage.engine import kept_when_refused
-from authsvc.ui.admission import PagePasswordSlot
+from authsvc.ui.admission import PageLoginSlot
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
 from authsvc.ui.guard import SignedIn
 from authsvc.ui.notices import NOTICES
@@ -53,7 +53,7 @@ def login_page(
 
 @router.post("/login")
 def sign_in(
-    busy: PagePasswordSlot,
+    busy: PageLoginSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,

@@ -210,3 +210,39 @@ async def test_passwords_are_hashed_at_a_lower_cpu_priority(
     assert response.status_code == 200, response.text
     own = os.getpriority(os.PRIO_PROCESS, 0)
     assert hasher.niceness == [min(19, own + added)]
+
+
+async def test_a_throttled_login_is_refused_429_without_waiting_for_a_hashing_slot(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """A guesser the throttle already refuses never takes a place in the queue for a slot, so a
+    flood of its refused requests cannot turn honest logins away with 503."""
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=1,
+        password_hashing_wait_seconds=30,
+        login_limit_client_account="2/hour",
+    )
+    async with client_factory(settings, hasher=hasher) as client:
+        for _ in range(2):
+            wrong = await client.post("/login", json={"username": "alice", "password": "nope"})
+            assert wrong.json()["error"] == "invalid_credentials"
+        async with slot_held(client, hasher):
+            # Every slot is busy: queued, it would wait the full 30 s for one.
+            refused = await asyncio.wait_for(
+                client.post("/login", json={"username": "alice", "password": "nope again"}),
+                timeout=10,
+            )
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"] == "too_many_attempts"
+            # The one place in the queue is still free for someone the throttle lets through.
+            assert hasher.release.is_set() is False
+            queued = asyncio.create_task(
+                client.post("/login", json={"username": "bob", "password": PASSWORD})
+            )
+            await asyncio.sleep(0.2)
+            assert not queued.done()
+        # The slot freed: the queued login gets its answer (bob does not exist).
+        assert (await queued).json()["error"] == "invalid_credentials"

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -82,3 +83,31 @@ async def test_a_page_form_beyond_the_bound_says_when_to_come_back_and_changes_n
     (after,) = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
     assert after.password_hash == before.password_hash
     assert db_query("SELECT id FROM users WHERE username = 'eve'") == []
+
+
+async def test_a_throttled_sign_in_gets_its_429_page_without_waiting_for_a_slot(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """As for POST /login: a sign-in the throttle refuses never queues for a hashing slot."""
+    make_user()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=1,
+        password_hashing_wait_seconds=30,
+        login_limit_client_account="2/hour",
+    )
+    hasher = HoldingHasher()
+    async with client_factory(settings, hasher=hasher, browser=False) as client:
+        for _ in range(2):
+            wrong = await sign_in_through_page(client, password="not the password")
+            assert wrong.status_code == 401, wrong.text
+        page = await client.get("/ui/login")
+        async with slot_held(client, hasher):
+            # Queued, it would wait the full 30 s for the slot the test holds.
+            refused = await asyncio.wait_for(
+                submit(client, page, "/ui/login", {"username": "alice", "password": "guess"}),
+                timeout=10,
+            )
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Too many failed attempts" in refused.text
