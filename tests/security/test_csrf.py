@@ -273,6 +273,12 @@ async def test_cors_never_reflects_a_foreign_origin(
             },
         )
         assert "access-control-allow-origin" not in preflight.headers
+        # Refused in the service's one error shape, saying what was not allowed.
+        assert preflight.status_code == 400
+        assert preflight.json() == {
+            "error": "invalid_request",
+            "detail": "Cross-origin request refused: origin not allowed.",
+        }
         simple = await client.get("/session", headers={"Origin": EVIL, "Cookie": "a=b"})
         # Without Access-Control-Allow-Origin the browser hides the response from the page.
         assert "access-control-allow-origin" not in simple.headers
