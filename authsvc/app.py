@@ -36,6 +36,7 @@ from authsvc.errors import (
     AuthError,
     BadRequest,
     ServiceUnavailable,
+    UnsupportedMediaType,
     error_response,
     framework_error,
 )
@@ -48,7 +49,7 @@ from authsvc.ui import install_ui
 from authsvc.web.body_limit import BodySizeLimit
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.front import FrontDoor
-from authsvc.web.json_body import StrictJsonBodies
+from authsvc.web.json_body import StrictJsonBodies, is_json
 from authsvc.web.routes import serve_routes
 
 logger = logging.getLogger("authsvc")
@@ -129,6 +130,10 @@ def create_app(
     return app
 
 
+def _body_refused(exc: RequestValidationError) -> bool:
+    return any(error["loc"][:1] == ("body",) for error in exc.errors())
+
+
 def _exempt_from_cycle_collection() -> None:
     """Everything built at start-up lives as long as the process: frozen, it is left out of the
     cycle collector's full passes, which otherwise walk the whole heap (imports, routes, models)
@@ -152,7 +157,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type and not is_json(media_type) and _body_refused(exc):
+            # FastAPI does not read such a body as JSON and reports the fields as missing.
+            return error_response(UnsupportedMediaType("The request body must be JSON."))
         details = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()

@@ -46,6 +46,9 @@ PASSWORD_HASHING_ROUTES = frozenset(
 _UNUSED_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 _MALFORMED = "The request is malformed (invalid_request)"
+_WRONG_MEDIA_TYPE = (
+    "The request body is of a media type this operation does not read (unsupported_media_type)"
+)
 _TOO_LARGE = "The request body is too large (payload_too_large)"
 _NO_TOKEN = "The access token is missing, invalid, expired or revoked"
 _CSRF = "Cross-site request refused (csrf_failed)"
@@ -98,6 +101,7 @@ def _declare_operation_errors(path: str, method: str, operation: dict[str, Any])
         "401": (needs_token, _NO_TOKEN),
         "403": (method not in SAFE_METHODS, _CSRF),
         "413": (reads_body, _TOO_LARGE),
+        "415": (reads_body, _WRONG_MEDIA_TYPE),
         "429": (path in THROTTLED_PATHS and method not in SAFE_METHODS, _THROTTLED),
         "503": (path not in STATELESS_PATHS, _UNAVAILABLE),
     }

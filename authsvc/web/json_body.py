@@ -86,7 +86,8 @@ def _check_strings(value: Any) -> None:
                 raise _Refused("a string holds a lone surrogate") from None
 
 
-def _is_json(media_type: str) -> bool:
+def is_json(media_type: str) -> bool:
+    """`application/json` or a `+json` type, as FastAPI reads a body as JSON."""
     kind, _, subtype = media_type.partition("/")
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
@@ -118,7 +119,7 @@ class StrictJsonBodies:
             return
         media_type = _media_type(scope)
         # FastAPI reads a body as JSON only under a JSON media type (strict_content_type).
-        if media_type is None or not _is_json(media_type):
+        if media_type is None or not is_json(media_type):
             await self.app(scope, receive, send)
             return
         try:

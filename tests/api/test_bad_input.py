@@ -227,3 +227,25 @@ async def test_every_json_body_is_parsed_strictly(
             headers=json_type,
         )
         assert overflow.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/register", "/password"])
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [(b"username=eve", "text/plain"), (b"username=eve", "application/x-www-form-urlencoded")],
+)
+async def test_a_json_endpoint_refuses_another_media_type_with_415(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    path: str,
+    content: bytes,
+    content_type: str,
+) -> None:
+    """As POST /login does: the body's type is named in the answer, not a field error."""
+    make_user()
+    async with client_factory(make_settings(registration="open")) as client:
+        await client.post("/login", json={"username": "alice", "password": PASSWORD})
+        response = await client.post(path, content=content, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    assert response.json()["error"] == "unsupported_media_type"

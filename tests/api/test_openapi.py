@@ -22,7 +22,7 @@ def test_committed_openapi_matches_the_app() -> None:
 
 
 # Every error status each endpoint can answer: 400 where a query or body is parsed, 413 where a
-# body is read, 415 where the route checks the media type itself, 401 where a token is required
+# body is read, 415 there too (a body of another media type), 401 where a token is required
 # (or the credentials are wrong), 403 for CSRF on unsafe methods (and admin), 404 where a thing
 # is looked up, 409 single-session, 429 where throttled, 503 where the database is read.
 DECLARED_ERRORS = {
@@ -34,20 +34,20 @@ DECLARED_ERRORS = {
     "POST /refresh": {401, 403, 503},
     "GET /sessions": {401, 503},
     "DELETE /sessions/{sid}": {401, 403, 404, 503},
-    "POST /password": {400, 401, 403, 413, 429, 503},
-    "POST /register": {400, 403, 409, 413, 429, 503},
+    "POST /password": {400, 401, 403, 413, 415, 429, 503},
+    "POST /register": {400, 403, 409, 413, 415, 429, 503},
     "GET /account": {401, 503},
-    "PATCH /account": {400, 401, 403, 409, 413, 429, 503},
-    "POST /password/forgot": {400, 403, 413, 429},
-    "POST /password/reset": {400, 403, 413, 503},
+    "PATCH /account": {400, 401, 403, 409, 413, 415, 429, 503},
+    "POST /password/forgot": {400, 403, 413, 415, 429},
+    "POST /password/reset": {400, 403, 413, 415, 503},
     "POST /email/verify/request": {400, 401, 403, 409, 429, 503},
-    "POST /email/verify": {400, 403, 413, 503},
-    "PUT /admin/users/{user}/email": {400, 401, 403, 404, 409, 413, 503},
+    "POST /email/verify": {400, 403, 413, 415, 503},
+    "PUT /admin/users/{user}/email": {400, 401, 403, 404, 409, 413, 415, 503},
     "GET /admin/users": {400, 401, 403, 503},
     "GET /admin/users/{user}": {401, 403, 404, 503},
     "DELETE /admin/users/{user}": {401, 403, 404, 503},
-    "POST /admin/users/{user}/password": {400, 401, 403, 404, 413, 503},
-    "PUT /admin/users/{user}/roles": {400, 401, 403, 404, 413, 503},
+    "POST /admin/users/{user}/password": {400, 401, 403, 404, 413, 415, 503},
+    "PUT /admin/users/{user}/roles": {400, 401, 403, 404, 413, 415, 503},
     "POST /admin/users/{user}/disable": {401, 403, 404, 503},
     "POST /admin/users/{user}/enable": {401, 403, 404, 503},
     "POST /admin/users/{user}/revoke": {401, 403, 404, 503},
