@@ -208,7 +208,7 @@ class Fleet:
 
 
 def start_fleet(database_url: str, workdir: Path, *, size: int = 3, **env: str) -> Fleet:
-    """Start `size` instances one after another (the first creates the signing key), then nginx.
+    """Start `size` instances (the first alone: it creates the signing key), then nginx.
 
     Where nginx is missing the test is skipped (failed in CI) before anything starts, whichever
     way the test calls this.
@@ -234,8 +234,13 @@ def _start(
     )
     fleet = Fleet(instances=instances, nginx=nginx)
     try:
-        for member in instances:
-            member.start()
+        # The first creates the signing key; the others then start side by side.
+        first, *others = instances
+        first.start()
+        for member in others:
+            member.launch()
+        for member in others:
+            member.wait_until_healthy()
         nginx.start()
     except BaseException:
         fleet.stop()

@@ -78,11 +78,19 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, *, timeout: float = 30) -> LiveServer:
+        return self.launch().wait_until_healthy(timeout=timeout)
+
+    def launch(self) -> LiveServer:
+        """Start the process without waiting for it: several servers can start side by side."""
         with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
+            self.process = subprocess.Popen(
                 self.command, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
             )
-        self.process = process
+        return self
+
+    def wait_until_healthy(self, *, timeout: float = 30) -> LiveServer:
+        process = self.process
+        assert process is not None, "launch() first"
 
         def healthy() -> bool:
             if process.poll() is not None:
