@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from authsvc.api.admission import PASSWORD_SLOT
+from authsvc.api.admission import PASSWORD_SLOT, REGISTRATION_SLOT
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.schemas import (
@@ -131,7 +131,7 @@ def change_password(
 
 @registration_router.post(
     "/register",
-    dependencies=[PASSWORD_SLOT],
+    dependencies=[REGISTRATION_SLOT],
     status_code=201,
     response_model=UserOut,
     responses={400: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},

@@ -144,6 +144,10 @@ class AccountService:
         access = self.issuer.issue(user, row.id, row.state, now=now)
         return Renewed(session=row, access=access, refresh_token=refresh.token)
 
+    def registration_throttle_refuses(self, client: ClientInfo, *, now: datetime) -> bool:
+        """Whether the throttle would refuse a registration from this client now."""
+        return throttling.refuses(self.throttles.register, client, now=now)
+
     def register(
         self,
         db: Session,

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
-from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
@@ -54,11 +54,9 @@ class LoginService:
 
     def throttle_refuses(self, client: ClientInfo, username: str, *, now: datetime) -> bool:
         """Whether the throttle would refuse this login now; asked without counting anything."""
-        try:
-            self.throttle.check(now, client=client.ip, account=normalise_username(username))
-        except TooManyAttempts:
-            return True
-        return False
+        return throttling.refuses(
+            self.throttle, client, now=now, account=normalise_username(username)
+        )
 
     def login(
         self,

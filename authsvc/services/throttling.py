@@ -40,3 +40,14 @@ def enforce(
             )
             keep_when_refused(db)
         raise
+
+
+def refuses(
+    throttle: Throttle, client: ClientInfo, *, now: datetime, account: str | None = None
+) -> bool:
+    """Whether `enforce` would refuse this request now; asked without counting or auditing."""
+    try:
+        throttle.check(now, client=client.ip, account=account)
+    except TooManyAttempts:
+        return True
+    return False

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Response
-from starlette.concurrency import run_in_threadpool
 
+from authsvc.api.admission import refused_by_throttle
 from authsvc.api.deps import ClientDep, RuntimeDep
 from authsvc.errors import PasswordWorkBusy
 from authsvc.runtime import Runtime
@@ -23,14 +24,28 @@ async def _page_password_slot(runtime: RuntimeDep) -> AsyncIterator[PasswordWork
 async def _page_login_slot(
     runtime: RuntimeDep, form: Annotated[dict[str, str], Depends(read_form)], client: ClientDep
 ) -> AsyncIterator[PasswordWorkBusy | None]:
-    # As for POST /login: a sign-in the throttle refuses gets its 429 page without queueing.
-    refused = await run_in_threadpool(
-        runtime.login.throttle_refuses,
-        client,
-        form.get("username", "")[:150],
-        now=runtime.clock.now(),
+    username = form.get("username", "")[:150]
+    throttled = partial(runtime.login.throttle_refuses, client, username, now=runtime.clock.now())
+    async with _page_slot_unless_throttled(runtime, throttled) as admission:
+        yield admission
+
+
+async def _page_registration_slot(
+    runtime: RuntimeDep, client: ClientDep
+) -> AsyncIterator[PasswordWorkBusy | None]:
+    throttled = partial(
+        runtime.accounts.registration_throttle_refuses, client, now=runtime.clock.now()
     )
-    if refused:
+    async with _page_slot_unless_throttled(runtime, throttled) as admission:
+        yield admission
+
+
+@asynccontextmanager
+async def _page_slot_unless_throttled(
+    runtime: Runtime, throttled: Callable[[], bool]
+) -> AsyncIterator[PasswordWorkBusy | None]:
+    # As for the JSON routes: a request its throttle refuses gets its 429 page without queueing.
+    if await refused_by_throttle(throttled):
         yield None
         return
     async with _page_gate(runtime) as admission:
@@ -53,8 +68,10 @@ async def _page_gate(runtime: Runtime) -> AsyncIterator[PasswordWorkBusy | None]
 # None once admitted; the refusal to show when every slot is taken. Declare it before the
 # database session, so that a waiting request holds no connection.
 PagePasswordSlot = Annotated[PasswordWorkBusy | None, Depends(_page_password_slot)]
-# The same for the sign-in form, letting the sign-ins its throttle refuses through without one.
+# The same for the sign-in and sign-up forms, letting what their throttles refuse through
+# without one.
 PageLoginSlot = Annotated[PasswordWorkBusy | None, Depends(_page_login_slot)]
+PageRegistrationSlot = Annotated[PasswordWorkBusy | None, Depends(_page_registration_slot)]
 
 
 def busy_message(busy: PasswordWorkBusy, action: str) -> str:

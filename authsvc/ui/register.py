@@ -11,7 +11,8 @@ from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.errors import BadRequest, Conflict, InvalidCredentials, TooManyAttempts
 from authsvc.services.login import Credentials
-from authsvc.ui.admission import PagePasswordSlot, as_busy, busy_message
+from authsvc.storage.engine import kept_when_refused
+from authsvc.ui.admission import PageRegistrationSlot, as_busy, busy_message
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other
 from authsvc.ui.login import NextQuery
 from authsvc.ui.rendering import PagesDep
@@ -36,7 +37,7 @@ def register_page(
 
 @router.post("/register")
 def register(
-    busy: PagePasswordSlot,
+    busy: PageRegistrationSlot,
     request: Request,
     pages: PagesDep,
     runtime: RuntimeDep,
@@ -48,11 +49,14 @@ def register(
     username = form.get("username", "")[:150]
     password = form.get("password", "")[:1025]
 
-    def again(status: int, errors: dict[str, str]) -> Response:
+    def again(
+        status: int, errors: dict[str, str], headers: dict[str, str] | None = None
+    ) -> Response:
         return pages.render(
             request,
             "register.html",
             status=status,
+            headers=headers,
             next=target,
             username=username,
             errors=errors,
@@ -71,6 +75,13 @@ def register(
     if not errors:
         try:
             runtime.accounts.register(db, username, password, client, now=runtime.clock.now())
+        except TooManyAttempts as exc:
+            # The refusal's audit record stays, as the JSON route keeps it.
+            if kept_when_refused(db):
+                db.commit()
+            wait = exc.headers.get("Retry-After", "60")
+            errors["username"] = f"Too many sign-ups from your network. Try again in {wait} s."
+            return again(exc.status, errors, exc.headers)
         except Conflict:
             status = 409
             errors["username"] = "This username is taken; choose another."

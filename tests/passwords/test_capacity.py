@@ -246,3 +246,27 @@ async def test_a_throttled_login_is_refused_429_without_waiting_for_a_hashing_sl
             assert not queued.done()
         # The slot freed: the queued login gets its answer (bob does not exist).
         assert (await queued).json()["error"] == "invalid_credentials"
+
+
+async def test_a_throttled_registration_is_refused_429_without_waiting_for_a_hashing_slot(
+    client_factory: ClientFactory, make_settings: MakeSettings
+) -> None:
+    """The same for POST /register, whose throttle counts every attempt per address."""
+    hasher = HoldingHasher()
+    settings = make_settings(
+        registration="open",
+        register_limit_client="1/hour",
+        password_hashing_workers=1,
+        password_hashing_queue=1,
+        password_hashing_wait_seconds=30,
+    )
+    async with client_factory(settings, hasher=hasher) as client:
+        first = await client.post("/register", json={"username": "eve", "password": NEW_PASSWORD})
+        assert first.status_code == 201, first.text
+        async with slot_held(client, hasher):
+            refused = await asyncio.wait_for(
+                client.post("/register", json={"username": "mallory", "password": NEW_PASSWORD}),
+                timeout=10,
+            )
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "too_many_attempts"

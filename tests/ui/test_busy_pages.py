@@ -111,3 +111,31 @@ async def test_a_throttled_sign_in_gets_its_429_page_without_waiting_for_a_slot(
     assert refused.status_code == 429, refused.text
     assert refused.headers["content-type"].startswith("text/html")
     assert "Too many failed attempts" in refused.text
+
+
+async def test_a_throttled_sign_up_gets_its_429_page_without_waiting_for_a_slot(
+    client_factory: ClientFactory, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(
+        registration="open",
+        register_limit_client="1/hour",
+        password_hashing_workers=1,
+        password_hashing_queue=1,
+        password_hashing_wait_seconds=30,
+    )
+    hasher = HoldingHasher()
+    async with client_factory(settings, hasher=hasher, browser=False) as client:
+        page = await client.get("/ui/register")
+        fields = {"username": "eve", "password": NEW_PASSWORD}
+        assert (await submit(client, page, "/ui/register", fields)).status_code == 303
+        client.cookies.clear()
+        page = await client.get("/ui/register")
+        async with slot_held(client, hasher):
+            refused = await asyncio.wait_for(
+                submit(client, page, "/ui/register", {**fields, "username": "mallory"}),
+                timeout=10,
+            )
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+    assert int(refused.headers["retry-after"]) > 0
+    assert "Too many sign-ups from your network" in refused.text
