@@ -28,7 +28,17 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 FormDep = Annotated[dict[str, str], Depends(read_form)]
 # A mailed token is 43 characters; anything much longer is not one, and is not looked up.
-TokenQuery = Annotated[str, Query(max_length=128)]
+TokenQuery = Annotated[str, Query()]
+# Longer than any token we mint: a link cut or padded in transit, shown as a dead link (a
+# length limit on the query parameter would answer the browser with a JSON error).
+_MAX_LINK_TOKEN_CHARS = 128
+
+
+def link_token(presented: str) -> str:
+    """The token of a link as presented, or "" (no such link) when it cannot be one of ours."""
+    return presented if len(presented) <= _MAX_LINK_TOKEN_CHARS else ""
+
+
 # The page a mailed link opens carries its token in the address: no Referer may take it along,
 # not even to this service (its access log, a proxy's). strict-origin sends the origin alone
 # and, unlike no-referrer, keeps the Origin header that the CSRF check needs on the form post.
@@ -92,6 +102,7 @@ def reset_page(
     token: TokenQuery = "",
 ) -> Response:
     _recovery(runtime)
+    token = link_token(token)
     user = account_tokens.peek(db, token, Purpose.password_reset, now=runtime.clock.now())
     if user is None:
         return _dead_link(request, pages)

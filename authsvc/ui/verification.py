@@ -20,7 +20,7 @@ from authsvc.services.verification import EmailVerification
 from authsvc.ui.account import render_account, signed_out
 from authsvc.ui.forms import ACCOUNT_PAGE, read_form, see_other, to_login
 from authsvc.ui.guard import SignedIn
-from authsvc.ui.recovery import TOKEN_PAGE_REFERRER_POLICY, TokenQuery
+from authsvc.ui.recovery import TOKEN_PAGE_REFERRER_POLICY, TokenQuery, link_token
 from authsvc.ui.rendering import Pages, PagesDep
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -69,6 +69,7 @@ def verify_page(
     request: Request, pages: PagesDep, runtime: RuntimeDep, db: DbDep, token: TokenQuery = ""
 ) -> Response:
     _verification(runtime)
+    token = link_token(token)
     user = account_tokens.peek(db, token, Purpose.email_verification, now=runtime.clock.now())
     if user is None:
         return _dead_link(request, pages)

@@ -173,6 +173,8 @@ async def test_a_dead_link_says_so_and_offers_a_new_one(
         dead = [
             await client.get("/ui/reset", params={"token": used}),
             await client.get("/ui/reset", params={"token": "x" * 43}),
+            # A link cut or padded in transit is a dead link too, never a JSON error.
+            await client.get("/ui/reset", params={"token": "x" * 129}),
             await client.get("/ui/reset"),
             await submit(client, page, "/ui/reset", fields),
         ]
@@ -286,6 +288,9 @@ async def test_an_address_is_confirmed_from_the_account_page_and_the_mailed_link
         again = await submit(client, page, "/ui/verify-email", {"token": token})
         assert again.status_code == 400
         assert DEAD_LINK in again.text
+        padded = await client.get("/ui/verify-email", params={"token": token + "x" * 129})
+        assert padded.status_code == 400
+        assert DEAD_LINK in padded.text
     assert db_query("SELECT email_verified_at FROM users")[0][0] is not None
 
 
