@@ -13,7 +13,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
-from authsvc.errors import ERROR_CODE_STATE, AuthError
+from authsvc.errors import ERROR_CODE_STATE, AuthError, error_response
 from authsvc.observability.logs import accept_request_id, request_id_var
 from authsvc.web.cors import VARY_ORIGIN, cross_origin
 from authsvc.web.observe import RequestObservation
@@ -45,9 +45,12 @@ class FrontDoor:
         started = time.perf_counter()
         status = 500
 
+        started = False
+
         async def send_finished(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 message["headers"] = self._finish_headers(
                     scope, message.get("headers", ()), request_id, names_origin
@@ -58,8 +61,12 @@ class FrontDoor:
             inner = self.cross_origin_app if names_origin else self.app
             await inner(scope, receive, send_finished)
         except Exception:
-            # The outermost handler answers it after this layer is done: a 500 internal_error.
             scope["state"].setdefault(ERROR_CODE_STATE, AuthError.code)
+            if not started:
+                # Answered here rather than by Starlette's outermost handler, so that the 500
+                # carries the request id (to find the traceback in the log) and the headers
+                # every answer has; re-raised, so the server still logs the traceback.
+                await error_response(AuthError())(scope, receive, send_finished)
             raise
         finally:
             self.observation.record(scope, status, time.perf_counter() - started)

@@ -248,11 +248,15 @@ async def test_an_unexpected_failure_answers_internal_error_and_is_logged_so(
         # As a server would: the exception is logged, the client gets an answer.
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://authsvc.test") as client:
-            response = await post_login(client)
+            response = await post_login(client, headers={"X-Request-ID": "crash-1"})
             page = await scrape(client)
 
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "detail": "Internal error."}
+    # Like every other answer: the request id to match the logged traceback, the fixed headers.
+    assert response.headers["x-request-id"] == "crash-1"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
     assert page[("authsvc_logins_total", frozenset({("outcome", "internal_error")}))] == 1
     access = [
         (record.status, record.error)  # type: ignore[attr-defined]
