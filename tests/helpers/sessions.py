@@ -98,10 +98,11 @@ PUSH_BOUND_SECONDS = 3.0
 
 
 async def assert_revoked_by_another_process(
-    device: Device, database_url: str, code: str = "token_revoked"
+    device: Device | httpx.AsyncClient, database_url: str, code: str = "token_revoked"
 ) -> None:
-    """A change committed by another process (the CLI): on SQLite the very next request is
-    refused; on PostgreSQL the instance learns it by push, so within the push delay."""
+    """A change committed by another process (the CLI) or instance: on SQLite the very next
+    request is refused; on PostgreSQL the instance learns it by push, so within the push delay.
+    `device` is a Device, or a client whose cookies carry the token."""
     response = await device.get("/session")
     if not database_url.startswith("sqlite"):
         deadline = time.monotonic() + PUSH_BOUND_SECONDS
