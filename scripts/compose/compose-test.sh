@@ -156,8 +156,21 @@ log "ready through nginx: $ready"
 
 # ---- checks -------------------------------------------------------------------------------------
 STEP=login
-echo 'correct horse battery staple' \
-    | podman exec -i "${PROJECT}_authsvc-1_1" authsvc users create alice --password-stdin >/dev/null
+# The first command run inside a container right after the stack is ready has failed on this
+# machine's podman now and then (the exec killed with 137, or the container's DNS not answering
+# for it yet) without creating anything: it is tried again, and an account a lost answer did
+# create counts as created.
+for attempt in 1 2 3; do
+    if created=$(echo 'correct horse battery staple' \
+        | podman exec -i "${PROJECT}_authsvc-1_1" authsvc users create alice --password-stdin 2>&1)
+    then
+        break
+    fi
+    [[ "$created" == *"exists already"* ]] && break
+    log "users create failed (attempt $attempt): $(printf '%s' "$created" | tail -c 400)"
+    [[ $attempt -lt 3 ]] || die "users create failed three times"
+    sleep 3
+done
 headers=$(curl -s -m 10 -D - -o /dev/null -H 'Content-Type: application/json' \
     -d '{"username": "alice", "password": "correct horse battery staple"}' "$GATEWAY/login")
 token=$(printf '%s' "$headers" | tr -d '\r' | sed -n 's/^set-cookie: authsvc_at=\([^;]*\);.*/\1/Ip' | head -n 1)
