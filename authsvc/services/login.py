@@ -19,6 +19,7 @@ from authsvc.services import sessions, throttling
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import find_by_username, normalise_username
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.throttle.endpoint import Throttle
@@ -87,8 +88,8 @@ class LoginService:
         except (SessionActive, EmailNotVerified):
             keep_when_refused(db)
             raise
-        # The user's row was locked first (single-session), then sessions: the order logout
-        # everywhere takes too, so the two cannot deadlock.
+        # The user's row was locked first (after the password check), then sessions: the order
+        # logout everywhere takes too, so the two cannot deadlock.
         if replaces_session is not None:
             _end_replaced_session(db, replaces_session, now=now)
         result = self._open_session(db, user, credentials.remember, client, now=now)
@@ -103,15 +104,17 @@ class LoginService:
             self.hasher.verify_dummy(credentials.password)
             audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
             raise InvalidCredentials()
-        verification = self.hasher.verify(credentials.password, user.password_hash)
+        read = _Read(user.id, user.password_hash, user.token_version)
+        verification = self.hasher.verify(credentials.password, read.password_hash)
         if not verification.ok or user.disabled:
             reason = "disabled" if verification.ok else "wrong_password"
             audit.record(
                 db, "login_failure", now=now, user_id=user.id, client=client, reason=reason
             )
             raise InvalidCredentials()
+        user = _still_as_read(db, read, client, now=now)
         if verification.upgraded_hash is not None:
-            user.password_hash = verification.upgraded_hash
+            _store_upgraded_hash(db, user, read.password_hash, verification.upgraded_hash)
         if self.require_verified_email and user.email_verified_at is None:
             self._refuse_unverified(db, user, client, now=now)
         return user
@@ -165,6 +168,55 @@ class LoginService:
             db, "login_success", now=now, user_id=user.id, client=client, session_id=session.id
         )
         return LoginResult(user=user, session=session, access=access, refresh_token=refresh.token)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the password check relied on, read before the slow hash."""
+
+    user_id: str
+    password_hash: str
+    token_version: int
+
+
+def _still_as_read(db: Session, read: _Read, client: ClientInfo, *, now: datetime) -> User:
+    """Lock the user's row and refuse the login if the account changed during the hash.
+
+    A new password, a disabled account or a token-version bump (logout everywhere, a revoke)
+    that committed meanwhile would otherwise miss the session this login is about to write.
+    """
+    user = lock_user(db, read.user_id)
+    if user is None:
+        audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
+        raise InvalidCredentials()
+    if user.password_hash != read.password_hash or user.disabled:
+        # The password given is no longer the account's (or the account is closed): the same
+        # answer as a wrong password, which tells an old password's holder nothing.
+        reason = "disabled" if user.disabled else "password_changed"
+        audit.record(db, "login_failure", now=now, user_id=user.id, client=client, reason=reason)
+        raise InvalidCredentials()
+    if user.token_version != read.token_version:
+        # Only the right, current password gets here, so saying why tells nobody else anything.
+        audit.record(db, "login_failure", now=now, user_id=user.id, client=client, reason="revoked")
+        raise InvalidCredentials(
+            "The account was signed out everywhere while this sign-in was checked; sign in again."
+        )
+    return user
+
+
+def _store_upgraded_hash(db: Session, user: User, checked: str, upgraded: str) -> None:
+    """Replace the hash just checked by its rehash at the current parameters, and only that one.
+
+    The row is locked and was compared already; the condition keeps a newer password safe even
+    from a caller that forgot to lock.
+    """
+    db.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == checked)
+        .values(password_hash=upgraded)
+        .execution_options(synchronize_session=False)
+    )
+    db.expire(user, ["password_hash"])
 
 
 def _end_replaced_session(db: Session, session_id: str, *, now: datetime) -> None:
