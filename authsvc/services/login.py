@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -17,6 +18,12 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
 from authsvc.services import sessions, throttling
 from authsvc.services.issuing import IssuedToken, TokenIssuer
+from authsvc.services.password_checks import (
+    PasswordCheck,
+    check_password,
+    confirm_password,
+    store_upgraded_hash,
+)
 from authsvc.services.users import find_by_username, normalise_username
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
@@ -24,6 +31,12 @@ from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.refresh import new_refresh_token
+
+# A login whose password was right, refused because the account's tokens were revoked while the
+# password was being checked.
+SIGNED_OUT_MEANWHILE = (
+    "The account was signed out everywhere while this sign-in was checked; sign in again."
+)
 
 
 @dataclass(frozen=True)
@@ -102,21 +115,47 @@ class LoginService:
         user = find_by_username(db, credentials.username)
         if user is None:
             self.hasher.verify_dummy(credentials.password)
-            audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
-            raise InvalidCredentials()
-        read = _Read(user.id, user.password_hash, user.token_version)
-        verification = self.hasher.verify(credentials.password, read.password_hash)
-        if not verification.ok or user.disabled:
-            reason = "disabled" if verification.ok else "wrong_password"
-            audit.record(
-                db, "login_failure", now=now, user_id=user.id, client=client, reason=reason
-            )
-            raise InvalidCredentials()
-        user = _still_as_read(db, read, client, now=now)
-        if verification.upgraded_hash is not None:
-            _store_upgraded_hash(db, user, read.password_hash, verification.upgraded_hash)
+            _refuse(db, None, client, "unknown_user", now=now)
+        check = check_password(self.hasher, user, credentials.password)
+        if check is None or user.disabled:
+            reason = "disabled" if check is not None else "wrong_password"
+            _refuse(db, user.id, client, reason, now=now)
+        user = self._still_signing_in(db, user.id, check, credentials.password, client, now=now)
         if self.require_verified_email and user.email_verified_at is None:
             self._refuse_unverified(db, user, client, now=now)
+        return user
+
+    def _still_signing_in(
+        self,
+        db: Session,
+        user_id: str,
+        check: PasswordCheck,
+        password: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+    ) -> User:
+        """Lock the user's row and refuse the login if the account changed during the hash.
+
+        A new password, a disabled account or a token-version bump (logout everywhere, a revoke)
+        that committed meanwhile would otherwise miss the session this login is about to write.
+        """
+        user = lock_user(db, user_id)
+        if user is None:
+            _refuse(db, None, client, "unknown_user", now=now)
+        if user.disabled:
+            _refuse(db, user.id, client, "disabled", now=now)
+        if user.token_version != check.token_version:
+            if user.password_hash != check.password_hash:
+                # A new password: the one given may be the old one, and its holder learns
+                # nothing from the answer to a wrong password.
+                _refuse(db, user.id, client, "password_changed", now=now)
+            # Only the right, current password gets here: saying why tells nobody else anything.
+            _refuse(db, user.id, client, "revoked", now=now, detail=SIGNED_OUT_MEANWHILE)
+        confirmed = confirm_password(self.hasher, check, user, password)
+        if confirmed is None:
+            _refuse(db, user.id, client, "wrong_password", now=now)
+        store_upgraded_hash(db, user, confirmed)
         return user
 
     def _refuse_unverified(
@@ -170,53 +209,17 @@ class LoginService:
         return LoginResult(user=user, session=session, access=access, refresh_token=refresh.token)
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What the password check relied on, read before the slow hash."""
-
-    user_id: str
-    password_hash: str
-    token_version: int
-
-
-def _still_as_read(db: Session, read: _Read, client: ClientInfo, *, now: datetime) -> User:
-    """Lock the user's row and refuse the login if the account changed during the hash.
-
-    A new password, a disabled account or a token-version bump (logout everywhere, a revoke)
-    that committed meanwhile would otherwise miss the session this login is about to write.
-    """
-    user = lock_user(db, read.user_id)
-    if user is None:
-        audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
-        raise InvalidCredentials()
-    if user.password_hash != read.password_hash or user.disabled:
-        # The password given is no longer the account's (or the account is closed): the same
-        # answer as a wrong password, which tells an old password's holder nothing.
-        reason = "disabled" if user.disabled else "password_changed"
-        audit.record(db, "login_failure", now=now, user_id=user.id, client=client, reason=reason)
-        raise InvalidCredentials()
-    if user.token_version != read.token_version:
-        # Only the right, current password gets here, so saying why tells nobody else anything.
-        audit.record(db, "login_failure", now=now, user_id=user.id, client=client, reason="revoked")
-        raise InvalidCredentials(
-            "The account was signed out everywhere while this sign-in was checked; sign in again."
-        )
-    return user
-
-
-def _store_upgraded_hash(db: Session, user: User, checked: str, upgraded: str) -> None:
-    """Replace the hash just checked by its rehash at the current parameters, and only that one.
-
-    The row is locked and was compared already; the condition keeps a newer password safe even
-    from a caller that forgot to lock.
-    """
-    db.execute(
-        update(User)
-        .where(User.id == user.id, User.password_hash == checked)
-        .values(password_hash=upgraded)
-        .execution_options(synchronize_session=False)
-    )
-    db.expire(user, ["password_hash"])
+def _refuse(
+    db: Session,
+    user_id: str | None,
+    client: ClientInfo,
+    reason: str,
+    *,
+    now: datetime,
+    detail: str | None = None,
+) -> NoReturn:
+    audit.record(db, "login_failure", now=now, user_id=user_id, client=client, reason=reason)
+    raise InvalidCredentials(detail)
 
 
 def _end_replaced_session(db: Session, session_id: str, *, now: datetime) -> None:

@@ -170,3 +170,28 @@ async def test_a_rehash_never_writes_the_old_password_over_a_new_one(
         [(stored,)] = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
         assert gated.verify(NEW_PASSWORD, stored).ok
         assert (await post_login(client, password=NEW_PASSWORD)).status_code == 200
+
+
+async def test_two_logins_racing_through_a_rehash_both_get_in(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+) -> None:
+    """The second login finds the hash it checked rehashed by the first: the same password."""
+    gated = GatedHasher(memory_cost=2048)
+    settings = make_settings(password_hashing_workers=4)
+    alice_id = make_user()
+    async with client_factory(settings, hasher=gated) as client:
+        async with held_inside_verification(
+            gated, post_login(client, headers=AS_API_CLIENT)
+        ) as held:
+            other = await post_login(client, headers=AS_API_CLIENT)
+            assert other.status_code == 200, other.text
+        second = await held
+
+        assert second.status_code == 200, second.text
+    [(stored,)] = db_query("SELECT password_hash FROM users WHERE id = :id", id=alice_id)
+    assert "m=2048," in stored
+    assert gated.verify(PASSWORD, stored).ok
+    assert len(alive_sessions_of(db_query, alice_id)) == 2
