@@ -27,12 +27,12 @@ from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
+from authsvc.revocation.channels import key_change_listener
 from authsvc.revocation.publish import (
     RedisVersionPublisher,
     apply_own_bumps,
     attach_version_publisher,
 )
-from authsvc.revocation.push import key_change_listener
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 from authsvc.services.account import AccountService

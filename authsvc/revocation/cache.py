@@ -18,7 +18,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from authsvc.config import Settings, TokenVersionCache, sqlite_file
-from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
+from authsvc.revocation.channels.postgres import PostgresPushListener
+from authsvc.revocation.channels.protocol import PushListener
+from authsvc.revocation.channels.redis import RedisPushListener
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 

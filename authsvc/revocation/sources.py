@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc.errors import VerifierUnavailable
-from authsvc.revocation.push import PushListener
+from authsvc.revocation.channels.protocol import PushListener
 from authsvc.storage.models import User
 
 logger = logging.getLogger("authsvc.verify")
