@@ -138,6 +138,10 @@ class PushCachedSource:
     def trusted(self) -> bool:
         return self._trusted
 
+    @property
+    def listener(self) -> PushListener:
+        return self._listener
+
     def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
         """(True, version) when memory answers; (False, None) when the database must."""
         if self._trusted:

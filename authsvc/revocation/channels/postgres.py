@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -15,7 +16,13 @@ from authsvc.revocation.channels.protocol import (
     decode_key_change,
     logger,
 )
-from authsvc.revocation.channels.thread import H, ListenerThread
+from authsvc.revocation.channels.thread import H, ListenerThread, Proof
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Names the connection that sends a listener its probes, so operators can tell it apart.
+PROBE_APPLICATION_NAME = "authsvc-channel-probe"
 
 
 class _PostgresListener(ListenerThread[H]):
@@ -34,34 +41,68 @@ class _PostgresListener(ListenerThread[H]):
     def _deliver(self, handler: H, payload: str) -> None:
         raise NotImplementedError
 
-    def _listen(self, handler: H) -> Iterator[None]:
+    def _connect(self, application_name: str) -> psycopg.Connection[tuple[object, ...]]:
         import psycopg
 
-        with psycopg.connect(
+        return psycopg.connect(
             self._conninfo,
             autocommit=True,
             connect_timeout=5,
-            application_name=self.application_name,
-            # A peer that vanishes without a FIN is noticed in seconds, not hours.
+            application_name=application_name,
+            # A peer that vanishes without a FIN is noticed in seconds, not hours: keepalives
+            # while idle, and a bound on data left unacknowledged (milliseconds).
             keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
+            keepalives_idle=2,
+            keepalives_interval=1,
             keepalives_count=2,
-        ) as conn:
+            tcp_user_timeout=int(self.deaf_after_seconds * 1000),
+        )
+
+    def _proof(self) -> Proof:
+        """Probes sent with pg_notify from a second connection, as another instance would.
+
+        Not from the listening connection itself: through a pooler its NOTIFY may run on the
+        very server connection that holds the LISTEN, and come back although nothing else would.
+        """
+        held: list[psycopg.Connection[tuple[object, ...]]] = []
+
+        def send(channel: str) -> None:
+            if not held:
+                held.append(self._connect(PROBE_APPLICATION_NAME))
+            try:
+                held[0].execute("SELECT pg_notify(%s, '')", (channel,))
+            except Exception:
+                held.pop().close()
+                raise
+
+        def close() -> None:
+            for connection in held:
+                connection.close()
+
+        return Proof(
+            Proof.channel_name("authsvc_probe_"),
+            send,
+            close=close,
+            deaf_after_seconds=self.deaf_after_seconds,
+            name=self.name.replace(" ", "-"),
+        )
+
+    def _listen(self, handler: H) -> Iterator[None]:
+        with self._connect(self.application_name) as conn, self._proof() as proof:
             conn.execute(f"LISTEN {self.channel}")
-            handler.channel_up()
-            yield
-            quiet = 0.0
+            conn.execute(f"LISTEN {proof.channel}")
+            up = False
             while not self.stopping:
-                received = False
                 for notify in conn.notifies(timeout=self.poll_seconds):
-                    received = True
-                    self._deliver(handler, notify.payload)
-                quiet = 0.0 if received else quiet + self.poll_seconds
-                if quiet >= self.heartbeat_seconds:
-                    # notifies() only waits; a query proves the connection still answers.
-                    conn.execute("SELECT 1")
-                    quiet = 0.0
+                    if notify.channel == proof.channel:
+                        proof.arrived()
+                    else:
+                        self._deliver(handler, notify.payload)
+                if proof.proven and not up:
+                    up = True
+                    handler.channel_up()
+                    yield
+                proof.check()
 
 
 class PostgresPushListener(_PostgresListener[PushHandler]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -13,10 +14,13 @@ from authsvc.revocation.channels.protocol import (
     decode_announcement,
     logger,
 )
-from authsvc.revocation.channels.thread import ListenerThread
+from authsvc.revocation.channels.thread import ListenerThread, Proof
 
 if TYPE_CHECKING:
     import redis
+
+# Names the connection that sends a listener its probes, so operators can tell it apart.
+PROBE_CLIENT_NAME = "authsvc-channel-probe"
 
 
 class _Sequence:
@@ -68,43 +72,73 @@ class RedisPushListener(ListenerThread[PushHandler]):
         self.sequence_check_seconds = sequence_check_seconds
         self.gaps = 0
 
-    def _listen(self, handler: PushHandler) -> Iterator[None]:
+    def _client(self, client_name: str) -> redis.Redis:
         import redis
 
-        client = redis.Redis.from_url(
+        return redis.Redis.from_url(
             self._redis_url,
             socket_connect_timeout=5,
-            socket_timeout=5,
+            # A reply that does not come is given up on before the channel's deafness bound.
+            socket_timeout=self.deaf_after_seconds,
             socket_keepalive=True,
-            # get_message() pings the server this often, so a dead link raises promptly.
-            health_check_interval=self.heartbeat_seconds,
-            client_name=self.client_name,
+            socket_keepalive_options=keepalive_options(self.deaf_after_seconds),
+            # get_message() pings the server this often, so the link always carries traffic
+            # whose missing acknowledgement TCP notices.
+            health_check_interval=self.deaf_after_seconds / 4,
+            client_name=client_name,
         )
+
+    def _proof(self) -> Proof:
+        """Probes published from a connection of their own, as any publisher would."""
+        sender = self._client(PROBE_CLIENT_NAME)
+
+        def send(channel: str) -> None:
+            sender.publish(channel, b"")
+
+        return Proof(
+            Proof.channel_name("authsvc:probe:"),
+            send,
+            close=sender.close,
+            deaf_after_seconds=self.deaf_after_seconds,
+            name=self.name.replace(" ", "-"),
+        )
+
+    def _listen(self, handler: PushHandler) -> Iterator[None]:
+        client = self._client(self.client_name)
         pubsub = client.pubsub()  # type: ignore[no-untyped-call]
         sequence: _Sequence | None = None
         next_check = 0.0
         try:
-            pubsub.subscribe(REDIS_CHANNEL)
-            while not self.stopping:
-                message = pubsub.get_message(timeout=self.poll_seconds)
-                if message is not None and message["type"] == "subscribe":
-                    # Read after subscribing: every number above it reaches us.
-                    sequence = _Sequence(_db_of(client), _counter(client))
-                    next_check = time.monotonic() + self.sequence_check_seconds
-                    handler.channel_up()
-                    yield
-                elif message is not None and message["type"] == "message":
-                    sequence = self._deliver(handler, client, sequence, message["data"])
-                if sequence is not None and time.monotonic() >= next_check:
-                    counter = _counter(client)
-                    # What has arrived already counts before the comparison, however far behind
-                    # this thread has fallen on a busy machine.
-                    while (queued := pubsub.get_message(timeout=0)) is not None:
-                        if queued["type"] == "message":
-                            sequence = self._deliver(handler, client, sequence, queued["data"])
-                    if sequence is not None and not sequence.check(counter):
-                        sequence = self._gap(handler, client)
-                    next_check = time.monotonic() + self.sequence_check_seconds
+            with self._proof() as proof:
+                pubsub.subscribe(proof.channel, REDIS_CHANNEL)
+                while not self.stopping:
+                    message = pubsub.get_message(timeout=self.poll_seconds)
+                    if message is not None and message["type"] == "message":
+                        if _text(message["channel"]) == proof.channel:
+                            proof.arrived()
+                        else:
+                            sequence = self._deliver(handler, client, sequence, message["data"])
+                    if proof.proven and sequence is None:
+                        # Read once both subscriptions answer: every number above it reaches us.
+                        sequence = _Sequence(_db_of(client), _counter(client))
+                        next_check = time.monotonic() + self.sequence_check_seconds
+                        handler.channel_up()
+                        yield
+                    if sequence is not None and time.monotonic() >= next_check:
+                        counter = _counter(client)
+                        # What has arrived already counts before the comparison, however far
+                        # behind this thread has fallen on a busy machine.
+                        while (queued := pubsub.get_message(timeout=0)) is not None:
+                            if queued["type"] != "message":
+                                continue
+                            if _text(queued["channel"]) == proof.channel:
+                                proof.arrived()
+                            else:
+                                sequence = self._deliver(handler, client, sequence, queued["data"])
+                        if sequence is not None and not sequence.check(counter):
+                            sequence = self._gap(handler, client)
+                        next_check = time.monotonic() + self.sequence_check_seconds
+                    proof.check()
         finally:
             pubsub.close()
             client.close()
@@ -129,6 +163,21 @@ class RedisPushListener(ListenerThread[PushHandler]):
         sequence = _Sequence(_db_of(client), _counter(client))
         handler.channel_up()
         return sequence
+
+
+def keepalive_options(deaf_after_seconds: float) -> dict[int, int]:
+    """TCP keepalive while idle, and a bound on unacknowledged data, where the system has them."""
+    wanted = {
+        "TCP_KEEPIDLE": 2,
+        "TCP_KEEPINTVL": 1,
+        "TCP_KEEPCNT": 2,
+        "TCP_USER_TIMEOUT": int(deaf_after_seconds * 1000),
+    }
+    return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 def _db_of(client: redis.Redis) -> int:
