@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # installed (uv itself, and the development tools when `make run` follows `make test`).
 SYNC := $(UV) sync --locked --inexact --extra server
 
-.PHONY: install install-server lock run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
+.PHONY: install install-server lock run test lint typecheck pytest openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
 
 $(UV_STAMP):
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -98,6 +98,12 @@ fleet-deps:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  echo "make: installing nginx (Debian package) for the fleet tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; }
+
+# The push-channel tests put a real PgBouncer (Debian's package) in front of PostgreSQL.
+pgbouncer-deps:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+	  echo "make: installing pgbouncer (Debian package) for the push-channel tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer; }
 
 bench-fleet: install fleet-deps
 	$(BIN)/python benchmarks/fleet.py

@@ -39,6 +39,7 @@ Exception
  ├── StartupError: the service cannot start; the message says what the operator must do
  ├── KeyDecryptionError: the key-encryption secret does not open a stored key
  ├── RaceLost: another instance made a key transition first
+ ├── ChannelDeaf: a push channel is subscribed but its own probe does not come back
  ├── HttpError: the verifier's HTTP call gave no usable answer
  └── DiscoveryError: the issuer's metadata or key set cannot be fetched or used
 HTTPException (Starlette)
@@ -257,6 +258,10 @@ class KeyDecryptionError(Exception):
 
 class RaceLost(Exception):
     """Another instance made this key transition first; roll back and reload."""
+
+
+class ChannelDeaf(Exception):
+    """A push channel is subscribed yet delivers nothing: its own probe did not come back."""
 
 
 class HttpError(Exception):

@@ -27,12 +27,15 @@ from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
+from authsvc.revocation.channel_metrics import ChannelCollector, ProvenChannel
+from authsvc.revocation.channels import key_change_listener
+from authsvc.revocation.channels.protocol import KeyChangeListener
+from authsvc.revocation.channels.thread import ListenerThread
 from authsvc.revocation.publish import (
     RedisVersionPublisher,
     apply_own_bumps,
     attach_version_publisher,
 )
-from authsvc.revocation.push import key_change_listener
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 from authsvc.services.account import AccountService
@@ -108,7 +111,7 @@ class Runtime:
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:
-            encryptor, keys = _prepare_keys(settings, session_factory, clock)
+            encryptor, keys, key_listener = _prepare_keys(settings, session_factory, clock)
         except DBAPIError as exc:
             engine.dispose()
             raise StartupError(
@@ -180,6 +183,9 @@ class Runtime:
         runtime.metrics.watch_process(KeyChannelCollector(keys))
         if isinstance(token_versions, PushCachedSource | SqliteVersionCache):
             runtime.metrics.watch_process(VersionCacheCollector(token_versions))
+        runtime.metrics.watch_process(
+            ChannelCollector(_proven_channels(token_versions, key_listener))
+        )
         if mail is not None:
             runtime.metrics.watch_process(OutboxCollector(mail.outbox))
             mail.outbox.start()
@@ -198,6 +204,20 @@ class Runtime:
         if self.token_versions is not None:
             self.token_versions.close()
         self.engine.dispose()
+
+
+def _proven_channels(
+    token_versions: QuickVersionSource | None, key_listener: KeyChangeListener | None
+) -> dict[str, ProvenChannel]:
+    """The listeners that prove their channel delivers, by the name their metric carries."""
+    channels: dict[str, ProvenChannel] = {}
+    if isinstance(token_versions, PushCachedSource) and isinstance(
+        token_versions.listener, ListenerThread
+    ):
+        channels["token_version"] = token_versions.listener
+    if isinstance(key_listener, ListenerThread):
+        channels["signing_keys"] = key_listener
+    return channels
 
 
 def _confirmation_sender(
@@ -233,11 +253,12 @@ def _lifetimes(settings: Settings) -> SessionLifetimes:
 
 def _prepare_keys(
     settings: Settings, session_factory: sessionmaker[Session], clock: Clock
-) -> tuple[KeyEncryptor | None, KeyRingHolder]:
+) -> tuple[KeyEncryptor | None, KeyRingHolder, KeyChangeListener | None]:
+    """The key ring, and the listener that keeps it current if the database has a channel."""
     interval = timedelta(seconds=settings.key_refresh_seconds)
     if settings.hs256_mode:
         secrets = [secret.get_secret_value() for secret in settings.jwt_secrets]
-        return None, KeyRingHolder(KeyRing.from_secrets(secrets), clock=clock)
+        return None, KeyRingHolder(KeyRing.from_secrets(secrets), clock=clock), None
     encryptor = KeyEncryptor(settings.require_key_encryption_secret())
     maintainer = KeyMaintainer(
         session_factory, encryptor, RotationPolicy.from_settings(settings), clock
@@ -254,10 +275,15 @@ def _prepare_keys(
         ring, clock=clock, refresh=maintainer, load=maintainer.load, interval=interval
     )
     # Key changes made anywhere (another instance, the CLI) are announced when they commit.
-    listener = key_change_listener(settings.database_url, name=f"{KEY_LISTENER_NAME}-{os.getpid()}")
+    listener = key_change_listener(
+        settings.database_url,
+        name=f"{KEY_LISTENER_NAME}-{os.getpid()}",
+        listen_url=settings.listen_database_url,
+        deaf_after_seconds=settings.channel_deaf_after_seconds,
+    )
     if listener is not None:
         holder.watch(listener)
-    return encryptor, holder
+    return encryptor, holder, listener
 
 
 def _csrf_secrets(settings: Settings) -> list[str]:

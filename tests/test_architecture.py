@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     "authsvc.revocation": 4,
     # The channels that carry announcements (the protocol and its listeners, then publishing),
     # below both the key ring and the version sources.
-    "authsvc.revocation.push": 2,
+    "authsvc.revocation.channels": 2,
     "authsvc.revocation.publish": 3,
     "authsvc.web": 4,
     "authsvc.services": 5,
@@ -55,7 +55,7 @@ VERIFIER_MAY_IMPORT = (
     "authsvc.clock",
     "authsvc.errors",
     "authsvc.tokens",
-    "authsvc.revocation.push",
+    "authsvc.revocation.channels",
     "authsvc.revocation.sources",
     "authsvc.storage.models",
 )

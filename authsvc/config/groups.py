@@ -119,6 +119,22 @@ class DatabaseSettings(SettingsGroup):
     database_pool_size: int = Field(
         default=10, ge=1, le=200, description="Connections each process keeps (PostgreSQL)."
     )
+    listen_database_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL URL the push listeners (the token-version cache, key changes) connect "
+            "to, when AUTHSVC_DATABASE_URL goes through a pooler: LISTEN needs a session of its "
+            "own, which a transaction-pooling PgBouncer does not keep, so point this at the "
+            "database directly (or at a session-pooling port). Unset: AUTHSVC_DATABASE_URL."
+        ),
+    )
+
+    @field_validator("listen_database_url")
+    @classmethod
+    def _listen_url_is_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql", "postgres:")):
+            raise ValueError("must be a PostgreSQL URL (postgresql://...)")
+        return value
 
 
 class SigningKeySettings(SettingsGroup):
@@ -896,6 +912,17 @@ class DownstreamSettings(SettingsGroup):
         description=(
             "Users whose token version each process holds in that cache; the least recently "
             "used go first."
+        ),
+    )
+    channel_deaf_after_seconds: float = Field(
+        default=4.0,
+        ge=1.0,
+        le=60.0,
+        description=(
+            "Every push channel (PostgreSQL LISTEN, Redis SUBSCRIBE) sends itself a probe four "
+            "times in this interval; one that has not heard a probe of its own for this long "
+            "is deaf and untrusted (every check reads the database) within 0.2 s more, and "
+            "counted in `authsvc_push_channel_deaf_total`."
         ),
     )
     token_version_cache_max_age_seconds: float = Field(

@@ -83,6 +83,18 @@ class Settings(
         return self
 
     @model_validator(mode="after")
+    def _listen_url_beside_postgres(self) -> Self:
+        if self.listen_database_url is not None and not self.database_url.startswith(
+            ("postgresql", "postgres:")
+        ):
+            msg = (
+                "AUTHSVC_LISTEN_DATABASE_URL is where PostgreSQL listeners connect; it needs a "
+                "PostgreSQL AUTHSVC_DATABASE_URL"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _mail_complete(self) -> Self:
         if self.smtp_url is not None and self.mail_from is None:
             raise ValueError("AUTHSVC_SMTP_URL needs AUTHSVC_MAIL_FROM, the sender of every mail")
@@ -93,6 +105,11 @@ class Settings(
             )
             raise ValueError(msg)
         return self
+
+    @property
+    def listen_url(self) -> str:
+        """Where push listeners connect: AUTHSVC_LISTEN_DATABASE_URL, else the database."""
+        return self.listen_database_url or self.database_url
 
     @property
     def link_base(self) -> str:

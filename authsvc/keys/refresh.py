@@ -1,6 +1,6 @@
 """Keeps each instance's key ring current: lifecycle transitions, then a reload from the database.
 
-Every key change is announced when it commits (revocation.push), and an instance that hears of
+Every key change is announced when it commits (revocation.channels), and an instance that hears of
 one reloads its ring at once. Beside that, every instance drives the due transitions and reloads
 at most every AUTHSVC_KEY_REFRESH_SECONDS, measured on the injected clock: when a request finds
 the ring older than that, and from a background task when there is no traffic. That periodic
@@ -27,7 +27,7 @@ from authsvc.keys import lifecycle
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.material import all_keys
 from authsvc.keys.ring import KeyRing, decrypt_signer
-from authsvc.revocation.push import KeyChangeListener
+from authsvc.revocation.channels.protocol import KeyChangeListener
 from authsvc.tokens.access import read_header
 
 logger = logging.getLogger("authsvc.keys")

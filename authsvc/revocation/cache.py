@@ -18,7 +18,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from authsvc.config import Settings, TokenVersionCache, sqlite_file
-from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
+from authsvc.revocation.channels.postgres import PostgresPushListener
+from authsvc.revocation.channels.protocol import PushListener
+from authsvc.revocation.channels.redis import RedisPushListener
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 
@@ -45,10 +47,18 @@ def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSourc
         assert path is not None  # checked by Settings
         return SqliteVersionCache(path, max_users=settings.token_version_cache_max_users)
     if kind is TokenVersionCache.postgres:
-        listener = PostgresPushListener(settings.database_url, application_name=name)
+        listener = PostgresPushListener(
+            settings.listen_url,
+            application_name=name,
+            deaf_after_seconds=settings.channel_deaf_after_seconds,
+        )
     else:
         assert settings.redis_url is not None  # checked by Settings
-        listener = RedisPushListener(settings.redis_url, client_name=name)
+        listener = RedisPushListener(
+            settings.redis_url,
+            client_name=name,
+            deaf_after_seconds=settings.channel_deaf_after_seconds,
+        )
     # Misses read through the service's own pool: no second engine per instance.
     return PushCachedSource(
         DatabaseSource(engine=engine),

@@ -1,4 +1,4 @@
-"""Announce token-version bumps and signing-key changes (the protocol is in revocation.push).
+"""Announce token-version bumps and signing-key changes (the protocol is in revocation.channels).
 
 PostgreSQL: NOTIFY inside the changing transaction, delivered exactly when it commits.
 Redis: PUBLISH after the commit, from a session `after_commit` hook; what a transaction that
@@ -17,7 +17,7 @@ import redis
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from authsvc.revocation.push import (
+from authsvc.revocation.channels.protocol import (
     PG_CHANNEL,
     PG_KEY_CHANNEL,
     REDIS_CHANNEL,

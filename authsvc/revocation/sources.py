@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc.errors import VerifierUnavailable
-from authsvc.revocation.push import PushListener
+from authsvc.revocation.channels.protocol import PushListener
 from authsvc.storage.models import User
 
 logger = logging.getLogger("authsvc.verify")
@@ -137,6 +137,10 @@ class PushCachedSource:
     @property
     def trusted(self) -> bool:
         return self._trusted
+
+    @property
+    def listener(self) -> PushListener:
+        return self._listener
 
     def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
         """(True, version) when memory answers; (False, None) when the database must."""

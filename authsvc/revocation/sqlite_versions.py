@@ -14,7 +14,7 @@ import sqlite3
 import threading
 
 from authsvc.errors import VerifierUnavailable
-from authsvc.revocation.push import data_version, read_only_uri
+from authsvc.revocation.channels.sqlite import data_version, read_only_uri
 
 logger = logging.getLogger("authsvc")
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import redis
 
 from authsvc.revocation.cache import LISTENER_NAME
-from authsvc.revocation.push import PushListener
+from authsvc.revocation.channels.protocol import PushListener
 from tests.helpers.database import execute
 
 

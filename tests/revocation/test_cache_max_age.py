@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from authsvc.revocation.push import PushHandler
+from authsvc.revocation.channels.protocol import PushHandler
 from authsvc.revocation.sources import PushCachedSource
 
 

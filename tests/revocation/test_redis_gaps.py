@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from authsvc.config import Settings
+from authsvc.revocation.channels.protocol import REDIS_SEQUENCE_KEY
 from authsvc.revocation.publish import RedisVersionPublisher
-from authsvc.revocation.push import REDIS_SEQUENCE_KEY
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener, TokenVerifier
