@@ -138,9 +138,26 @@ def users_enable(username: UserName = None, user_id: UserIdOption = None) -> Non
 
 
 @users_app.command("revoke")
-def users_revoke(username: UserName = None, user_id: UserIdOption = None) -> None:
-    """Revoke every token and end every session of a user."""
-    _act(admin.revoke, user_reference(username, user_id), "revoked")
+def users_revoke(
+    username: UserName = None,
+    user_id: UserIdOption = None,
+    everyone: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every user at once: run this after restoring a database backup."
+        ),
+    ] = False,
+) -> None:
+    """Revoke every token and end every session of a user (or of every user, with --all)."""
+    if not everyone:
+        _act(admin.revoke, user_reference(username, user_id), "revoked")
+        return
+    if username is not None or user_id is not None:
+        raise fail("give a username, --id ID or --all, exactly one of them")
+    with database(load_settings()) as db:
+        count = admin.revoke_everyone(db, actor="cli", now=SystemClock().now())
+        db.commit()
+    typer.echo(json.dumps({"users": count, "revoked": True}))
 
 
 @users_app.command("set-password")

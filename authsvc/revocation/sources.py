@@ -102,10 +102,15 @@ def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
 class PushCachedSource:
     """Serves versions from memory while a push channel is live; otherwise asks `source`.
 
-    Fails closed: on a lost channel the cache is emptied and ignored until the listener has
-    subscribed again, because announcements made in between are lost. An entry is also
-    re-read after `max_age` seconds, which bounds the damage of an announcement lost while the
-    channel stayed up (a Redis PUBLISH that failed at authsvc's end).
+    Only `source` says what a version is. An announcement carries no authority, since anyone
+    who can reach the channel can send one: it only drops the user's entry, so the next check
+    reads the row again. A version read from `source` replaces what was remembered, so one
+    above the database's (a forged announcement to an older release, a restored backup, SQL by
+    hand) is gone at the next read. Fails closed: on a lost channel the cache is emptied and
+    ignored until the listener has subscribed again, because announcements made in between are
+    lost. An entry is also re-read after `max_age` seconds, which bounds the damage of an
+    announcement lost while the channel stayed up (a Redis PUBLISH that failed at authsvc's
+    end) and of a change made by hand without one.
     """
 
     def __init__(
@@ -128,6 +133,11 @@ class PushCachedSource:
         self._trusted = False
         # Bumped on every change of trust, so a read begun before a loss is never cached after.
         self._generation = 0
+        # Which users were announced last, numbered: a read begun before its user's latest
+        # announcement may have seen the row before the change, so it is not remembered.
+        self._announcements = 0
+        self._announced: OrderedDict[str, int] = OrderedDict()
+        self._forgotten_announcement = 0
         self.hits = 0
         self.misses = 0
         self.losses = 0
@@ -161,13 +171,16 @@ class PushCachedSource:
         if answered:
             return remembered
         self.misses += 1
-        generation = self._generation
+        generation, announced = self._generation, self._announcements
         version = self.source.current_version(user_id, token=token, claimed=claimed)
         if version is not None:
             with self._lock:
-                if self._trusted and generation == self._generation:
-                    # Versions only grow: an announcement that raced this read wins.
-                    self._store(user_id, max(version, self._known(user_id, version)))
+                if (
+                    self._trusted
+                    and generation == self._generation
+                    and not self._announced_since(user_id, announced)
+                ):
+                    self._store(user_id, version)
         return version
 
     def channel_up(self) -> None:
@@ -187,12 +200,21 @@ class PushCachedSource:
         self.up.clear()
 
     def version_changed(self, user_id: str, version: int) -> None:
+        """Forget the user's version: the next check reads it (`version` is not trusted)."""
         with self._lock:
-            self._store(user_id, max(version, self._known(user_id, version)))
+            self._versions.pop(user_id, None)
+            self._announcements += 1
+            self._announced[user_id] = self._announcements
+            self._announced.move_to_end(user_id)
+            if len(self._announced) > self._max_users:
+                _, self._forgotten_announcement = self._announced.popitem(last=False)
 
-    def _known(self, user_id: str, default: int) -> int:
-        entry = self._versions.get(user_id)
-        return default if entry is None else entry[0]
+    def _announced_since(self, user_id: str, mark: int) -> bool:
+        number = self._announced.get(user_id)
+        if number is None:
+            # Forgotten to bound memory: it may have been this user, announced after the mark.
+            return mark < self._forgotten_announcement
+        return number > mark
 
     def _store(self, user_id: str, version: int) -> None:
         self._versions[user_id] = (version, self._monotonic())

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import redis
 
 from authsvc.revocation.cache import LISTENER_NAME
-from authsvc.revocation.channels.protocol import PushListener
+from authsvc.revocation.channels.protocol import PG_CHANNEL, REDIS_CHANNEL, PushListener
 from tests.helpers.database import execute
 
 
@@ -94,3 +94,43 @@ def recording(listener: PushListener) -> Iterator[Recorder]:
         yield recorder
     finally:
         listener.stop()
+
+
+class HandAnnouncer:
+    """Announces on a token-version channel as anyone who can reach it can: by hand."""
+
+    def __init__(self, channel: str, database_url: str, redis_url: str | None = None):
+        self.channel = channel
+        self.database_url = database_url
+        self.redis_url = redis_url
+
+    def settings(self) -> dict[str, object]:
+        """The settings of a server whose token-version cache listens on this channel."""
+        if self.channel == "redis":
+            return {"token_version_cache": "redis", "redis_url": self.redis_url}
+        return {"token_version_cache": "postgres"}
+
+    def announce(self, payload: str) -> None:
+        if self.channel == "redis":
+            client = redis.Redis.from_url(self.redis_url or "")
+            try:
+                client.publish(REDIS_CHANNEL, payload)
+            finally:
+                client.close()
+        else:
+            execute(
+                self.database_url,
+                "SELECT pg_notify(:channel, :payload)",
+                channel=PG_CHANNEL,
+                payload=payload,
+            )
+
+    def bump(self, user_id: str) -> None:
+        """What another instance's revocation does: bump the row, then announce the new version."""
+        rows = execute(
+            self.database_url,
+            "UPDATE users SET token_version = token_version + 1 WHERE id = :id "
+            "RETURNING token_version",
+            id=user_id,
+        )
+        self.announce(f"{user_id} {rows[0][0]}")
