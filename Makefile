@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # installed (uv itself, and the development tools when `make run` follows `make test`).
 SYNC := $(UV) sync --locked --inexact --extra server
 
-.PHONY: install install-server lock run test lint typecheck pytest openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
+.PHONY: install install-server lock run test lint typecheck pytest chaos openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
 
 $(UV_STAMP):
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,14 @@ pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The history checker run longer than inside `make test` (docs/sessions.md#the-history-checker):
+# CHAOS_SECONDS (300), CHAOS_SEED (random; a failure prints it), CHAOS_CLIENTS, CHAOS_USERS and
+# CHAOS_CACHE (postgres or redis) choose the run; CHAOS_CHECK_ENDED=1 also checks ended sessions.
+chaos: install fleet-deps
+	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
+	CHAOS_SECONDS="$${CHAOS_SECONDS:-300}" \
+	$(BIN)/pytest tests/chaos -q $(PYTEST_ARGS)
 
 openapi: install
 	$(BIN)/authsvc openapi --output openapi/openapi.json

@@ -77,7 +77,7 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, *, timeout: float = 30) -> LiveServer:
+    def start(self, *, timeout: float = 120) -> LiveServer:
         return self.launch().wait_until_healthy(timeout=timeout)
 
     def launch(self) -> LiveServer:
@@ -88,7 +88,7 @@ class LiveServer:
             )
         return self
 
-    def wait_until_healthy(self, *, timeout: float = 30) -> LiveServer:
+    def wait_until_healthy(self, *, timeout: float = 120) -> LiveServer:
         process = self.process
         assert process is not None, "launch() first"
 

@@ -92,8 +92,9 @@ class Device:
         return response
 
 
-# How long another process's revocation may take to reach a PostgreSQL-backed instance: the push
-# delay (milliseconds), with room for a loaded test machine.
+# How long an announcement (a revocation, a key change) may take to reach another process or
+# instance: the push delay (milliseconds, docs/sessions.md), with room for a loaded 2-core machine.
+# Every test that waits for a push polls within this one bound.
 PUSH_BOUND_SECONDS = 3.0
 
 

@@ -150,9 +150,11 @@ class RedisPushListener(ListenerThread[PushHandler]):
         if decoded is None:
             logger.warning("ignored a malformed token-version announcement")
             return sequence
-        handler.version_changed(decoded.user_id, decoded.version)
+        # A gap drops the cache before this version is applied: otherwise, for a moment, this
+        # user would be refused while the lost announcement's user was still trusted.
         if sequence is not None and not sequence.accept(decoded.sequence):
-            return self._gap(handler, client)
+            sequence = self._gap(handler, client)
+        handler.version_changed(decoded.user_id, decoded.version)
         return sequence
 
     def _gap(self, handler: PushHandler, client: redis.Redis) -> _Sequence:
