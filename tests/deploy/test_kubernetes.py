@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from authsvc.config import Settings
+from tests.helpers import kubernetes as kubernetes_helpers
 from tests.helpers.kubernetes import (
     KUBERNETES_VERSION,
     MANIFESTS,
@@ -27,7 +28,7 @@ from tests.helpers.kubernetes import (
     render_all,
 )
 from tests.helpers.paths import REPO_ROOT
-from tests.helpers.suites import skip_suite
+from tests.helpers.suites import SKIPPED_SUITES, skip_suite
 
 SETTINGS = {f"AUTHSVC_{name.upper()}" for name in Settings.model_fields}
 PRODUCTION_SECRETS = MANIFESTS / "overlays" / "production" / "secrets.env.example"
@@ -318,3 +319,16 @@ def test_each_overlay_renders_from_its_own_directory() -> None:
         for path in (MANIFESTS / "overlays").rglob("kustomization.yaml")
     )
     assert found == sorted(OVERLAYS)
+
+
+def test_without_kubectl_the_suite_skips_with_its_reason_and_ci_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tests.helpers.kubernetes.shutil.which", lambda _name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="kubectl is not installed"):
+        kubernetes_helpers.kubectl()
+    SKIPPED_SUITES.discard(kubernetes_helpers.KUBECTL_HOW)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the Kubernetes manifest tests"):
+        kubernetes_helpers.kubectl()
