@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # installed (uv itself, and the development tools when `make run` follows `make test`).
 SYNC := $(UV) sync --locked --inexact --extra server
 
-.PHONY: install install-server lock run test lint typecheck pytest chaos openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
+.PHONY: install install-server lock run test lint typecheck pytest chaos openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps k8s-deps kube-test
 
 $(UV_STAMP):
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -157,3 +157,22 @@ compose-deps:
 
 compose-test: compose-deps
 	scripts/compose/compose-test.sh --image $(IMAGE_TAG)
+
+# The Kubernetes manifests (deploy/kubernetes): `kubectl kustomize` renders them (kubectl comes
+# with the machine image; Debian's kubernetes-client is too old for the kustomizations), and
+# checkov, heavy and with pins of its own, runs from a venv of its own in .tools/.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .tools/checkov
+k8s-deps:
+	@command -v kubectl >/dev/null || { \
+	  echo "make: kubectl is missing: the manifest tests render deploy/kubernetes with kubectl kustomize" >&2; exit 1; }
+	@if ! $(CHECKOV_VENV)/bin/checkov --version 2>/dev/null | grep -qx '$(CHECKOV_VERSION)'; then \
+	  echo "make: installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) for the manifest tests"; \
+	  rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV) \
+	  && $(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"; \
+	fi
+
+# The Kubernetes SQLite demo run for real with `podman kube play`, on the image `make image`
+# built (scripts/kubernetes/kube-test.sh).
+kube-test: install compose-deps
+	scripts/kubernetes/kube-test.sh --image $(IMAGE_TAG) --python $(BIN)/python
