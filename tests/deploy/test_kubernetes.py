@@ -86,8 +86,8 @@ def test_the_overlays_hold_what_each_shape_needs(rendered: dict[str, Rendered]) 
     assert "replicas" not in production.one("Deployment")["spec"]
 
 
-def test_probes_answer_on_the_app(rendered: dict[str, Rendered]) -> None:
-    """Every probe names a port of its container; the paths are checked on the app below."""
+def test_every_probe_names_the_servers_port(rendered: dict[str, Rendered]) -> None:
+    """Every probe names a port of its container; the paths answer on the app (next test)."""
     for overlay in rendered.values():
         for item in overlay.objects:
             if item["kind"] != "Deployment":

@@ -31,7 +31,7 @@ Manifest = dict[str, Any]
 
 @dataclass(frozen=True)
 class Rendered:
-    """One overlay's objects, and the directory of the YAML file they were read from."""
+    """One overlay's objects, and the rendered YAML file they were read from."""
 
     name: str
     path: Path
