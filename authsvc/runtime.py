@@ -195,6 +195,13 @@ class Runtime:
         self.hasher.close()
         self.metrics.close()
         if self.version_publisher is not None:
+            owed = self.version_publisher.settle(self.settings.redis_publish_retry_seconds)
+            if owed:
+                # Committed but never announced: caches listening on Redis keep the old state
+                # until AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS re-reads it.
+                logger.error(
+                    "stopping with announcements Redis never received: %s", ", ".join(owed)
+                )
             self.version_publisher.close()
         self.throttles.close()
         if self.mail is not None:
