@@ -179,17 +179,29 @@ class VersionChangeHandler(Protocol):
     def version_changed(self, user_id: str, version: int) -> None: ...
 
 
-def apply_own_bumps(session_factory: sessionmaker[Session], cache: VersionChangeHandler) -> None:
+class Bumpable(Protocol):
+    def bump(self) -> None: ...
+
+
+def apply_own_bumps(
+    session_factory: sessionmaker[Session],
+    cache: VersionChangeHandler,
+    siblings: Bumpable | None = None,
+) -> None:
     """Hand every committed bump of these sessions to `cache` before the commit returns.
 
     A push cache would otherwise learn its own instance's revocations only when the announcement
     comes back over the channel; this way the request after a revocation is refused however
-    soon it follows.
+    soon it follows. `siblings` (the counter shared by the workers of one server) is moved
+    too, so the other workers forget what they cached before this answer is sent.
     """
 
     def after_commit(db: Session) -> None:
-        for user_id, version in db.info.pop(_OWN_BUMPS, []):
+        bumps = db.info.pop(_OWN_BUMPS, [])
+        for user_id, version in bumps:
             cache.version_changed(user_id, version)
+        if bumps and siblings is not None:
+            siblings.bump()
 
     def after_rollback(db: Session) -> None:
         db.info.pop(_OWN_BUMPS, None)
