@@ -36,6 +36,7 @@ from authsvc.revocation.publish import (
     apply_own_bumps,
     attach_version_publisher,
 )
+from authsvc.revocation.siblings import SiblingCounter
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 from authsvc.services.account import AccountService
@@ -127,9 +128,14 @@ class Runtime:
             _lifetimes(settings),
             VerifiedTokens(settings.verified_token_cache_size),
         )
-        token_versions = start_version_cache(settings, engine)
+        # The workers of one `serve` share a revocation counter, so a revocation committed by one
+        # is refused by every other on the client's next request, not after the push delay.
+        siblings = SiblingCounter.from_environment() if settings.workers > 1 else None
+        token_versions = start_version_cache(settings, engine, siblings)
         if isinstance(token_versions, PushCachedSource):
-            apply_own_bumps(session_factory, token_versions)
+            apply_own_bumps(session_factory, token_versions, siblings)
+        elif siblings is not None:
+            siblings.close()
         identities = (
             IdentityMemo(settings.token_version_cache_max_users) if token_versions else None
         )
@@ -195,6 +201,13 @@ class Runtime:
         self.hasher.close()
         self.metrics.close()
         if self.version_publisher is not None:
+            owed = self.version_publisher.settle(self.settings.redis_publish_retry_seconds)
+            if owed:
+                # Committed but never announced: caches listening on Redis keep the old state
+                # until AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS re-reads it.
+                logger.error(
+                    "stopping with announcements Redis never received: %s", ", ".join(owed)
+                )
             self.version_publisher.close()
         self.throttles.close()
         if self.mail is not None:

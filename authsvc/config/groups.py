@@ -884,6 +884,17 @@ class DownstreamSettings(SettingsGroup):
         ),
     )
 
+    redis_publish_retry_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long a command, or a server that is stopping, keeps trying to publish on "
+            "Redis what it still owes (a token-version or key announcement that failed) before "
+            "it gives up: the command then exits 1, the server logs an error naming the users."
+        ),
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:

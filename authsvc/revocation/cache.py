@@ -21,6 +21,7 @@ from authsvc.config import Settings, TokenVersionCache, sqlite_file
 from authsvc.revocation.channels.postgres import PostgresPushListener
 from authsvc.revocation.channels.protocol import PushListener
 from authsvc.revocation.channels.redis import RedisPushListener
+from authsvc.revocation.siblings import SiblingCounter
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 
@@ -28,8 +29,14 @@ from authsvc.revocation.sqlite_versions import SqliteVersionCache
 LISTENER_NAME = "authsvc-token-version-cache"
 
 
-def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSource | None:
-    """The configured cache, subscribed to its channel if it has one; None when it is off."""
+def start_version_cache(
+    settings: Settings, engine: Engine, siblings: SiblingCounter | None = None
+) -> QuickVersionSource | None:
+    """The configured cache, subscribed to its channel if it has one; None when it is off.
+
+    `siblings`, the counter of this server's workers, is handed to a push cache, which then
+    owns it; SQLite's cache needs none, since every commit of any process moves its counter.
+    """
     listener: PushListener
     name = f"{LISTENER_NAME}-{os.getpid()}"
     kind = settings.token_version_cache
@@ -65,6 +72,7 @@ def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSourc
         listener,
         max_users=settings.token_version_cache_max_users,
         max_age=settings.token_version_cache_max_age_seconds,
+        siblings=siblings,
     )
 
 

@@ -99,6 +99,14 @@ def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class SharedCounter(Protocol):
+    """A number other processes move (the workers' revocation counter)."""
+
+    def value(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class PushCachedSource:
     """Serves versions from memory while a push channel is live; otherwise asks `source`.
 
@@ -111,6 +119,9 @@ class PushCachedSource:
     lost. An entry is also re-read after `max_age` seconds, which bounds the damage of an
     announcement lost while the channel stayed up (a Redis PUBLISH that failed at authsvc's
     end) and of a change made by hand without one.
+    With `siblings` (the counter the workers of one server share, owned from here on)
+    everything is forgotten whenever another worker committed a revocation, checked on every
+    call.
     """
 
     def __init__(
@@ -121,6 +132,7 @@ class PushCachedSource:
         max_users: int = 100_000,
         max_age: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        siblings: SharedCounter | None = None,
     ):
         self.source = source
         self._listener = listener
@@ -141,6 +153,8 @@ class PushCachedSource:
         self.hits = 0
         self.misses = 0
         self.losses = 0
+        self._siblings = siblings
+        self._siblings_seen = 0 if siblings is None else siblings.value()
         self.up = threading.Event()
         listener.start(self)
 
@@ -154,6 +168,8 @@ class PushCachedSource:
 
     def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
         """(True, version) when memory answers; (False, None) when the database must."""
+        if self._siblings is not None and self._siblings.value() != self._siblings_seen:
+            self._forget_for_siblings()
         if self._trusted:
             entry = self._versions.get(user_id)
             # A token newer than our entry was issued after a bump whose news is on its way.
@@ -182,6 +198,15 @@ class PushCachedSource:
                 ):
                     self._store(user_id, version)
         return version
+
+    def _forget_for_siblings(self) -> None:
+        """Another worker of this server revoked something: start again from the database."""
+        assert self._siblings is not None
+        with self._lock:
+            self._siblings_seen = self._siblings.value()
+            # A read begun before the revocation must not be cached after it either.
+            self._generation += 1
+            self._versions.clear()
 
     def channel_up(self) -> None:
         with self._lock:
@@ -225,3 +250,5 @@ class PushCachedSource:
     def close(self) -> None:
         self._listener.stop()
         self.source.close()
+        if self._siblings is not None:
+            self._siblings.close()

@@ -18,9 +18,9 @@ from tests.helpers.processes import free_port
 class TcpProxy:
     """Listens on a free port of 127.0.0.1 and forwards each connection to `target_port`."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", *, port: int = 0):
         self.target = (target_host, target_port)
-        self.port = free_port()
+        self.port = port or free_port()
         self._frozen = threading.Event()
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
