@@ -122,7 +122,7 @@ class Runtime:
             keys,
             _token_policy(settings),
             _lifetimes(settings),
-            VerifiedTokens(settings.verified_token_cache_size),
+            VerifiedTokens(settings.verified_token_cache_size, settings.verified_token_cache_bytes),
         )
         token_versions = start_version_cache(settings, engine)
         if isinstance(token_versions, PushCachedSource):
