@@ -126,7 +126,7 @@ class Runtime:
             keys,
             _token_policy(settings),
             _lifetimes(settings),
-            VerifiedTokens(settings.verified_token_cache_size),
+            VerifiedTokens(settings.verified_token_cache_size, settings.verified_token_cache_bytes),
         )
         # The workers of one `serve` share a revocation counter, so a revocation committed by one
         # is refused by every other on the client's next request, not after the push delay.

@@ -319,6 +319,18 @@ class SessionSettings(SettingsGroup):
             "verified again; 0 verifies every token in full."
         ),
     )
+    verified_token_cache_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description=(
+            "Memory each process gives the tokens it remembers as verified, counted as their "
+            "text, their claims (the session state as its JSON text, parsed again per request "
+            "that reads it) and a fixed share per entry; when full the earliest verified goes "
+            "first. 8 MiB holds some 3,500 tokens without state, or 1,000 of the largest (4 KB, "
+            "2 KB of it state); 0 verifies every token in full."
+        ),
+    )
     session_state_max_bytes: int = Field(
         default=1024,
         ge=0,

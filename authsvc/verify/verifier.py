@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,10 +25,14 @@ from authsvc.errors import (
 )
 from authsvc.revocation.sources import TokenVersionSource
 from authsvc.tokens.access import AccessClaims, TokenPolicy, read_token, verify_access_token
+from authsvc.tokens.memo import TokenMemo, TokenState, copy_of, footprint
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, JwksCache, KeyProvider
 from authsvc.verify.origin import cross_site_refusal
 from authsvc.verify.web import install_error_handler
+
+# The cache's default budget: some 3,500 tokens without state, 1,000 of the largest.
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,42 +52,45 @@ class VerifiedSession:
 
 
 class VerifiedTokenCache:
-    """A bounded LRU of verified tokens, keyed by the exact token string.
+    """Verified tokens within a byte budget, keyed by the exact token string; when full, the
+    earliest verified goes first.
 
     An entry ends with the token's `exp` and with its key's presence in the JWKS; the
-    token-version check is not cached here, it runs on every request.
+    token-version check is not cached here, it runs on every request. The session state is
+    kept as text and parsed again for each request that reads it (`authsvc.tokens.memo`).
     """
 
-    def __init__(self, max_entries: int = 10_000):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, VerifiedSession] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = DEFAULT_CACHE_BYTES):
+        self._memo: TokenMemo[VerifiedSession] = TokenMemo(max_bytes, max_entries)
+        self._lookup = self._memo.get
 
     def get(self, token: str, now: float, keys: Mapping[str, object]) -> VerifiedSession | None:
-        session = self._entries.get(token)
+        session = self._lookup(token)
         if session is None:
             return None
         if now >= session.claims.exp or session.claims.kid not in keys:
-            with self._lock:
-                self._entries.pop(token, None)
+            self._memo.discard(token)
             return None
-        try:
-            self._entries.move_to_end(token)
-        except KeyError:  # evicted by another thread meanwhile; the entry was still valid
-            pass
+        if type(session.state) is TokenState:
+            state = session.state.fresh()
+            return copy_of(session, state=state, claims=copy_of(session.claims, sess=state))
         return session
 
     def put(self, token: str, session: VerifiedSession) -> None:
-        if self.max_entries <= 0:
+        if self._memo.max_entries == 0 or self._memo.max_bytes == 0:
             return
-        with self._lock:
-            self._entries[token] = session
-            self._entries.move_to_end(token)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        if session.state:
+            state = TokenState.of(session.state)
+            session = copy_of(session, state=state, claims=copy_of(session.claims, sess=state))
+        self._memo.put(token, session, footprint(token, session))
+
+    @property
+    def bytes(self) -> int:
+        """What the remembered tokens take, by the cache's accounting."""
+        return self._memo.bytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memo)
 
 
 @dataclass
@@ -118,6 +123,7 @@ class TokenVerifier:
         cookie_domain: str | None = None,
         allowed_origins: Iterable[str] = (),
         cache_size: int = 10_000,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         clock: Clock | None = None,
         http: HttpClient | None = None,
         keys: KeyProvider | None = None,
@@ -143,7 +149,7 @@ class TokenVerifier:
         else:
             self.cookie_names = (cookie_name,)
         self.allowed_origins = frozenset(origin.lower().rstrip("/") for origin in allowed_origins)
-        self.cache = VerifiedTokenCache(cache_size)
+        self.cache = VerifiedTokenCache(cache_size, cache_bytes)
         self.stats = VerifierStats()
         # The warm path is a few microseconds; building a datetime per call would double it.
         self._timestamp: Callable[[], float] = (
