@@ -120,7 +120,7 @@ class LiveServer:
         return self.process is not None and self.process.poll() is None
 
 
-def start_server(env: dict[str, str], *, workdir: Path, timeout: float = 30) -> LiveServer:
+def start_server(env: dict[str, str], *, workdir: Path, timeout: float = 120) -> LiveServer:
     """Start `authsvc serve` with these settings on a free port and wait until it answers."""
     port = free_port()
     full_env = {
