@@ -21,11 +21,13 @@ from authsvc.services.users import (
     PasswordRules,
     bump_token_version,
     find_by_username,
+    new_password_hash,
     normalise_username,
     set_email,
-    set_password,
+    store_password,
     validate_roles,
 )
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import AccountToken, AuditEvent, User
 from authsvc.storage.models import Session as SessionRow
 
@@ -196,8 +198,14 @@ def change_password(
     now: datetime,
 ) -> None:
     """The policy applies as to the user's own choice; every token and session of the user ends."""
-    set_password(db, user, password, rules, now=now)
-    _revoke(db, user, reason="password_set", now=now)
+    password_hash = new_password_hash(password, rules, username=user.username)
+    # Hashed first, stored under the user's row lock: a login or a change of the user's own
+    # that overlaps the hash sees this password, or comes after it and its revocation.
+    locked = lock_user(db, user.id)
+    if locked is None:
+        raise NotFound("No such user.")
+    store_password(db, locked, password_hash, now=now)
+    _revoke(db, locked, reason="password_set", now=now)
     audit.record(db, "password_set", now=now, user_id=user.id, client=client, actor=actor)
 
 

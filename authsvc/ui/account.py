@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
-from authsvc.errors import InvalidCredentials, NotFound, WeakPassword
+from authsvc.errors import InvalidCredentials, NotFound, TokenRevoked, WeakPassword
 from authsvc.runtime import Runtime
 from authsvc.services import sessions
 from authsvc.services.authentication import Authenticated
@@ -71,6 +71,9 @@ def change_password(
             changed = runtime.accounts.change_password(
                 db, current, current_password, new_password, client, now=runtime.clock.now()
             )
+        except TokenRevoked:
+            # Signed out everywhere, or this device, while the password was being checked.
+            return signed_out(runtime, request)
         except InvalidCredentials:
             if kept_when_refused(db):
                 db.commit()

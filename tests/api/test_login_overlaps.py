@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
-from tests.helpers.hashing import GatedHasher, held_inside_verification
+from tests.helpers.hashing import GatedHasher, held_inside_hashing
 from tests.helpers.headers import bearer
 from tests.helpers.login import post_login
 from tests.helpers.sessions import Device
@@ -130,7 +130,7 @@ async def test_a_change_committed_during_the_password_check_refuses_the_login(
     before = sessions_of(db_query, accounts.alice_id)
 
     login = post_login(gated_client, headers=AS_API_CLIENT)
-    async with held_inside_verification(gated, login) as held:
+    async with held_inside_hashing(gated, login) as held:
         changed = await change(accounts)
         assert changed.status_code == 200, changed.text
     refused = await held
@@ -161,7 +161,7 @@ async def test_a_rehash_never_writes_the_old_password_over_a_new_one(
         admin = Device(client)
         await admin.login("root")
         login = post_login(client, headers=AS_API_CLIENT)
-        async with held_inside_verification(gated, login) as held:
+        async with held_inside_hashing(gated, login) as held:
             changed = await admin_sets_a_password(Accounts(client, admin, admin, alice_id))
             assert changed.status_code == 200, changed.text
         refused = await held
@@ -183,9 +183,7 @@ async def test_two_logins_racing_through_a_rehash_both_get_in(
     settings = make_settings(password_hashing_workers=4)
     alice_id = make_user()
     async with client_factory(settings, hasher=gated) as client:
-        async with held_inside_verification(
-            gated, post_login(client, headers=AS_API_CLIENT)
-        ) as held:
+        async with held_inside_hashing(gated, post_login(client, headers=AS_API_CLIENT)) as held:
             other = await post_login(client, headers=AS_API_CLIENT)
             assert other.status_code == 200, other.text
         second = await held

@@ -67,21 +67,24 @@ class PriorityRecordingHasher(Argon2Hasher):
 
 
 class GatedHasher(Argon2Hasher):
-    """Cheap argon2id whose next verification, once armed, waits until the test opens the gate.
+    """Cheap argon2id whose next verification or hash, once armed, waits until the test opens
+    the gate.
 
-    The verification is done (against the hash its caller read) before the wait: the request
-    then stands where a real hash spends its ~100 ms, the window a concurrent change falls into.
+    The work is done (a verification against the hash its caller read) before the wait: the
+    request then stands where a real hash spends its ~100 ms, the window a concurrent change of
+    the account falls into.
     """
 
     def __init__(self, memory_cost: int = 1024) -> None:
-        super().__init__(memory_cost=memory_cost, time_cost=1)
+        # Before the parent's own first hash (its dummy), which asks whether the gate is armed.
         self._lock = threading.Lock()
         self._armed = False
         self.entered = threading.Event()
         self.gate = threading.Event()
+        super().__init__(memory_cost=memory_cost, time_cost=1)
 
     def arm(self) -> None:
-        """Make the next verification (only that one) wait for `open`."""
+        """Make the next verification or hash (only that one) wait for `open`."""
         with self._lock:
             self.entered.clear()
             self.gate.clear()
@@ -92,26 +95,35 @@ class GatedHasher(Argon2Hasher):
 
     def verify(self, password: str, stored_hash: str) -> Verification:
         result = super().verify(password, stored_hash)
+        self._wait_if_armed()
+        return result
+
+    def hash(self, password: str) -> str:
+        result = super().hash(password)
+        self._wait_if_armed()
+        return result
+
+    def _wait_if_armed(self) -> None:
         with self._lock:
             armed, self._armed = self._armed, False
         if armed:
             self.entered.set()
             self.gate.wait(timeout=30)
-        return result
 
 
 @asynccontextmanager
-async def held_inside_verification(
+async def held_inside_hashing(
     hasher: GatedHasher, request: Coroutine[Any, Any, httpx.Response]
 ) -> AsyncIterator[asyncio.Task[httpx.Response]]:
-    """Send `request` and hold it inside its password verification for the body of the block.
+    """Send `request` and hold it inside its first password verification or hash, for the
+    body of the block.
 
     On leaving, the gate opens and the request goes on; await the task for its answer.
     """
     hasher.arm()
     task = asyncio.create_task(request)
     try:
-        assert await asyncio.to_thread(hasher.entered.wait, 30), "no verification started"
+        assert await asyncio.to_thread(hasher.entered.wait, 30), "no verification or hash started"
         yield task
     finally:
         hasher.open()
