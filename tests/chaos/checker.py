@@ -27,7 +27,6 @@ class SessionRow:
     sid: str
     user: str
     alive: bool
-    created: float  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -114,16 +113,52 @@ class Checker:
                     )
                     break
 
+    def version_before(self, user: str, moment: float) -> int | None:
+        """The newest token version handed out to the user by calls that ended before `moment`."""
+        versions = [
+            call.issued_version
+            for call in self.by_user[user]
+            if call.ok and call.ended < moment and call.issued_version is not None
+        ]
+        return max(versions) if versions else None
+
+    def took_effect_before(self, login: Call, revoking: Call) -> bool:
+        """Whether the login surely took effect before the revocation committed: it answered
+        before the revocation began, or, overlapping it, it read the account before the bump.
+        A password change hands out the version it set; for the others, a version that was
+        already current before the revocation began tells."""
+        if login.ended < revoking.started:
+            return True
+        if login.started >= revoking.ended or login.issued_version is None:
+            return False
+        if revoking.kind == "password" and revoking.issued_version is not None:
+            return login.issued_version < revoking.issued_version
+        before = self.version_before(login.user, revoking.started)
+        return before is not None and login.issued_version <= before
+
+    def ending(self, device: Device) -> Iterator[tuple[str, Call]]:
+        """The revocations that must have ended this device's session."""
+        login = self.calls[device.login]
+        for kind, revoking in self.revocations(device.user):
+            if kind not in ENDS_ALL_SESSIONS or not self.took_effect_before(login, revoking):
+                continue
+            if kind == "password" and revoking.device == device.id:
+                continue  # the session that changed the password continues
+            yield kind, revoking
+
     def no_session_survives(self) -> Iterator[Violation]:
-        """(b) No session that existed or was being created when a revocation answered is
-        alive after it: not through any of its tokens, not in the database."""
+        """(b) No session that existed, or was being created, when a revocation answered
+        survives it: none of its tokens is accepted after the bound, its row has ended."""
+        alive = {row.sid for row in self.rows if row.alive}
         for device in self.devices.values():
-            login = self.calls[device.login]
-            for kind, revoking in self.revocations(device.user):
-                if kind not in ENDS_ALL_SESSIONS or login.started >= revoking.ended:
-                    continue
-                if kind == "password" and revoking.device == device.id:
-                    continue  # the session that changed the password continues
+            login = describe(self.calls[device.login])
+            for kind, revoking in self.ending(device):
+                if device.sid in alive:
+                    yield Violation(
+                        "b",
+                        f"session {device.sid} (login {login}) is alive in the database after "
+                        f"{kind} {describe(revoking)}",
+                    )
                 for request in self.by_user[device.user]:
                     if (
                         request.device == device.id
@@ -133,24 +168,10 @@ class Checker:
                     ):
                         yield Violation(
                             "b",
-                            f"session {device.sid} (login {describe(login)}) still served "
+                            f"session {device.sid} (login {login}) still served "
                             f"{describe(request)} after {kind} {describe(revoking)}",
                         )
                         break
-        for row in self.rows:
-            if not row.alive:
-                continue
-            for kind, revoking in self.revocations(row.user):
-                kept = self.devices.get(revoking.device or -1)
-                if kind == "password" and kept is not None and kept.sid == row.sid:
-                    continue
-                if kind in ENDS_ALL_SESSIONS and row.created < self.wall(revoking.ended):
-                    yield Violation(
-                        "b",
-                        f"session row {row.sid} of {row.user} ({self.login_of(row.sid)}), "
-                        f"created before {kind} {describe(revoking)} answered, is still alive",
-                    )
-                    break
 
     def old_passwords_refused(self) -> Iterator[Violation]:
         """(c) A password no longer works once its change answered; nor any while disabled."""
@@ -229,16 +250,6 @@ class Checker:
                 ):
                     yield Violation("ended", f"{describe(request)} after {describe(end)}")
                     break
-
-    def login_of(self, sid: str) -> str:
-        """The login that created this session, as far as a client saw its answer."""
-        for device in self.devices.values():
-            if device.sid == sid:
-                return f"login {describe(self.calls[device.login])}"
-        return "no client saw its login answer"
-
-    def wall(self, moment: float) -> float:
-        return moment + self.history.wall_offset
 
 
 def summary(history: History, violations: list[Violation], *, examples: int = 5) -> str:

@@ -191,10 +191,9 @@ def sweep(fleet: Fleet, history: History) -> None:
 def session_rows(database_url: str) -> list[SessionRow]:
     rows = execute(
         database_url,
-        "SELECT s.id, u.username, s.ended_at IS NULL, EXTRACT(EPOCH FROM s.created_at) "
-        "FROM sessions s JOIN users u ON u.id = s.user_id",
+        "SELECT s.id, u.username, s.ended_at IS NULL FROM sessions s "
+        "JOIN users u ON u.id = s.user_id",
     )
     return [
-        SessionRow(sid=str(sid), user=str(user), alive=bool(alive), created=float(str(created)))
-        for sid, user, alive, created in rows
+        SessionRow(sid=str(sid), user=str(user), alive=bool(alive)) for sid, user, alive in rows
     ]

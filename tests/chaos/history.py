@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from dataclasses import dataclass, field
 
 # Revocations that end every session of the user (a password change keeps its own).
@@ -30,6 +29,7 @@ class Call:
     token_from: int | None = None  # the call that issued the token presented
     target: int | None = None  # DELETE /sessions: the device ended
     password_gen: int | None = None  # login: the password tried; password: the new one
+    issued_version: int | None = None  # the token version (`tv`) of the access token handed out
 
     @property
     def ok(self) -> bool:
@@ -76,8 +76,6 @@ class History:
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
-    # time.time() - time.monotonic() at the start: database timestamps are wall-clock time.
-    wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -60,10 +60,20 @@ def refresh_headers(refresh_token: str, csrf: str) -> dict[str, str]:
     }
 
 
+def claims(access_token: str) -> dict[str, Any]:
+    """The token's claims, read without a check (the service checks them)."""
+    payload: dict[str, Any] = jwt.decode(access_token, options={"verify_signature": False})
+    return payload
+
+
 def session_id(access_token: str) -> str:
-    """The `sid` the token names, read without a check (the service checks it)."""
-    sid: str = jwt.decode(access_token, options={"verify_signature": False})["sid"]
-    return sid
+    return str(claims(access_token)["sid"])
+
+
+def issued_version(response: httpx.Response | None) -> int | None:
+    """The token version of the access token an answer hands out, if it hands one out."""
+    token = None if response is None or response.status_code != 200 else access_of(response)
+    return None if token is None else int(claims(token)["tv"])
 
 
 class Recorder:
@@ -106,6 +116,7 @@ class Recorder:
             status=None if response is None else response.status_code,
             error=error_code(response),
             port=None if response is None else upstream_port(response),
+            issued_version=issued_version(response),
             **meta,
         )
         return self.history.add(call), response

@@ -72,8 +72,8 @@ class Client:
             (self.refresh, 12),
             (self.two_tabs, 4),
             (self.login, 14),
-            (self.login_during_password_change, 3),
-            (self.login_during_logout_everywhere, 3),
+            (self.login_during_password_change, 5),
+            (self.login_during_logout_everywhere, 5),
             (self.change_password, 2),
             (self.logout_everywhere, 2),
             (self.end_session, 4),
@@ -265,6 +265,8 @@ class Client:
         device = self._device(account.name)
         if device is None:
             return
+        # A fresh token first: its version is the one current before the logout.
+        self.refresh(device)
         self._beside(lambda: self._logout(device), self.rng.uniform(0.0, 0.15))
         self.login(account, generation=account.generation)
         self._joined()
