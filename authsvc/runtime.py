@@ -124,7 +124,7 @@ class Runtime:
             _lifetimes(settings),
             VerifiedTokens(settings.verified_token_cache_size),
         )
-        token_versions = start_version_cache(settings, engine)
+        token_versions = start_version_cache(settings, engine, clock=clock)
         if isinstance(token_versions, PushCachedSource):
             apply_own_bumps(session_factory, token_versions)
         identities = (

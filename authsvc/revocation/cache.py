@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from authsvc.clock import Clock
 from authsvc.config import Settings, TokenVersionCache, sqlite_file
 from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
@@ -26,7 +28,9 @@ from authsvc.revocation.sqlite_versions import SqliteVersionCache
 LISTENER_NAME = "authsvc-token-version-cache"
 
 
-def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSource | None:
+def start_version_cache(
+    settings: Settings, engine: Engine, *, clock: Clock | None = None
+) -> QuickVersionSource | None:
     """The configured cache, subscribed to its channel if it has one; None when it is off."""
     listener: PushListener
     name = f"{LISTENER_NAME}-{os.getpid()}"
@@ -55,6 +59,13 @@ def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSourc
         listener,
         max_users=settings.token_version_cache_max_users,
         max_age=settings.token_version_cache_max_age_seconds,
+        # An access token is valid until its `exp` plus the leeway, and instances' clocks may
+        # differ by up to the leeway: an ended session is remembered that long.
+        session_horizon=timedelta(
+            seconds=settings.access_token_ttl_seconds + 2 * settings.clock_leeway_seconds
+        ),
+        clock_skew=timedelta(seconds=settings.clock_leeway_seconds),
+        clock=clock,
     )
 
 
