@@ -77,7 +77,8 @@ class RecentlyEnded:
             self._clear()
             self._up = True
         try:
-            self.load()
+            with self._loading:  # one load at a time, whoever starts it
+                self.load()
         except VerifierUnavailable:
             pass  # loaded by the first check that needs it; until then checks read the rows
 

@@ -99,3 +99,14 @@ def test_an_announcement_that_cannot_be_checked_untrusts_memory_until_reloaded()
     assert recently.quick_ended("gone", issued_at=issued) is None
     rows.failing = False
     assert recently.ended("gone", issued_at=issued) is True
+
+
+def test_an_ending_announced_while_the_channel_was_down_is_loaded_when_it_comes_back() -> None:
+    clock, rows = FakeClock(), Rows()
+    recently = started(rows, clock)
+    issued = int(clock.now().timestamp())
+    recently.channel_down()
+    rows.ended["gone"] = clock.now()
+    recently.announced("gone")  # lost: nobody was listening
+    recently.channel_up()
+    assert recently.quick_ended("gone", issued_at=issued) is True
