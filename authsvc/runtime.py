@@ -131,7 +131,7 @@ class Runtime:
         # The workers of one `serve` share a revocation counter, so a revocation committed by one
         # is refused by every other on the client's next request, not after the push delay.
         siblings = SiblingCounter.from_environment() if settings.workers > 1 else None
-        token_versions = start_version_cache(settings, engine, siblings)
+        token_versions = start_version_cache(settings, engine, siblings, clock=clock)
         if isinstance(token_versions, PushCachedSource):
             apply_own_bumps(session_factory, token_versions, siblings)
         elif siblings is not None:

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     # The channels that carry announcements (the protocol and its listeners, then publishing),
     # below both the key ring and the version sources.
     "authsvc.revocation.channels": 2,
+    "authsvc.revocation.session_ends": 2,
     "authsvc.revocation.publish": 3,
     "authsvc.web": 4,
     "authsvc.services": 5,

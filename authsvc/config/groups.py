@@ -970,7 +970,8 @@ class MaintenanceSettings(SettingsGroup):
         le=365 * 86400,
         description=(
             "Ended and expired sessions are kept this long (for the admin API and forensics), "
-            "then purged."
+            "then purged; never before their access tokens have expired, since an ended "
+            "session's row refuses them."
         ),
     )
     audit_retention_days: int = Field(

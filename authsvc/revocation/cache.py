@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from authsvc.clock import Clock
 from authsvc.config import Settings, TokenVersionCache, sqlite_file
 from authsvc.revocation.channels.postgres import PostgresPushListener
 from authsvc.revocation.channels.protocol import PushListener
@@ -30,7 +32,11 @@ LISTENER_NAME = "authsvc-token-version-cache"
 
 
 def start_version_cache(
-    settings: Settings, engine: Engine, siblings: SiblingCounter | None = None
+    settings: Settings,
+    engine: Engine,
+    siblings: SiblingCounter | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> QuickVersionSource | None:
     """The configured cache, subscribed to its channel if it has one; None when it is off.
 
@@ -73,6 +79,13 @@ def start_version_cache(
         max_users=settings.token_version_cache_max_users,
         max_age=settings.token_version_cache_max_age_seconds,
         siblings=siblings,
+        # An access token is valid until its `exp` plus the leeway, and instances' clocks may
+        # differ by up to the leeway: an ended session is remembered that long.
+        session_horizon=timedelta(
+            seconds=settings.access_token_ttl_seconds + 2 * settings.clock_leeway_seconds
+        ),
+        clock_skew=timedelta(seconds=settings.clock_leeway_seconds),
+        clock=clock,
     )
 
 

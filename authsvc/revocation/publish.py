@@ -27,6 +27,7 @@ from authsvc.revocation.channels.protocol import (
     encode_key_change,
     encode_payload,
 )
+from authsvc.revocation.session_ends import encode_session_end
 
 logger = logging.getLogger("authsvc")
 
@@ -54,6 +55,18 @@ def announce_token_version(db: Session, user_id: str, version: int) -> None:
     payload = encode_payload(user_id, version)
     _announce(db, PG_CHANNEL, REDIS_CHANNEL, payload)
     db.info.setdefault(_OWN_BUMPS, []).append((user_id, version))
+
+
+def announce_session_end(db: Session, session_id: str) -> None:
+    """Called in the transaction that ends a session: its access tokens are refused everywhere.
+
+    On the token-version channels (`revocation.session_ends`), so it is numbered on Redis, and
+    handed to this process's own cache at commit like a bump.
+    """
+    payload = encode_session_end(session_id)
+    _announce(db, PG_CHANNEL, REDIS_CHANNEL, payload)
+    user_id, version = payload.split(" ")
+    db.info.setdefault(_OWN_BUMPS, []).append((user_id, int(version)))
 
 
 def announce_key_change(db: Session, kid: str, state: str) -> None:

@@ -10,19 +10,28 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from authsvc.clock import Clock, SystemClock
 from authsvc.errors import VerifierUnavailable
 from authsvc.revocation.channels.protocol import PushListener
-from authsvc.storage.models import User
+from authsvc.revocation.ended import RecentlyEnded
+from authsvc.revocation.session_ends import ended_session_id
+from authsvc.storage.models import Session, User
 
 logger = logging.getLogger("authsvc.verify")
 
 _USERS = User.__table__
+_SESSIONS = Session.__table__
+# What a verifier that is not told authsvc's lifetimes assumes: the default access-token
+# lifetime (15 minutes) and twice the default clock leeway (30 seconds).
+DEFAULT_SESSION_HORIZON = timedelta(minutes=16)
+DEFAULT_CLOCK_SKEW = timedelta(seconds=30)
 
 
 class TokenVersionSource(Protocol):
@@ -36,7 +45,16 @@ class TokenVersionSource(Protocol):
     def close(self) -> None: ...
 
 
-class QuickVersionSource(TokenVersionSource, Protocol):
+@runtime_checkable
+class SessionEndSource(Protocol):
+    """A source that also knows which sessions have ended (not every source does)."""
+
+    def session_ended(self, session_id: str, *, issued_at: int) -> bool:
+        """Whether the session of a token issued at `issued_at` (epoch seconds) has ended."""
+        ...
+
+
+class QuickVersionSource(TokenVersionSource, SessionEndSource, Protocol):
     """A source that can say, without blocking, whether it knows the answer from memory."""
 
     def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
@@ -44,9 +62,13 @@ class QuickVersionSource(TokenVersionSource, Protocol):
         None): then current_version must be asked, off the event loop."""
         ...
 
+    def quick_session_ended(self, session_id: str, *, issued_at: int) -> bool | None:
+        """`session_ended` when memory answers it at once; None when it must be asked."""
+        ...
+
 
 class DatabaseSource:
-    """Reads `users.token_version` from authsvc's database, read-only, through its table."""
+    """Reads `users.token_version` and `sessions.ended_at` from authsvc's database, read-only."""
 
     def __init__(self, database_url: str | None = None, *, engine: Engine | None = None):
         if (database_url is None) == (engine is None):
@@ -54,19 +76,43 @@ class DatabaseSource:
         self._owns_engine = engine is None
         self.engine = engine or _read_only_engine(database_url or "")
         self.reads = 0
+        self.session_reads = 0
         self._query = select(_USERS.c.token_version, _USERS.c.disabled)
 
     def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
         self.reads += 1
-        try:
-            with self.engine.connect() as connection:
-                row = connection.execute(self._query.where(_USERS.c.id == user_id)).first()
-        except SQLAlchemyError as exc:
-            logger.warning("token-version read failed: %s", type(exc).__name__)
-            raise VerifierUnavailable() from exc
+        row = self._first(self._query.where(_USERS.c.id == user_id))
         if row is None or row.disabled:
             return None
         return int(row.token_version)
+
+    def session_ended(self, session_id: str, *, issued_at: int) -> bool:
+        return self.session_end(session_id) is not None
+
+    def session_end(self, session_id: str) -> datetime | None:
+        self.session_reads += 1
+        row = self._first(select(_SESSIONS.c.ended_at).where(_SESSIONS.c.id == session_id))
+        # No row: a session this database never had, or purged long after its tokens expired.
+        # Only a recorded end ends a session, as in the set of recently ended ones.
+        ended_at: datetime | None = None if row is None else row.ended_at
+        return ended_at
+
+    def ended_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        query = select(_SESSIONS.c.id, _SESSIONS.c.ended_at).where(_SESSIONS.c.ended_at >= since)
+        try:
+            with self.engine.connect() as connection:
+                return [(row.id, row.ended_at) for row in connection.execute(query)]
+        except SQLAlchemyError as exc:
+            logger.warning("ended-session read failed: %s", type(exc).__name__)
+            raise VerifierUnavailable() from exc
+
+    def _first(self, query: Any) -> Any:
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(query).first()
+        except SQLAlchemyError as exc:
+            logger.warning("token-version read failed: %s", type(exc).__name__)
+            raise VerifierUnavailable() from exc
 
     def close(self) -> None:
         if self._owns_engine:
@@ -122,6 +168,10 @@ class PushCachedSource:
     With `siblings` (the counter the workers of one server share, owned from here on)
     everything is forgotten whenever another worker committed a revocation, checked on every
     call.
+
+    When `source` can read sessions (a DatabaseSource), the same channel keeps the sessions
+    ended within `session_horizon` (authsvc's access-token lifetime and twice its clock leeway)
+    in memory as well (`revocation.ended`).
     """
 
     def __init__(
@@ -133,8 +183,21 @@ class PushCachedSource:
         max_age: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
         siblings: SharedCounter | None = None,
+        session_horizon: timedelta = DEFAULT_SESSION_HORIZON,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+        clock: Clock | None = None,
     ):
         self.source = source
+        self.ended = (
+            RecentlyEnded(
+                source,
+                horizon=session_horizon,
+                skew=clock_skew,
+                clock=clock or SystemClock(),
+            )
+            if isinstance(source, DatabaseSource)
+            else None
+        )
         self._listener = listener
         self._max_users = max_users
         self._max_age = max_age
@@ -207,12 +270,27 @@ class PushCachedSource:
             # A read begun before the revocation must not be cached after it either.
             self._generation += 1
             self._versions.clear()
+        if self.ended is not None:
+            # Its own sessions' ends too: the next check of one reloads them.
+            self.ended.forget()
+
+    def quick_session_ended(self, session_id: str, *, issued_at: int) -> bool | None:
+        if self.ended is None:
+            return False  # a source that cannot read sessions: the version check is all
+        return self.ended.quick_ended(session_id, issued_at=issued_at)
+
+    def session_ended(self, session_id: str, *, issued_at: int) -> bool:
+        if self.ended is None:
+            return False
+        return self.ended.ended(session_id, issued_at=issued_at)
 
     def channel_up(self) -> None:
         with self._lock:
             self._versions.clear()
             self._generation += 1
             self._trusted = True
+        if self.ended is not None:
+            self.ended.channel_up()
         self.up.set()
 
     def channel_down(self) -> None:
@@ -222,10 +300,17 @@ class PushCachedSource:
             self._trusted = False
             self._generation += 1
             self._versions.clear()
+        if self.ended is not None:
+            self.ended.channel_down()
         self.up.clear()
 
     def version_changed(self, user_id: str, version: int) -> None:
         """Forget the user's version: the next check reads it (`version` is not trusted)."""
+        session_id = ended_session_id(user_id)
+        if session_id is not None:
+            if self.ended is not None:
+                self.ended.announced(session_id)
+            return
         with self._lock:
             self._versions.pop(user_id, None)
             self._announcements += 1

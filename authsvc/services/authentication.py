@@ -7,11 +7,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import TokenRevoked
+from authsvc.errors import SessionEnded, TokenRevoked
 from authsvc.revocation.sources import QuickVersionSource
 from authsvc.services.issuing import TokenIssuer
+from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.tokens.access import AccessClaims
 
@@ -113,10 +115,11 @@ class Authenticated:
 
 @dataclass(frozen=True)
 class Authenticator:
-    """Verifies a token and compares its `tv` with the user's current one: the revocation check.
+    """Verifies a token, compares its `tv` with the user's current one and refuses a token of an
+    ended session (`session_ended`): the revocation check.
 
-    Without `versions` the user's row answers; with the push-invalidated cache, the row is read
-    only when the cache cannot answer (a miss, or its channel is down).
+    Without `versions` the user's and the session's rows answer; with the token-version cache,
+    the rows are read only when the cache cannot answer (a miss, or its channel is down).
     """
 
     issuer: TokenIssuer
@@ -137,14 +140,24 @@ class Authenticator:
             return None
         if version != claims.tv:
             raise TokenRevoked()
+        ended = self.versions.quick_session_ended(claims.sid, issued_at=claims.iat)
+        if ended is None:
+            return None
+        if ended:
+            raise SessionEnded()
         return Authenticated(claims, db=None, identities=self.identities)
 
     def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
         claims = self.issuer.verify(token, now=now)
         if self.versions is None:
-            return Authenticated(claims, db=db, user=current_user(db, claims))
+            user = current_user(db, claims)
+            if session_ended(db, claims.sid):
+                raise SessionEnded()
+            return Authenticated(claims, db=db, user=user)
         if self.versions.current_version(claims.sub, token=token, claimed=claims.tv) != claims.tv:
             raise TokenRevoked()
+        if self.versions.session_ended(claims.sid, issued_at=claims.iat):
+            raise SessionEnded()
         return Authenticated(claims, db=db, identities=self.identities)
 
 
@@ -154,3 +167,9 @@ def current_user(db: Session, claims: AccessClaims) -> User:
     if user is None or user.disabled or user.token_version != claims.tv:
         raise TokenRevoked()
     return user
+
+
+def session_ended(db: Session, session_id: str) -> bool:
+    """Whether the token's session has ended (only a recorded end counts, as everywhere)."""
+    row = db.execute(select(SessionRow.ended_at).where(SessionRow.id == session_id)).first()
+    return row is not None and row.ended_at is not None

@@ -16,6 +16,7 @@ from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
+from authsvc.revocation.publish import announce_session_end
 from authsvc.services import sessions, throttling
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.password_checks import (
@@ -225,9 +226,11 @@ def _refuse(
 def _end_replaced_session(db: Session, session_id: str, *, now: datetime) -> None:
     # The browser's cookies are about to be overwritten: its old session would linger as a
     # ghost device with a live refresh token.
-    db.execute(
+    result = db.execute(
         update(SessionRow)
         .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
         .values(ended_at=now, end_reason="replaced", refresh_hash=None)
         .execution_options(synchronize_session=False)
     )
+    if int(getattr(result, "rowcount", 0) or 0):
+        announce_session_end(db, session_id)

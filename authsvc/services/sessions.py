@@ -14,6 +14,7 @@ from authsvc.config import SingleSession
 from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.revocation.publish import announce_session_end
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
@@ -115,6 +116,8 @@ def end_own_session(
     if row is None or row.user_id != user_id or row.ended_at is not None:
         raise NotFound("No such session.")
     end_session(row, reason="ended_by_user", now=now)
+    # The device's access tokens are refused on their next request, not when they expire.
+    announce_session_end(db, row.id)
     audit.record(db, "session_ended", now=now, user_id=user_id, client=client, session_id=row.id)
 
 

@@ -113,7 +113,8 @@ class Session(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: instances load the sessions ended within the last access-token lifetime.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
 

@@ -19,11 +19,12 @@ from authsvc.errors import (
     Forbidden,
     InvalidToken,
     NotAuthenticated,
+    SessionEnded,
     TokenRevoked,
     VerificationError,
     VerifierUnavailable,
 )
-from authsvc.revocation.sources import TokenVersionSource
+from authsvc.revocation.sources import SessionEndSource, TokenVersionSource
 from authsvc.tokens.access import AccessClaims, TokenPolicy, read_token, verify_access_token
 from authsvc.tokens.memo import TokenMemo, TokenState, copy_of, footprint
 from authsvc.verify.http import HttpClient, UrllibClient
@@ -104,7 +105,9 @@ class TokenVerifier:
     """Validates authsvc access tokens on every request, without calling authsvc.
 
     The signature is checked against the published JWKS, the claims with the same rules as
-    authsvc (`authsvc.tokens`), and `tv` against `versions` (see `authsvc.verify.sources`).
+    authsvc (`authsvc.tokens`), `tv` against `versions` (see `authsvc.verify.sources`), and,
+    when `versions` knows sessions (`DatabaseSource`, a `PushCachedSource` on one), whether the
+    token's session has ended (`session_ended`).
     Over HTTP (the FastAPI dependency, the middleware) the access cookie is read only under the
     name authsvc gives it, and an unsafe request it authenticates must come from the service's
     own origin or one of `allowed_origins`; a bearer token needs neither.
@@ -132,6 +135,8 @@ class TokenVerifier:
         self.issuer = issuer.rstrip("/")
         self.policy = TokenPolicy(issuer=self.issuer, audience=audience, leeway=leeway)
         self.versions = versions
+        # Sources that know ended sessions (the database, a push cache on it) refuse their tokens.
+        self._sessions = versions if isinstance(versions, SessionEndSource) else None
         self.clock = clock or SystemClock()
         self.jwks: KeyProvider = keys or JwksCache(
             http or UrllibClient(),
@@ -172,6 +177,11 @@ class TokenVerifier:
         if version is None or version != session.token_version:
             self.stats.refused += 1
             raise TokenRevoked()
+        if self._sessions is not None and self._sessions.session_ended(
+            session.session_id, issued_at=session.claims.iat
+        ):
+            self.stats.refused += 1
+            raise SessionEnded()
         self.stats.verified += 1
         return session
 

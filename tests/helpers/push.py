@@ -3,16 +3,23 @@ channels' connections (only those carrying a name of ours)."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
+import pytest
 import redis
 
 from authsvc.revocation.cache import LISTENER_NAME
 from authsvc.revocation.channels.protocol import PG_CHANNEL, REDIS_CHANNEL, PushListener
 from tests.helpers.database import execute
+from tests.helpers.suites import redis_test_url
 
 
 class Recorder:
@@ -134,3 +141,27 @@ class HandAnnouncer:
             id=user_id,
         )
         self.announce(f"{user_id} {rows[0][0]}")
+
+
+# Each channel, on each database it serves.
+CHANNEL_CASES = ["postgres", "redis-on-sqlite", "redis-on-postgresql"]
+
+
+def channel_case(request: pytest.FixtureRequest, tmp_path: Path) -> HandAnnouncer:
+    """The channel and database of a CHANNEL_CASES parameter, for a module's fixture."""
+    if request.param == "redis-on-sqlite":
+        path = tmp_path / "authsvc.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return HandAnnouncer("redis", f"sqlite:///{path}", redis_test_url())
+    postgres: str = request.getfixturevalue("postgres_url")
+    if request.param == "postgres":
+        return HandAnnouncer("postgres", postgres)
+    return HandAnnouncer("redis", postgres, redis_test_url())
+
+
+async def channel_trusted(client: httpx.AsyncClient) -> None:
+    """Wait until the server's token-version channel is up: only then does memory answer."""
+    deadline = time.monotonic() + 10
+    while "authsvc_token_version_cache_trusted 1.0" not in (await client.get("/metrics")).text:
+        assert time.monotonic() < deadline, "the token-version channel never came up"
+        await asyncio.sleep(0.02)

@@ -27,9 +27,9 @@ def sha256(token: str) -> str:
 
 
 def status_and_error(response: httpx.Response) -> tuple[int, str | None]:
-    """The status, and the error code when the answer is not a 200."""
+    """The status, and the error code when the answer is an error."""
     return response.status_code, (
-        response.json().get("error") if response.status_code != 200 else None
+        response.json().get("error") if response.status_code >= 400 else None
     )
 
 
