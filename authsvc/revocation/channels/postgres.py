@@ -91,6 +91,7 @@ class _PostgresListener(ListenerThread[H]):
         with self._connect(self.application_name) as conn, self._proof() as proof:
             conn.execute(f"LISTEN {self.channel}")
             conn.execute(f"LISTEN {proof.channel}")
+            proof.start()
             up = False
             while not self.stopping:
                 for notify in conn.notifies(timeout=self.poll_seconds):

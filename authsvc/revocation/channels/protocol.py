@@ -15,11 +15,12 @@ as a PUBLISH right after the commit.
   `authsvc_signing_keys` and `authsvc:signing_keys`. On SQLite, which has no channel, a watcher
   asks the database's change counter (`PRAGMA data_version`) and reports the keys that changed.
 
-A listener runs in a daemon thread, reports `channel_up` once it is subscribed, each announcement
-as it arrives, and `channel_down` the moment the connection fails, then reconnects with
-exponential backoff. Anything that caches what is announced must stop trusting itself between a
-`channel_down` and the next `channel_up`: announcements made in that gap are lost. A sequence
-gap on Redis is reported the same way, as `channel_down` then `channel_up`.
+A listener runs in a daemon thread, reports `channel_up` once it is subscribed and a probe of its
+own has come back (`thread.py`), each announcement as it arrives, and `channel_down` the moment
+the connection fails or its probes stop coming back, then reconnects with exponential backoff.
+Anything that caches what is announced must stop trusting itself between a `channel_down` and
+the next `channel_up`: announcements made in that gap are lost. A sequence gap on Redis is
+reported the same way, as `channel_down` then `channel_up`.
 
 psycopg and redis are imported by the listeners that use them, so the verifier installs without
 either (they come with the `postgres` and `redis` extras).

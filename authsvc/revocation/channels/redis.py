@@ -113,7 +113,10 @@ class RedisPushListener(ListenerThread[PushHandler]):
                 pubsub.subscribe(proof.channel, REDIS_CHANNEL)
                 while not self.stopping:
                     message = pubsub.get_message(timeout=self.poll_seconds)
-                    if message is not None and message["type"] == "message":
+                    if message is not None and message["type"] == "subscribe":
+                        if _text(message["channel"]) == proof.channel:
+                            proof.start()
+                    elif message is not None and message["type"] == "message":
                         if _text(message["channel"]) == proof.channel:
                             proof.arrived()
                         else:

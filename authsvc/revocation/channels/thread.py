@@ -124,13 +124,19 @@ class Proof:
 
     def __enter__(self) -> Proof:
         self._since = time.monotonic()
-        self._thread.start()
         return self
+
+    def start(self) -> None:
+        """Start probing, once the listener is subscribed to `channel`, so no probe is missed."""
+        if not self._thread.is_alive() and not self._done.is_set():
+            self._thread.start()
 
     def __exit__(self, *_exc: object) -> None:
         # Not joined: a probe stuck on a frozen connection must not hold the listener up; the
         # thread ends as soon as its send returns or fails.
         self._done.set()
+        if self._thread.ident is None:
+            self._close()
 
     def arrived(self) -> None:
         """One of our probes came back: the channel delivers."""
