@@ -35,6 +35,7 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
     scripts = [
         ("session_vs_healthz.py", [] if postgres else ["--no-postgres"]),
         ("login_storm.py", ["--seconds", "5"] if quick else []),
+        ("unknown_kids.py", ["--seconds", "5"] if quick else []),
         ("peers.py", ["--seconds", "3", "--rounds", "1"] if quick else []),
         (
             "verifier.py",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated
+from authsvc.keys.refresh import ReloadPending
 from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
 from authsvc.services.authentication import Authenticated
@@ -135,7 +136,7 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
         runtime.metrics.validated("missing")
         raise NotAuthenticated()
     try:
-        authenticated = runtime.authenticator.authenticate_quickly(token, now=runtime.clock.now())
+        authenticated = await _from_memory(runtime, token)
         if authenticated is None or (identity and authenticated.remembered_identity is None):
             authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
     except InvalidToken as exc:
@@ -143,6 +144,16 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
         raise
     runtime.metrics.validated("valid")
     return authenticated
+
+
+async def _from_memory(runtime: Runtime, token: str) -> Authenticated | None:
+    """`authenticate_quickly`, awaiting (never waiting on the loop for) a key-ring reload."""
+    for _ in range(3):
+        try:
+            return runtime.authenticator.authenticate_quickly(token, now=runtime.clock.now())
+        except ReloadPending as pending:
+            await pending.wait()
+    return None  # still reloading: the check in the threadpool waits there
 
 
 def _check_in_session(runtime: Runtime, token: str, identity: bool) -> Authenticated:
