@@ -33,7 +33,8 @@ class Call:
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        """A success that did what was asked (not a logout that found nobody to log out)."""
+        return self.status is not None and 200 <= self.status < 300 and self.error is None
 
     @property
     def answered(self) -> bool:

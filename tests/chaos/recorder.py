@@ -23,13 +23,23 @@ def upstream_port(response: httpx.Response) -> int | None:
 
 
 def error_code(response: httpx.Response | None) -> str | None:
-    if response is None or response.status_code < 400:
+    """The error code of a refusal; "nobody_logged_out" for a logout everywhere that revoked
+    nothing (its token was already refused: it answered as to an anonymous client, 200 with
+    `"everywhere": false`)."""
+    if response is None or not response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
         return None
     try:
         body = response.json()
     except ValueError:
         return None
-    code = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    if response.status_code < 400:
+        revoked_nothing = body.get("logged_out") is False or body.get("everywhere") is False
+        return "nobody_logged_out" if revoked_nothing else None
+    code = body.get("error")
     return code if isinstance(code, str) else None
 
 
