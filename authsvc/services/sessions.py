@@ -187,21 +187,15 @@ def apply_single_session(
     now: datetime,
     replacing: str | None = None,
 ) -> None:
-    """Enforce the one-device policy at login, before the new session exists.
+    """Enforce the one-device policy at login, under the user's row lock, before the new session.
 
     `replacing` is the session this very browser held: it never blocks its own re-login.
     """
     if mode is SingleSession.off:
         return
     if mode is SingleSession.deny:
-        # Take the user's row for writing first: two logins racing (PostgreSQL row lock,
-        # SQLite's write lock) then check one after the other, and only one of them gets in.
-        db.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(token_version=User.token_version)
-            .execution_options(synchronize_session=False)
-        )
+        # The login holds the user's row lock (`lock_user`) since its password check: two
+        # logins racing check one after the other, and only one of them gets in.
         others = and_(SessionRow.user_id == user.id, alive_clause(now))
         if replacing is not None:
             others = and_(others, SessionRow.id != replacing)

@@ -1,13 +1,14 @@
-"""Hashers for tests of the hashing bound: one holds the only slot until a test lets it go, one
-notes the priority it runs at."""
+"""Hashers for tests: one holds the only hashing slot until a test lets it go, one notes the
+priority it runs at, one stops a verification midway so a test can change the account then."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -63,3 +64,54 @@ class PriorityRecordingHasher(Argon2Hasher):
     def verify(self, password: str, stored_hash: str) -> Verification:
         self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return super().verify(password, stored_hash)
+
+
+class GatedHasher(Argon2Hasher):
+    """Cheap argon2id whose next verification, once armed, waits until the test opens the gate.
+
+    The verification is done (against the hash its caller read) before the wait: the request
+    then stands where a real hash spends its ~100 ms, the window a concurrent change falls into.
+    """
+
+    def __init__(self, memory_cost: int = 1024) -> None:
+        super().__init__(memory_cost=memory_cost, time_cost=1)
+        self._lock = threading.Lock()
+        self._armed = False
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def arm(self) -> None:
+        """Make the next verification (only that one) wait for `open`."""
+        with self._lock:
+            self.entered.clear()
+            self.gate.clear()
+            self._armed = True
+
+    def open(self) -> None:
+        self.gate.set()
+
+    def verify(self, password: str, stored_hash: str) -> Verification:
+        result = super().verify(password, stored_hash)
+        with self._lock:
+            armed, self._armed = self._armed, False
+        if armed:
+            self.entered.set()
+            self.gate.wait(timeout=30)
+        return result
+
+
+@asynccontextmanager
+async def held_inside_verification(
+    hasher: GatedHasher, request: Coroutine[Any, Any, httpx.Response]
+) -> AsyncIterator[asyncio.Task[httpx.Response]]:
+    """Send `request` and hold it inside its password verification for the body of the block.
+
+    On leaving, the gate opens and the request goes on; await the task for its answer.
+    """
+    hasher.arm()
+    task = asyncio.create_task(request)
+    try:
+        assert await asyncio.to_thread(hasher.entered.wait, 30), "no verification started"
+        yield task
+    finally:
+        hasher.open()
