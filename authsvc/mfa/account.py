@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from authsvc.errors import Conflict, InvalidMfaCode
 from authsvc.mfa import challenges, factors, recovery
 from authsvc.mfa.changes import factor_changed
-from authsvc.mfa.locking import lock_user
 from authsvc.mfa.service import MfaService
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
@@ -20,6 +19,7 @@ from authsvc.services.authentication import Authenticated
 from authsvc.services.sessions import end_sessions
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import MfaFactor, User
 
 

@@ -17,13 +17,13 @@ from authsvc.errors import (
 )
 from authsvc.mfa import challenges, factors, recovery
 from authsvc.mfa.changes import factor_changed
-from authsvc.mfa.locking import lock_user
 from authsvc.mfa.sealing import SecretSealer
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services import throttling
 from authsvc.services.login import LoginResult, LoginService
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import MfaChallenge, User
 from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.access import AccessClaims
