@@ -21,6 +21,7 @@ from authsvc.keys.metrics import KeyChannelCollector, KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
+from authsvc.mfa.notices import SecurityNotices
 from authsvc.mfa.sealing import SecretSealer
 from authsvc.mfa.service import MfaRules, MfaService
 from authsvc.observability.audit import ClientInfo
@@ -155,6 +156,7 @@ class Runtime:
             login,
             throttles.mfa,
             MfaRules.from_settings(settings),
+            SecurityNotices(mail),
         )
         runtime = cls(
             settings=settings,

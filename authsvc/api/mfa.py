@@ -85,6 +85,8 @@ def complete_login(
     )
     db.commit()
     result = completed.login
+    if completed.recovery_codes is not None:
+        runtime.mfa.notices.send(result.user.id, "mfa_factor_added")
     session = hand_out(
         runtime,
         request,
@@ -171,6 +173,7 @@ def confirm_totp(
     )
     reissue(runtime, db, request, response, confirmed.user, authenticated.claims.sid)
     db.commit()
+    runtime.mfa.notices.send(confirmed.user.id, "mfa_factor_added")
     return FactorConfirmedResponse(
         factor=FactorOut.model_validate(confirmed.factor), recovery_codes=confirmed.recovery_codes
     )
@@ -197,6 +200,7 @@ def remove_factor(
     reissue(runtime, db, request, response, user, authenticated.claims.sid)
     status = mfa_account.status(db, user.id)
     db.commit()
+    runtime.mfa.notices.send(user.id, "mfa_factor_removed")
     return MfaStatusResponse(
         factors=[FactorOut.model_validate(factor) for factor in status.factors],
         recovery_codes_left=status.recovery_codes_left,
@@ -222,6 +226,7 @@ def regenerate_recovery_codes(
     )
     reissue(runtime, db, request, response, user, authenticated.claims.sid)
     db.commit()
+    runtime.mfa.notices.send(user.id, "mfa_recovery_codes_regenerated")
     return RecoveryCodesResponse(recovery_codes=codes)
 
 
@@ -245,6 +250,7 @@ def reset_mfa(
     if reset is None:
         raise NotFound("No such user.")
     db.commit()
+    runtime.mfa.notices.send(reset.id, "mfa_reset")
     return MfaResetResponse(user_id=reset.id)
 
 

@@ -17,6 +17,7 @@ from authsvc.errors import (
 )
 from authsvc.mfa import challenges, factors, recovery
 from authsvc.mfa.changes import factor_changed
+from authsvc.mfa.notices import SecurityNotices
 from authsvc.mfa.sealing import SecretSealer
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
@@ -85,6 +86,7 @@ class MfaService:
     login: LoginService
     throttle: Throttle
     rules: MfaRules
+    notices: SecurityNotices = SecurityNotices(None)
 
     def second_step(
         self, db: Session, user: User, client: ClientInfo, remember: bool, now: datetime

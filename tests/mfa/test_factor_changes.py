@@ -6,11 +6,13 @@ import json
 
 import httpx
 
+from authsvc.config import Settings
 from tests.helpers.cli import cli
 from tests.helpers.clock import FakeClock
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
+from tests.helpers.mail import MailServer, body_text
 from tests.helpers.mfa import code, enrol_totp, password_step, sign_in_with_code
 
 
@@ -224,3 +226,22 @@ async def test_an_admin_with_a_factor_needs_step_up_for_admin_actions(
 
     assert (refused.status_code, refused.json()["error"]) == (403, "step_up_required")
     assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_factor_change_is_mailed_to_the_user(
+    client_factory: ClientFactory,
+    mail_settings: Settings,
+    mail: MailServer,
+    make_user: MakeUser,
+    clock: FakeClock,
+) -> None:
+    make_user(email="alice@example.com", email_verified=True)
+    async with client_factory(mail_settings) as client:
+        await log_in(client)
+        await enrol_totp(client, clock)
+
+        [message] = mail.inbox.wait_for(1)
+
+    assert message["To"] == "alice@example.com"
+    assert "Sign-in security" in message["Subject"]
+    assert "A second factor (an authenticator app) was added." in body_text(message)
