@@ -152,7 +152,7 @@ class Runtime:
             send_confirmation=_confirmation_sender(verification),
         )
         mfa = MfaService(
-            SecretSealer(_csrf_secrets(settings)[0]),
+            SecretSealer(*_csrf_secrets(settings)),
             login,
             throttles.mfa,
             MfaRules.from_settings(settings),

@@ -20,28 +20,35 @@ _VERSION = b"v1"
 
 
 class SecretSealer:
-    """Seals and opens factor secrets; built once from the key-encryption secret."""
+    """Seals and opens factor secrets: the first secret seals, every one opens (in HS256 mode the
+    list is AUTHSVC_JWT_SECRETS, so putting a new one first keeps the factors readable)."""
 
-    def __init__(self, secret: str):
-        derived = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32,
-            salt=b"authsvc/key-encryption/v1",
-            info=b"mfa-secret-at-rest",
-        ).derive(secret.encode())
-        self._aead = AESGCM(derived)
+    def __init__(self, *secrets: str):
+        self._aeads = [
+            AESGCM(
+                HKDF(
+                    algorithm=hashes.SHA256(),
+                    length=32,
+                    salt=b"authsvc/key-encryption/v1",
+                    info=b"mfa-secret-at-rest",
+                ).derive(secret.encode())
+            )
+            for secret in secrets
+        ]
 
     def seal(self, factor_id: str, plaintext: str) -> bytes:
         nonce = os.urandom(12)
-        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), factor_id.encode())
+        sealed = self._aeads[0].encrypt(nonce, plaintext.encode(), factor_id.encode())
+        return _VERSION + nonce + sealed
 
     def open(self, factor_id: str, blob: bytes) -> str:
         if blob[:2] != _VERSION:
             raise KeyDecryptionError(f"factor {factor_id}: unknown encryption format")
-        try:
-            plain = self._aead.decrypt(blob[2:14], blob[14:], factor_id.encode())
-        except InvalidTag as exc:
-            raise KeyDecryptionError(
-                f"factor {factor_id}: AUTHSVC_KEY_ENCRYPTION_SECRET does not decrypt its secret"
-            ) from exc
-        return plain.decode()
+        for aead in self._aeads:
+            try:
+                return aead.decrypt(blob[2:14], blob[14:], factor_id.encode()).decode()
+            except InvalidTag:
+                continue
+        raise KeyDecryptionError(
+            f"factor {factor_id}: AUTHSVC_KEY_ENCRYPTION_SECRET does not decrypt its secret"
+        )

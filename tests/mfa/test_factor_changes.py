@@ -266,3 +266,21 @@ async def test_a_new_key_encryption_secret_takes_the_totp_secrets_along(
     assert json.loads(result.stdout)["factor_secrets"] == 1
     async with client_factory(make_settings(key_encryption_secret=new_secret)) as other:
         await sign_in_with_code(other, enrolled.secret, clock)
+
+
+async def test_in_hs256_mode_a_new_first_secret_keeps_the_factors_readable(
+    client_factory: ClientFactory,
+    make_user: MakeUser,
+    make_settings: MakeSettings,
+    clock: FakeClock,
+) -> None:
+    old, new = "o" * 40, "n" * 40
+    make_user()
+    async with client_factory(make_settings(jwt_secrets=old, key_encryption_secret=None)) as client:
+        await log_in(client)
+        enrolled = await enrol_totp(client, clock)
+
+    async with client_factory(
+        make_settings(jwt_secrets=f"{new},{old}", key_encryption_secret=None)
+    ) as client:
+        await sign_in_with_code(client, enrolled.secret, clock)
