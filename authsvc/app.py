@@ -25,6 +25,7 @@ from authsvc.api import (
     health,
     introspect,
     mail,
+    mfa,
     sessions,
     wellknown,
 )
@@ -112,6 +113,7 @@ def create_app(
         sessions.router,
         account.router,
         admin.router,
+        mfa.router,
         introspect.router,
     ):
         serve_routes(app, router)

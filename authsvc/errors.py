@@ -13,6 +13,13 @@ Exception
  │    ├── PayloadTooLarge (413 payload_too_large)
  │    │    └── SessionStateTooLarge (413 session_state_too_large)
  │    ├── InvalidCredentials (401 invalid_credentials)
+ │    ├── InvalidMfaCode (401 invalid_mfa_code): a wrong TOTP or recovery code
+ │    │    └── MfaCodeReused (401 mfa_code_reused): a TOTP code of a step already used
+ │    ├── MfaStepInvalid (401 mfa_step_invalid): no or unknown step cookie
+ │    │    ├── MfaStepUsed (401 mfa_step_used)
+ │    │    ├── MfaStepExpired (401 mfa_step_expired)
+ │    │    ├── MfaStepOtherBrowser (401 mfa_step_other_browser)
+ │    │    └── MfaStepStale (401 mfa_step_stale): the account changed since the password step
  │    ├── NotAuthenticated (401 not_authenticated)
  │    ├── InvalidToken (401 invalid_token)
  │    │    ├── TokenExpired (401 token_expired)
@@ -26,15 +33,19 @@ Exception
  │    ├── InvalidClient (401 invalid_client)
  │    ├── Forbidden (403 forbidden)
  │    │    ├── CsrfFailed (403 csrf_failed)
- │    │    └── EmailNotVerified (403 email_not_verified)
+ │    │    ├── EmailNotVerified (403 email_not_verified)
+ │    │    ├── StepUpRequired (403 step_up_required): a recent second factor is needed
+ │    │    └── MfaEnrolmentRequired (403 mfa_enrolment_required)
  │    ├── NotFound (404 not_found)
  │    ├── MethodNotAllowed (405 method_not_allowed)
  │    ├── Conflict (409 conflict)
- │    │    └── SessionActive (409 session_active)
+ │    │    ├── SessionActive (409 session_active)
+ │    │    └── LastSignInMethod (409 last_sign_in_method)
  │    ├── TooManyAttempts (429 too_many_attempts)
  │    └── ServiceUnavailable (503 service_unavailable)
  │         ├── VerifierUnavailable (503 service_unavailable): the verifier cannot check a token
  │         └── PasswordWorkBusy (503 password_work_busy): every password-hashing slot is taken
+ ├── SecondStepDue: the password was right and the login goes on to its second step
  ├── MissingSetting: a command needs a setting that is not configured
  ├── StartupError: the service cannot start; the message says what the operator must do
  ├── KeyDecryptionError: the key-encryption secret does not open a stored key
@@ -112,6 +123,43 @@ class InvalidCredentials(AuthError):
     status = 401
     # The same words for an unknown user, a wrong password and a disabled account.
     default_detail = "Invalid username or password."
+
+
+class InvalidMfaCode(AuthError):
+    code = "invalid_mfa_code"
+    status = 401
+    default_detail = "The code is not valid."
+
+
+class MfaCodeReused(InvalidMfaCode):
+    code = "mfa_code_reused"
+    default_detail = "This code was already used; wait for the next one."
+
+
+class MfaStepInvalid(AuthError):
+    code = "mfa_step_invalid"
+    status = 401
+    default_detail = "No sign-in is waiting for a second factor here; log in again."
+
+
+class MfaStepUsed(MfaStepInvalid):
+    code = "mfa_step_used"
+    default_detail = "This sign-in was already completed or abandoned; log in again."
+
+
+class MfaStepExpired(MfaStepInvalid):
+    code = "mfa_step_expired"
+    default_detail = "The time for the second step ran out; log in again."
+
+
+class MfaStepOtherBrowser(MfaStepInvalid):
+    code = "mfa_step_other_browser"
+    default_detail = "This sign-in was started in another browser; log in again here."
+
+
+class MfaStepStale(MfaStepInvalid):
+    code = "mfa_step_stale"
+    default_detail = "The account changed since the password was checked; log in again."
 
 
 class NotAuthenticated(AuthError):
@@ -194,6 +242,19 @@ class EmailNotVerified(Forbidden):
     default_detail = "Confirm your email address before signing in."
 
 
+class StepUpRequired(Forbidden):
+    code = "step_up_required"
+    default_detail = (
+        "This change needs a recent sign-in with your second factor: log in again with it "
+        "(POST /login, then POST /login/mfa) and retry."
+    )
+
+
+class MfaEnrolmentRequired(Forbidden):
+    code = "mfa_enrolment_required"
+    default_detail = "This account must add a second factor before it can sign in."
+
+
 class NotFound(AuthError):
     code = "not_found"
     status = 404
@@ -215,6 +276,11 @@ class Conflict(AuthError):
 class SessionActive(Conflict):
     code = "session_active"
     default_detail = "Another session of this account is active; log out there first."
+
+
+class LastSignInMethod(Conflict):
+    code = "last_sign_in_method"
+    default_detail = "This is the last way to sign in to the account; add another first."
 
 
 class TooManyAttempts(AuthError):
@@ -242,6 +308,17 @@ class PasswordWorkBusy(ServiceUnavailable):
 
     code = "password_work_busy"
     default_detail = "Too many password checks at once; try again shortly."
+
+
+class SecondStepDue(Exception):
+    """The password was right; the login needs its second step (`purpose` login or enrol)."""
+
+    def __init__(self, token: str, purpose: str, factors: list[str], expires_in: int):
+        self.token = token
+        self.purpose = purpose
+        self.factors = factors
+        self.expires_in = expires_in
+        super().__init__(purpose)
 
 
 class MissingSetting(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -21,6 +21,9 @@ from authsvc.keys.metrics import KeyChannelCollector, KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
+from authsvc.mfa.notices import SecurityNotices
+from authsvc.mfa.sealing import SecretSealer
+from authsvc.mfa.service import MfaRules, MfaService
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
 from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
@@ -85,6 +88,8 @@ class Runtime:
     hasher: BoundedHasher
     password_gate: PasswordGate
     login: LoginService
+    # Second factors and the second step of a login (its hook is in `login`).
+    mfa: MfaService
     accounts: AccountService
     # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
     mail: AccountMail | None
@@ -147,6 +152,21 @@ class Runtime:
         if mail is not None:
             recovery = PasswordRecovery(mail, throttles.password_reset, passwords)
             verification = EmailVerification(mail, throttles.email_verification)
+        login = LoginService(
+            hasher,
+            issuer,
+            throttles.login,
+            settings.single_session,
+            require_verified_email=settings.require_verified_email,
+            send_confirmation=_confirmation_sender(verification),
+        )
+        mfa = MfaService(
+            SecretSealer(*_csrf_secrets(settings)),
+            login,
+            throttles.mfa,
+            MfaRules.from_settings(settings),
+            SecurityNotices(mail),
+        )
         runtime = cls(
             settings=settings,
             clock=clock,
@@ -164,14 +184,8 @@ class Runtime:
             password_gate=PasswordGate(
                 workers=hasher.workers, queue=hasher.queue, wait=hasher.wait
             ),
-            login=LoginService(
-                hasher,
-                issuer,
-                throttles.login,
-                settings.single_session,
-                require_verified_email=settings.require_verified_email,
-                send_confirmation=_confirmation_sender(verification),
-            ),
+            login=replace(login, second_step=mfa.second_step),
+            mfa=mfa,
             accounts=AccountService(hasher, password_policy, issuer, throttles),
             mail=mail,
             recovery=recovery,
@@ -300,7 +314,8 @@ def _prepare_keys(
 
 
 def _csrf_secrets(settings: Settings) -> list[str]:
-    """The service's own secret material: the HS256 list in that mode, else the KEK."""
+    """The service's own secret material: the HS256 list in that mode, else the KEK (also what
+    seals TOTP secrets, with a key of their own derived from it)."""
     if settings.hs256_mode:
         return [secret.get_secret_value() for secret in settings.jwt_secrets]
     return [settings.require_key_encryption_secret()]

@@ -42,13 +42,15 @@ LAYERS: dict[str, int] = {
     "authsvc.web": 4,
     "authsvc.services": 5,
     "authsvc.verify": 5,
-    "authsvc.runtime": 6,
-    "authsvc.api": 7,
+    # Multi-factor sign-in builds on the login, session and account use cases.
+    "authsvc.mfa": 6,
+    "authsvc.runtime": 7,
+    "authsvc.api": 8,
     # The hosted pages: routers like api/, built on its dependencies and cookie hand-out.
-    "authsvc.ui": 8,
-    "authsvc.app": 9,
-    "authsvc.cli": 10,
-    "authsvc.__main__": 11,
+    "authsvc.ui": 9,
+    "authsvc.app": 10,
+    "authsvc.cli": 11,
+    "authsvc.__main__": 12,
 }
 # The downstream SDK runs in other services: it may use only what it shares with the server.
 VERIFIER_MAY_IMPORT = (

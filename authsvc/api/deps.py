@@ -179,11 +179,23 @@ OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]
 ADMIN_ROLE = "admin"
 
 
-async def admin_session(authenticated: CurrentSession) -> Authenticated:
-    """The token must carry the admin role and the account must still hold it."""
+def step_up_session(runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession) -> Authenticated:
+    """A sensitive change: a user with a second factor must have shown it recently (step-up)."""
+    runtime.mfa.require_step_up(
+        db, authenticated.user.id, authenticated.claims, runtime.clock.now()
+    )
+    return authenticated
+
+
+StepUpSession = Annotated[Authenticated, Depends(step_up_session)]
+
+
+def admin_session(runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession) -> Authenticated:
+    """The token must carry the admin role, the account must still hold it, and an admin with a
+    second factor must have shown it recently."""
     if ADMIN_ROLE not in authenticated.claims.roles or ADMIN_ROLE not in authenticated.user.roles:
         raise Forbidden("This needs the admin role.")
-    return authenticated
+    return step_up_session(runtime, db, authenticated)
 
 
 AdminSession = Annotated[Authenticated, Depends(admin_session)]

@@ -21,6 +21,7 @@ from authsvc.config.groups import (
     SettingsGroup,
     SigningKeySettings,
 )
+from authsvc.config.mfa import MfaPolicy, MfaSettings
 from authsvc.config.settings import (
     GROUPS,
     Settings,
@@ -59,6 +60,8 @@ __all__ = [
     "LoginThrottleSettings",
     "MailSettings",
     "MaintenanceSettings",
+    "MfaPolicy",
+    "MfaSettings",
     "ObservabilitySettings",
     "Registration",
     "SameSite",

@@ -26,6 +26,7 @@ from authsvc.config.groups import (
     SettingsGroup,
     SigningKeySettings,
 )
+from authsvc.config.mfa import MfaSettings
 from authsvc.config.values import TokenVersionCache
 
 
@@ -41,6 +42,7 @@ class Settings(
     PasswordHashingSettings,
     HostedPagesSettings,
     MailSettings,
+    MfaSettings,
     ObservabilitySettings,
     DownstreamSettings,
     MaintenanceSettings,

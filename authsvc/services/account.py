@@ -195,7 +195,7 @@ class AccountService:
         row.previous_refresh_hash = None
         row.refreshed_at = now
         row.last_used_at = now
-        access = self.issuer.issue(user, row.id, row.state, now=now)
+        access = self.issuer.issue_for(user, row, row.state, now=now)
         return Renewed(session=row, access=access, refresh_token=refresh.token)
 
     def registration_throttle_refuses(self, client: ClientInfo, *, now: datetime) -> bool:

@@ -66,6 +66,9 @@ class LoginService:
     # AUTHSVC_REQUIRE_VERIFIED_EMAIL, and what sends a new confirmation link to a refused user.
     require_verified_email: bool = False
     send_confirmation: Callable[[str, ClientInfo, datetime], None] | None = None
+    # Asked once the password proved right: raises `SecondStepDue` when the account must still
+    # show a second factor (or enrol one) before it gets a session.
+    second_step: Callable[[Session, User, ClientInfo, bool, datetime], None] | None = None
 
     def throttle_refuses(self, client: ClientInfo, username: str, *, now: datetime) -> bool:
         """Whether the throttle would refuse this login now; asked without counting anything."""
@@ -91,6 +94,8 @@ class LoginService:
         throttling.enforce(db, self.throttle, client, now=now, account=account)
         try:
             user = self._verified_user(db, credentials, client, now=now)
+            if self.second_step is not None:
+                self.second_step(db, user, client, credentials.remember, now)
             # The password was right from here on: a refusal is not a guess to count.
             sessions.apply_single_session(
                 db, user, self.single_session, client=client, now=now, replacing=replaces_session
@@ -182,8 +187,42 @@ class LoginService:
             "Confirm your email address first: a link to do so is on its way to it."
         )
 
+    def complete(
+        self,
+        db: Session,
+        user: User,
+        remember: bool,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        amr: tuple[str, ...],
+        aal: int,
+        replaces_session: str | None = None,
+    ) -> LoginResult:
+        """Open the session of a login whose second step passed, under the user's lock."""
+        try:
+            sessions.apply_single_session(
+                db, user, self.single_session, client=client, now=now, replacing=replaces_session
+            )
+        except SessionActive:
+            keep_when_refused(db)
+            raise
+        if replaces_session is not None:
+            _end_replaced_session(db, replaces_session, now=now)
+        result = self._open_session(db, user, remember, client, now=now, amr=amr, aal=aal)
+        self.throttle.succeeded(now, client=client.ip, account=user.username)
+        return result
+
     def _open_session(
-        self, db: Session, user: User, remember: bool, client: ClientInfo, *, now: datetime
+        self,
+        db: Session,
+        user: User,
+        remember: bool,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        amr: tuple[str, ...] = ("pwd",),
+        aal: int = 1,
     ) -> LoginResult:
         lifetimes = self.issuer.lifetimes
         absolute_expires_at = now + lifetimes.absolute_for(remember)
@@ -200,9 +239,12 @@ class LoginService:
             user_agent=(client.user_agent or "")[:512] or None,
             client_ip=client.ip,
             state={},
+            amr=list(amr),
+            aal=aal,
+            auth_time=now,
         )
         db.add(session)
-        access = self.issuer.issue(user, session.id, {}, now=now)
+        access = self.issuer.issue_for(user, session, {}, now=now)
         db.flush()
         audit.record(
             db, "login_success", now=now, user_id=user.id, client=client, session_id=session.id

@@ -156,4 +156,4 @@ def _issue(
         end_session(row, reason="disabled", now=now)
         keep_when_refused(db)
         raise InvalidRefreshToken()
-    return user, issuer.issue(user, row.id, row.state, now=now)
+    return user, issuer.issue_for(user, row, row.state, now=now)

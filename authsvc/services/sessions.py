@@ -162,7 +162,7 @@ def update_state(
     user = authenticated.user
     row = live_session(db, user.id, authenticated.claims.sid, now=now)
     state = _merged_within_limit(row, patch, max_bytes=max_bytes, now=now)
-    return StateUpdated(session=row, access=issuer.issue(user, row.id, state, now=now))
+    return StateUpdated(session=row, access=issuer.issue_for(user, row, state, now=now))
 
 
 def _merged_within_limit(

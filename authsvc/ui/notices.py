@@ -20,4 +20,8 @@ NOTICES = {
     ),
     "verification-sent": "A link to confirm your email address is on its way to it.",
     "email-verified": "Your email address is confirmed.",
+    "mfa-step-over": "That sign-in is over (used, expired or from another browser). Sign in again.",
+    "mfa-added": "The authenticator app is added: signing in now asks for its code.",
+    "mfa-removed": "The second factor is removed.",
+    "step-up": "Sign in again with your second factor to make this change.",
 }

@@ -20,6 +20,7 @@ from authsvc.errors import (
     InvalidToken,
     NotAuthenticated,
     SessionEnded,
+    StepUpRequired,
     TokenRevoked,
     VerificationError,
     VerifierUnavailable,
@@ -50,6 +51,22 @@ class VerifiedSession:
 
     def has_roles(self, *roles: str) -> bool:
         return set(roles).issubset(self.roles)
+
+    @property
+    def aal(self) -> int:
+        """The login's assurance level: 1 (one factor) or 2 (a second factor shown)."""
+        return self.claims.aal
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the user signed in (RFC 8176: pwd, otp, hwk, swk, user, mfa)."""
+        return self.claims.amr
+
+    @property
+    def auth_time(self) -> datetime | None:
+        """When the user signed in (refreshes keep it); None on tokens that do not say."""
+        when = self.claims.auth_time
+        return None if when is None else datetime.fromtimestamp(when, UTC)
 
 
 class VerifiedTokenCache:
@@ -266,6 +283,23 @@ class TokenVerifier:
                 raise VerificationError(
                     Forbidden("This needs the role(s): " + ", ".join(sorted(needed)))
                 )
+            return session
+
+        return dependency
+
+    def require_aal(
+        self, level: int, *, max_age: int | None = None
+    ) -> Callable[..., VerifiedSession]:
+        """`Depends(verifier.require_aal(2))`: 403 `step_up_required` unless the login showed a
+        second factor (within `max_age` seconds, when given)."""
+
+        def dependency(session: VerifiedSession = Depends(self.session)) -> VerifiedSession:  # noqa: B008
+            recent = max_age is None or (
+                session.claims.auth_time is not None
+                and self._clock_timestamp() - session.claims.auth_time <= max_age
+            )
+            if session.aal < level or not recent:
+                raise VerificationError(StepUpRequired(f"This needs a login at level {level}."))
             return session
 
         return dependency
