@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -175,17 +176,17 @@ def callback(
     service = runtime.federation
     provider_client = service.provider(provider)
     now = runtime.clock.now()
-    row = states.redeem(
-        db,
-        provider=provider,
-        state=state,
-        browser=request.cookies.get(_cookie_name(runtime, request)),
-        now=now,
-    )
+    browser = request.cookies.get(_cookie_name(runtime, request))
+    if error is not None:
+        # Nothing is signed in on an error, so it is shown even when the provider dropped the
+        # state (some do); a state that came along is spent all the same.
+        with suppress(OAuthStateInvalid):
+            states.redeem(db, provider=provider, state=state, browser=browser, now=now)
+        db.commit()
+        raise ProviderDenied(f"The identity provider did not sign you in ({error[:64]}).")
+    row = states.redeem(db, provider=provider, state=state, browser=browser, now=now)
     # Spent for good before the round trip: whatever happens next, it is never used again.
     db.commit()
-    if error is not None:
-        raise ProviderDenied(f"The identity provider did not sign you in ({error[:64]}).")
     if not code:
         raise OAuthStateInvalid("The provider sent no authorization code.")
     found = provider_client.identify(
