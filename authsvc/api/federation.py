@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from authsvc.api.deps import (
     ClientDep,
@@ -19,14 +20,23 @@ from authsvc.api.deps import (
     StepUpSession,
 )
 from authsvc.api.issuing import hand_out
+from authsvc.api.mfa import reissue
 from authsvc.api.schemas import ErrorResponse
 from authsvc.api.step_cookie import set_step
-from authsvc.errors import NotAuthenticated, OAuthStateInvalid, ProviderDenied, SecondStepDue
+from authsvc.errors import (
+    AuthError,
+    NotAuthenticated,
+    OAuthStateInvalid,
+    ProviderDenied,
+    SecondStepDue,
+)
 from authsvc.federation import service as federation
 from authsvc.federation import states
 from authsvc.federation.providers import Exchange
+from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
-from authsvc.services.sessions import live_session
+from authsvc.services.authentication import Authenticated
+from authsvc.storage.engine import kept_when_refused
 from authsvc.web.redirects import safe_next
 
 router = APIRouter(tags=["federation"])
@@ -35,6 +45,15 @@ STATE_COOKIE = "authsvc_oauth"
 # Where the browser lands without a usable `next`.
 _SIGNED_IN = "/ui/account"
 _SECOND_STEP = "/ui/login/mfa"
+# The hosted pages' notice for each refusal of a callback (ui/notices.py holds the words).
+_NOTICES = {
+    "provider_denied": "provider-denied",
+    "oauth_state_invalid": "provider-state",
+    "link_required": "provider-link-required",
+    "provider_email_unverified": "provider-email-unverified",
+    "registration_closed": "provider-registration-closed",
+    "identity_linked_elsewhere": "provider-linked-elsewhere",
+}
 
 _DESCRIBED = {
     400: "`oauth_state_invalid` (no, used, expired or another browser's state), "
@@ -173,6 +192,33 @@ def callback(
     state: Annotated[str | None, Query(max_length=256)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
+    try:
+        return _callback(request, runtime, db, client, signed_in, provider, code, state, error)
+    except AuthError as refused:
+        # A person's browser gets a page that says what happened (the hosted sign-in page with
+        # a fixed notice, nothing of the provider's words); API clients get the JSON error.
+        if not runtime.settings.ui or "text/html" not in request.headers.get("accept", ""):
+            raise
+        if kept_when_refused(db):
+            db.commit()  # the refusal's audit record
+        else:
+            db.rollback()
+        page = "/ui/account" if signed_in is not None else "/ui/login"
+        notice = _NOTICES.get(refused.code, "provider-failed")
+        return RedirectResponse(f"{page}?notice={notice}", status_code=303)
+
+
+def _callback(
+    request: Request,
+    runtime: Runtime,
+    db: Session,
+    client: ClientInfo,
+    signed_in: Authenticated | None,
+    provider: str,
+    code: str | None,
+    state: str | None,
+    error: str | None,
+) -> Response:
     service = runtime.federation
     provider_client = service.provider(provider)
     now = runtime.clock.now()
@@ -278,9 +324,7 @@ def unlink_identity(
         now=now,
         keep_session=authenticated.claims.sid,
     )
-    row = live_session(db, user.id, authenticated.claims.sid, now=now)
-    access = runtime.issuer.issue_for(user, row, row.state, now=now)
-    db.commit()
     answer = Response(status_code=204)
-    hand_out(runtime, request, answer, access=access, session=row)
+    reissue(runtime, db, request, answer, user, authenticated.claims.sid)
+    db.commit()
     return answer
