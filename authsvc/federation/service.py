@@ -38,7 +38,12 @@ from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.login import LoginResult, LoginService
 from authsvc.services.sessions import end_sessions
-from authsvc.services.users import bump_token_version, find_by_email, find_by_username
+from authsvc.services.users import (
+    bump_token_version,
+    find_by_email,
+    find_by_username,
+    normalise_username,
+)
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
 from authsvc.storage.models import LinkedIdentity, OAuthState, User
@@ -228,7 +233,7 @@ class FederationService:
             username = email
         user = User(
             id=str(uuid.uuid4()),
-            username=username.casefold(),
+            username=normalise_username(username),
             password_hash=NO_PASSWORD,
             roles=[],
             created_at=now,

@@ -114,7 +114,8 @@ async def test_a_callback_in_another_browser_is_refused(
     async with client_factory(settings) as attacker, client_factory(settings) as victim:
         started = await _start(attacker)
         back = oidc_provider.consent(started.headers["location"], "sub-csrf")
-        await victim.get("/session")
+        # The victim has a state cookie of their own: only its value tells the browsers apart.
+        await _start(victim)
         response = await victim.get(local_path(back))
         assert response.status_code == 400
         assert response.json()["error"] == "oauth_state_invalid"
