@@ -40,7 +40,7 @@ from authsvc.storage.models import User
 
 router = APIRouter(tags=["mfa"])
 
-FactorId = Annotated[str, Path(max_length=36, description="The factor's id.")]
+FactorId = Annotated[str, Path(description="The factor's id.")]
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -238,7 +238,7 @@ def regenerate_recovery_codes(
     summary="Remove every second factor and recovery code of a user; ends all their sessions",
 )
 def reset_mfa(
-    user: Annotated[str, Path(max_length=36, description="The user's id.")],
+    user: Annotated[str, Path(description="The user's id.")],
     runtime: RuntimeDep,
     db: DbDep,
     client: ClientDep,

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from authsvc.errors import MfaCodeReused, NotFound
+from authsvc.errors import KeyDecryptionError, MfaCodeReused, NotFound
 from authsvc.mfa import totp
 from authsvc.mfa.sealing import SecretSealer
 from authsvc.storage.models import MfaFactor
@@ -155,3 +155,19 @@ def owned(db: Session, user_id: str, factor_id: str) -> MfaFactor:
 def remove_all(db: Session, user_id: str) -> int:
     result = db.execute(delete(MfaFactor).where(MfaFactor.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def reseal_all(db: Session, old: SecretSealer, new: SecretSealer) -> int:
+    """Move every TOTP secret to a new key-encryption secret; those already moved stay."""
+    moved = 0
+    for factor in db.scalars(select(MfaFactor).where(MfaFactor.secret_encrypted.is_not(None))):
+        assert factor.secret_encrypted is not None
+        try:
+            secret = old.open(factor.id, factor.secret_encrypted)
+        except KeyDecryptionError:
+            # Moved by an earlier run that stopped half-way: the new secret opens it (or fails).
+            new.open(factor.id, factor.secret_encrypted)
+            continue
+        factor.secret_encrypted = new.seal(factor.id, secret)
+        moved += 1
+    return moved

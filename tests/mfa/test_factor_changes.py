@@ -245,3 +245,24 @@ async def test_a_factor_change_is_mailed_to_the_user(
     assert message["To"] == "alice@example.com"
     assert "Sign-in security" in message["Subject"]
     assert "A second factor (an authenticator app) was added." in body_text(message)
+
+
+async def test_a_new_key_encryption_secret_takes_the_totp_secrets_along(
+    client_factory: ClientFactory,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    make_settings: MakeSettings,
+    clock: FakeClock,
+    database_url: str,
+) -> None:
+    make_user()
+    await log_in(client)
+    enrolled = await enrol_totp(client, clock)
+    new_secret = "n" * 40
+
+    result = cli(database_url, "keys", "reencrypt", "--new-secret-stdin", stdin=new_secret + "\n")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["factor_secrets"] == 1
+    async with client_factory(make_settings(key_encryption_secret=new_secret)) as other:
+        await sign_in_with_code(other, enrolled.secret, clock)

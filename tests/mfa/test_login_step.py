@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import jwt
 
@@ -230,3 +232,23 @@ async def test_the_totp_secret_is_encrypted_at_rest(
     [(sealed,)] = db_query("SELECT secret_encrypted FROM mfa_factors")
     assert enrolled.secret.encode() not in bytes(sealed)
     assert PASSWORD  # the same user and password as everywhere else
+
+
+async def test_two_completions_racing_with_one_step_open_one_session(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock, db_query: DbQuery
+) -> None:
+    secret = await _enrolled(client, make_user, clock)
+    await password_step(client)
+    clock.advance(30)
+    proof = {"code": code(secret, clock)}
+
+    answers = await asyncio.gather(
+        client.post("/login/mfa", json=proof), client.post("/login/mfa", json=proof)
+    )
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 401], [answer.text for answer in answers]
+    refused = next(answer for answer in answers if answer.status_code == 401)
+    assert refused.json()["error"] in {"mfa_code_reused", "mfa_step_used"}
+    alive = db_query("SELECT count(*) FROM sessions WHERE ended_at IS NULL AND aal = 2")
+    assert alive[0][0] == 1
