@@ -21,6 +21,7 @@ from authsvc.api import (
     account,
     admin,
     auth,
+    federation,
     forward_auth,
     health,
     introspect,
@@ -114,6 +115,7 @@ def create_app(
         account.router,
         admin.router,
         mfa.router,
+        federation.router,
         introspect.router,
     ):
         serve_routes(app, router)

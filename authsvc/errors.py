@@ -9,7 +9,9 @@ Exception
  │    ├── BadRequest (400 invalid_request)
  │    │    ├── UnsupportedMediaType (415 unsupported_media_type)
  │    │    ├── WeakPassword (400 weak_password)
- │    │    └── InvalidLinkToken (400 invalid_link_token): a mailed link that cannot be used
+ │    │    ├── InvalidLinkToken (400 invalid_link_token): a mailed link that cannot be used
+ │    │    ├── OAuthStateInvalid (400 oauth_state_invalid): no, unknown, used or foreign state
+ │    │    └── ProviderDenied (400 provider_denied): the provider answered with an error
  │    ├── PayloadTooLarge (413 payload_too_large)
  │    │    └── SessionStateTooLarge (413 session_state_too_large)
  │    ├── InvalidCredentials (401 invalid_credentials)
@@ -31,16 +33,22 @@ Exception
  │    │    ├── SessionExpired (401 session_expired)
  │    │    └── RefreshTokenReused (401 refresh_token_reused)
  │    ├── InvalidClient (401 invalid_client)
+ │    ├── IdTokenInvalid (401 id_token_invalid): the provider's ID token does not hold
  │    ├── Forbidden (403 forbidden)
  │    │    ├── CsrfFailed (403 csrf_failed)
  │    │    ├── EmailNotVerified (403 email_not_verified)
  │    │    ├── StepUpRequired (403 step_up_required): a recent second factor is needed
- │    │    └── MfaEnrolmentRequired (403 mfa_enrolment_required)
+ │    │    ├── MfaEnrolmentRequired (403 mfa_enrolment_required)
+ │    │    ├── RegistrationClosed (403 registration_closed): no account for this identity
+ │    │    └── ProviderEmailUnverified (403 provider_email_unverified)
  │    ├── NotFound (404 not_found)
  │    ├── MethodNotAllowed (405 method_not_allowed)
  │    ├── Conflict (409 conflict)
  │    │    ├── SessionActive (409 session_active)
- │    │    └── LastSignInMethod (409 last_sign_in_method)
+ │    │    ├── LastSignInMethod (409 last_sign_in_method)
+ │    │    ├── LinkRequired (409 link_required): an account has this email; sign in and link
+ │    │    └── IdentityLinkedElsewhere (409 identity_linked_elsewhere)
+ │    ├── ProviderUnavailable (502 provider_unavailable): the provider cannot be reached
  │    ├── TooManyAttempts (429 too_many_attempts)
  │    └── ServiceUnavailable (503 service_unavailable)
  │         ├── VerifierUnavailable (503 service_unavailable): the verifier cannot check a token
@@ -105,6 +113,18 @@ class InvalidLinkToken(BadRequest):
     code = "invalid_link_token"
     # One answer for every reason, so a token's history is not told to whoever holds it.
     default_detail = "This link is invalid, used or expired; ask for a new one."
+
+
+class OAuthStateInvalid(BadRequest):
+    """Missing, unknown, used, expired or started by another browser: one answer for all."""
+
+    code = "oauth_state_invalid"
+    default_detail = "This sign-in link is not valid in this browser; start the sign-in again."
+
+
+class ProviderDenied(BadRequest):
+    code = "provider_denied"
+    default_detail = "The identity provider did not sign you in."
 
 
 class PayloadTooLarge(AuthError):
@@ -215,6 +235,12 @@ class RefreshTokenReused(InvalidRefreshToken):
     default_detail = "This refresh token was already used; the session has been ended."
 
 
+class IdTokenInvalid(AuthError):
+    code = "id_token_invalid"
+    status = 401
+    default_detail = "The identity provider's answer could not be verified."
+
+
 class InvalidClient(AuthError):
     """RFC 6749 section 5.2: the calling client (e.g. of POST /introspect) did not authenticate."""
 
@@ -255,6 +281,16 @@ class MfaEnrolmentRequired(Forbidden):
     default_detail = "This account must add a second factor before it can sign in."
 
 
+class RegistrationClosed(Forbidden):
+    code = "registration_closed"
+    default_detail = "No account is linked to this identity, and registration is closed."
+
+
+class ProviderEmailUnverified(Forbidden):
+    code = "provider_email_unverified"
+    default_detail = "The identity provider does not vouch for this email address."
+
+
 class NotFound(AuthError):
     code = "not_found"
     status = 404
@@ -281,6 +317,25 @@ class SessionActive(Conflict):
 class LastSignInMethod(Conflict):
     code = "last_sign_in_method"
     default_detail = "This is the last way to sign in to the account; add another first."
+
+
+class LinkRequired(Conflict):
+    code = "link_required"
+    default_detail = (
+        "An account with this email address exists. Sign in to it with its own credentials, "
+        "then link this provider from the account page."
+    )
+
+
+class IdentityLinkedElsewhere(Conflict):
+    code = "identity_linked_elsewhere"
+    default_detail = "This identity is already linked to another account."
+
+
+class ProviderUnavailable(AuthError):
+    code = "provider_unavailable"
+    status = 502
+    default_detail = "The identity provider could not be reached or gave no usable answer."
 
 
 class TooManyAttempts(AuthError):

@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import Settings
+from authsvc.config.values import Registration
 from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
+from authsvc.federation.providers import ProviderClient
+from authsvc.federation.service import FederationService
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
 from authsvc.keys.metrics import KeyChannelCollector, KeyCollector
@@ -91,6 +94,8 @@ class Runtime:
     # Second factors and the second step of a login (its hook is in `login`).
     mfa: MfaService
     accounts: AccountService
+    # Signing in with external providers (none configured: every provider route answers 404).
+    federation: FederationService
     # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
     mail: AccountMail | None
     recovery: PasswordRecovery | None
@@ -187,6 +192,13 @@ class Runtime:
             login=replace(login, second_step=mfa.second_step),
             mfa=mfa,
             accounts=AccountService(hasher, password_policy, issuer, throttles),
+            federation=FederationService(
+                {p.name: ProviderClient(p) for p in settings.oauth_providers},
+                replace(login, second_step=None),
+                registration_open=settings.registration is Registration.open,
+                state_lifetime=timedelta(seconds=settings.oauth_state_seconds),
+                second_step=mfa.second_step,
+            ),
             mail=mail,
             recovery=recovery,
             verification=verification,

@@ -44,6 +44,8 @@ LAYERS: dict[str, int] = {
     "authsvc.verify": 5,
     # Multi-factor sign-in builds on the login, session and account use cases.
     "authsvc.mfa": 6,
+    # Signing in with external providers builds on the login use case, beside mfa.
+    "authsvc.federation": 6,
     "authsvc.runtime": 7,
     "authsvc.api": 8,
     # The hosted pages: routers like api/, built on its dependencies and cookie hand-out.

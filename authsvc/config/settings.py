@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from authsvc.config.federation import FederationSettings
 from authsvc.config.groups import (
     AccountSettings,
     BrowserSecuritySettings,
@@ -43,6 +44,7 @@ class Settings(
     HostedPagesSettings,
     MailSettings,
     MfaSettings,
+    FederationSettings,
     ObservabilitySettings,
     DownstreamSettings,
     MaintenanceSettings,

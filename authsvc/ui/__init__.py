@@ -14,6 +14,7 @@ from authsvc.config import Registration, Settings
 from authsvc.ui import (
     account,
     assets,
+    identities,
     login,
     recovery,
     register,
@@ -33,6 +34,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         second_step.router,
         account.router,
         security.router,
+        identities.router,
     ):
         serve_routes(app, router)
     if settings.registration is Registration.open:

@@ -17,6 +17,7 @@ from authsvc.errors import (
     TokenRevoked,
     WeakPassword,
 )
+from authsvc.federation import service as federation
 from authsvc.mfa import account as mfa_account
 from authsvc.runtime import Runtime
 from authsvc.services import sessions
@@ -160,5 +161,7 @@ def render_account(
         notice=notice,
         email_error=email_error,
         security=mfa_account.status(db, current.user.id),
+        identities=federation.list_identities(db, current.user.id),
+        provider_labels={p.name: p.label for p in runtime.settings.oauth_providers},
         min_password_length=runtime.settings.password_min_length,
     )

@@ -352,7 +352,12 @@ async def test_every_state_changing_endpoint_is_covered(
         snapshot = "SELECT * FROM users ORDER BY id", "SELECT * FROM sessions ORDER BY id"
         before = [db_query(sql) for sql in snapshot]
         forged = {"Origin": EVIL, HEADER: csrf}
-        parameters = {"sid": sid, "user": target, "factor_id": "a-factor"}
+        parameters = {
+            "sid": sid,
+            "user": target,
+            "factor_id": "a-factor",
+            "identity_id": "an-identity",
+        }
         for method, template in routes:
             path = template.format(**parameters)  # a new parameter name fails here: add it
             response = await client.request(method, path, json={}, headers=forged)
