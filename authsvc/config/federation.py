@@ -9,7 +9,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from authsvc.config.groups import SettingsGroup
+from authsvc.config.base import SettingsGroup
 
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 _HTTP_URL = re.compile(r"https?://[^\s]+")

@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from authsvc.config.groups import SettingsGroup
+from authsvc.config.base import SettingsGroup
 from authsvc.config.values import CommaSeparated
 
 

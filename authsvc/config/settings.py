@@ -9,25 +9,20 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from authsvc.config.accounts import AccountSettings, LoginThrottleSettings, PasswordHashingSettings
+from authsvc.config.base import SettingsGroup
 from authsvc.config.federation import FederationSettings
-from authsvc.config.groups import (
-    AccountSettings,
-    BrowserSecuritySettings,
-    CookieSettings,
-    DatabaseSettings,
+from authsvc.config.mail import MailSettings
+from authsvc.config.mfa import MfaSettings
+from authsvc.config.operations import (
     DownstreamSettings,
     HostedPagesSettings,
-    LoginThrottleSettings,
-    MailSettings,
     MaintenanceSettings,
     ObservabilitySettings,
-    PasswordHashingSettings,
-    ServerSettings,
-    SessionSettings,
-    SettingsGroup,
-    SigningKeySettings,
 )
-from authsvc.config.mfa import MfaSettings
+from authsvc.config.server import DatabaseSettings, ServerSettings
+from authsvc.config.sessions import BrowserSecuritySettings, CookieSettings, SessionSettings
+from authsvc.config.signing import SigningKeySettings
 from authsvc.config.values import TokenVersionCache
 
 
