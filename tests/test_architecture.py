@@ -179,3 +179,6 @@ def test_the_graph_is_read_at_all() -> None:
     edges = graph()
     assert len(edges) > 50
     assert "authsvc.services.login" in edges["authsvc.api.auth"]
+    # A subpackage's modules are nodes of their own, inside their package's layer.
+    assert "authsvc.errors.base" in edges["authsvc.errors"]
+    assert layer_of("authsvc.errors.base") == ("authsvc.errors", 0)
