@@ -313,7 +313,7 @@ def unlink_identity(
     db: DbDep,
     client: ClientDep,
     authenticated: StepUpSession,
-    identity_id: Annotated[str, Path(max_length=36)],
+    identity_id: Annotated[str, Path(description="The linked identity's id.")],
 ) -> Response:
     now = runtime.clock.now()
     user = federation.unlink(
