@@ -74,7 +74,7 @@ test: lint typecheck pytest
 
 # The history checker run longer than inside `make test` (docs/sessions.md#the-history-checker):
 # CHAOS_SECONDS (300), CHAOS_SEED (random; a failure prints it), CHAOS_CLIENTS, CHAOS_USERS and
-# CHAOS_CACHE (postgres or redis) choose the run; CHAOS_CHECK_ENDED=1 also checks ended sessions.
+# CHAOS_CACHE (postgres or redis) choose the run.
 chaos: install fleet-deps
 	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
 	CHAOS_SECONDS="$${CHAOS_SECONDS:-300}" \

@@ -325,6 +325,8 @@ def _pseudonymise_audit_trail(db: Session, user_id: str) -> str:
 
 
 def _revoke(db: Session, user: User, *, reason: str, now: datetime) -> None:
-    end_sessions(db, user.id, reason=reason, now=now)
+    # The user's row before its sessions, the order every revocation locks in: the reverse
+    # deadlocks with a logout everywhere or a password change of the same user.
     bump_token_version(db, user.id)
+    end_sessions(db, user.id, reason=reason, now=now)
     db.expire(user, ["token_version"])

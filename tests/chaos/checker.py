@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tests.chaos.bounds import (
     ACCESS_TOKEN_TTL_SECONDS,
@@ -14,9 +14,20 @@ from tests.chaos.bounds import (
     OVERLOAD_CODES,
     propagation_bound,
 )
-from tests.chaos.history import BUMPS_VERSION, ENDS_ALL_SESSIONS, Call, Device, History
+from tests.chaos.history import (
+    BUMPS_VERSION,
+    ENDS_ALL_SESSIONS,
+    FACTOR_CHANGES,
+    VOIDS_STEPS,
+    Call,
+    Device,
+    History,
+)
 
 TOKEN_PATHS = CACHED_PATHS | {"refresh"}
+# A password step (which answers tokens, or a step cookie) and a second step (which answers
+# tokens for the password its step was given).
+LOGINS = frozenset({"login", "login_mfa"})
 BROKEN = (None, 502, 503, 504)
 
 
@@ -58,7 +69,7 @@ class Checker:
         """(kind, call) of every revocation that answered, or also any whose answer was lost."""
         for call in self.by_user[user]:
             done = call.ok or (possible and not call.answered)
-            if call.kind in ENDS_ALL_SESSIONS and done:
+            if call.kind in BUMPS_VERSION and done:
                 yield call.kind, call
             elif call.kind == "refresh" and call.error == "refresh_token_reused":
                 yield "theft", call
@@ -69,7 +80,17 @@ class Checker:
             return kind in BUMPS_VERSION
         if kind == "theft":  # it ends the reused token's session only
             return revoking.device == request.device
+        if kind in FACTOR_CHANGES:
+            return self.factor_change_ends(revoking, request.device)
         return kind in ENDS_ALL_SESSIONS
+
+    def factor_change_ends(self, change: Call, device_id: int | None) -> bool:
+        """Whether a factor's change ends this device's session: another device of the user
+        that signed in with the password alone."""
+        device = self.devices.get(device_id) if device_id is not None else None
+        if device is None or device_id == change.device:
+            return False
+        return self.calls[device.login].kind == "login"
 
     def deadline(self, revoking: Call, request: Call) -> float:
         """When `request` must see the revocation: its path's bound, after any fault it meets."""
@@ -95,6 +116,7 @@ class Checker:
             *self.valid_tokens_accepted(),
             *self.no_failure_outside_faults(),
             *self.ended_sessions_refused(),
+            *self.half_finished_logins_voided(),
         ]
 
     def revoked_tokens_refused(self) -> Iterator[Violation]:
@@ -136,11 +158,23 @@ class Checker:
         before = self.version_before(login.user, revoking.started)
         return before is not None and login.issued_version <= before
 
+    def login_of(self, device: Device) -> Call:
+        """The login that created the device; a two-step one spans both steps and reads the
+        account at its password step (the step cookie carries what that step read)."""
+        login = self.calls[device.login]
+        if login.step_from is None:
+            return login
+        first = self.calls[login.step_from]
+        return replace(login, started=first.started)
+
     def ending(self, device: Device) -> Iterator[tuple[str, Call]]:
         """The revocations that must have ended this device's session."""
-        login = self.calls[device.login]
+        login = self.login_of(device)
         for kind, revoking in self.revocations(device.user):
-            if kind not in ENDS_ALL_SESSIONS or not self.took_effect_before(login, revoking):
+            ends = kind in ENDS_ALL_SESSIONS or (
+                kind in FACTOR_CHANGES and self.factor_change_ends(revoking, device.id)
+            )
+            if not ends or not self.took_effect_before(login, revoking):
                 continue
             if kind == "password" and revoking.device == device.id:
                 continue  # the session that changed the password continues
@@ -180,7 +214,7 @@ class Checker:
             disables = [c for c in calls if c.kind == "admin_disable" and c.ok]
             enables = [c for c in calls if c.kind == "admin_enable" and (c.ok or not c.answered)]
             for login in calls:
-                if login.kind != "login" or not login.ok or login.password_gen is None:
+                if login.kind not in LOGINS or not login.ok or login.password_gen is None:
                     continue
                 gen = login.password_gen
                 for change in changes:
@@ -249,6 +283,23 @@ class Checker:
                     and request.started > self.deadline(end, request)
                 ):
                     yield Violation("ended", f"{describe(request)} after {describe(end)}")
+                    break
+
+    def half_finished_logins_voided(self) -> Iterator[Violation]:
+        """(f) A second step that began after a revocation answered, the revocation having begun
+        after the password step answered, opened no session: the step cookie was void."""
+        for second in self.history.calls:
+            if second.kind != "login_mfa" or not second.ok or second.step_from is None:
+                continue
+            first = self.calls[second.step_from]
+            for call in self.by_user[second.user]:
+                if (
+                    call.kind in VOIDS_STEPS
+                    and call.ok
+                    and first.ended < call.started
+                    and call.ended < second.started
+                ):
+                    yield Violation("f", f"{describe(second)} after {describe(call)}")
                     break
 
 

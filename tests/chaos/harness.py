@@ -20,7 +20,7 @@ from tests.chaos.checker import SessionRow
 from tests.chaos.faults import FaultInjector
 from tests.chaos.history import History
 from tests.chaos.recorder import Recorder, refresh_headers
-from tests.chaos.workload import Account, Admin, Client
+from tests.chaos.workload import Account, Admin, Client, enrol_totp
 from tests.helpers.database import add_user, execute
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fleet import Fleet, HarnessUnavailable, require, start_fleet
@@ -139,6 +139,9 @@ def drive(
     """The clients until the time is up, the injector beside them; every instance up after."""
     first = Client(Recorder(fleet.url, history), users, admin, random.Random(config.seed))
     first.log_in_admin()
+    # Every other user signs in with a second factor: their logins take two steps.
+    for account in users[::2]:
+        enrol_totp(fleet.url, account)
     for account in users:
         first.login(account, generation=0)
     first.http.close()

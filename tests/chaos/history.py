@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 
 # Revocations that end every session of the user (a password change keeps its own).
 ENDS_ALL_SESSIONS = frozenset({"password", "logout_all", "admin_disable", "admin_revoke"})
+# A second factor's removal or confirmation: it ends the user's other sessions that signed in
+# without a second factor, keeps those that showed one, and voids every half-finished login.
+FACTOR_CHANGES = frozenset({"factor_removed", "factor_added"})
 # Revocations that refuse every access token issued before them (the token-version bump).
-BUMPS_VERSION = ENDS_ALL_SESSIONS | {"theft"}
+BUMPS_VERSION = ENDS_ALL_SESSIONS | FACTOR_CHANGES | {"theft"}
+# Revocations after whose answer no half-finished login (a step cookie) may complete.
+VOIDS_STEPS = ENDS_ALL_SESSIONS | FACTOR_CHANGES
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Call:
     target: int | None = None  # DELETE /sessions: the device ended
     password_gen: int | None = None  # login: the password tried; password: the new one
     issued_version: int | None = None  # the token version (`tv`) of the access token handed out
+    step_from: int | None = None  # login_mfa: the password step whose step cookie it presented
 
     @property
     def ok(self) -> bool:

@@ -96,6 +96,20 @@ class Recorder:
     def close(self) -> None:
         self._http.close()
 
+    def step_headers(self, step: str) -> dict[str, str]:
+        """What a page sends to POST /login/mfa: the step cookie and the CSRF token a GET
+        /session handed this client (the same User-Agent as the password step)."""
+        try:
+            csrf = cookie_value(self._http.get("/session"), CSRF) or ""
+        except httpx.TransportError:
+            csrf = ""  # the step answers 403 then: a refused login, recorded as such
+        self._http.cookies.clear()
+        return {
+            "Cookie": f"authsvc_mfa={step}; {CSRF}={csrf}",
+            "X-CSRF-Token": csrf,
+            "Sec-Fetch-Site": "same-origin",
+        }
+
     def call(
         self,
         kind: str,

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import pyotp
 
 from tests.chaos.history import Call, Device, History
 from tests.chaos.recorder import (
     Recorder,
     access_of,
+    cookie_value,
     csrf_of,
     refresh_headers,
     refresh_of,
@@ -24,6 +27,7 @@ from tests.helpers.defaults import PASSWORD
 from tests.helpers.headers import bearer
 
 Answer = tuple[Call, httpx.Response | None]
+STEP_COOKIE = "authsvc_mfa"
 
 
 def password(generation: int) -> str:
@@ -40,6 +44,24 @@ class Account:
     generation: int = 0
     disabled: bool = False
     changing: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    secret: str | None = None  # the confirmed TOTP factor's secret, while it has one
+    factor_id: str | None = None
+    last_step: int = 0  # the newest TOTP time step a code was taken from (each works once)
+    codes: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_code(self) -> str | None:
+        """A code of a time step not used before (the current one or the next, which the
+        service accepts for drift, as the one before); None when all three are used, or there is
+        no factor."""
+        with self.codes:
+            if self.secret is None:
+                return None
+            now = int(time.time()) // 30
+            step = max(self.last_step + 1, now - 1)
+            if step > now + 1:
+                return None
+            self.last_step = step
+            return pyotp.TOTP(self.secret).at(step * 30)
 
 
 @dataclass
@@ -49,6 +71,27 @@ class Admin:
     name: str
     token: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def enrol_totp(base_url: str, account: Account) -> None:
+    """Set-up, not recorded: a TOTP factor for the account, confirmed with its current code."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        login = http.post(
+            "/login", json={"username": account.name, "password": password(account.generation)}
+        )
+        access = access_of(login)
+        assert login.status_code == 200 and access is not None, login.text
+        http.cookies.clear()
+        begun = http.post("/account/mfa/totp", json={"name": "Phone"}, headers=bearer(access))
+        assert begun.status_code == 200, begun.text
+        factor, secret = begun.json()["factor_id"], begun.json()["secret"]
+        account.secret, account.factor_id = secret, factor
+        account.last_step = int(time.time()) // 30
+        code = pyotp.TOTP(secret).at(account.last_step * 30)
+        confirmed = http.post(
+            f"/account/mfa/totp/{factor}/confirm", json={"code": code}, headers=bearer(access)
+        )
+        assert confirmed.status_code == 200, confirmed.text
 
 
 class Client:
@@ -78,6 +121,7 @@ class Client:
             (self.logout_everywhere, 2),
             (self.end_session, 4),
             (self.operate, 4),
+            (self.second_step_during_revocation, 6),
         ]
 
     def step(self) -> None:
@@ -111,6 +155,14 @@ class Client:
             device=device_id,
             password_gen=generation,
         )
+        if response is not None and call.status == 200 and access_of(response) is None:
+            return self._second_step(account, call, response, generation, device_id, 0.0)
+        return self._signed_in(account, call, response, device_id)
+
+    def _signed_in(
+        self, account: Account, call: Call, response: httpx.Response | None, device_id: int
+    ) -> Call:
+        """Keep the device a login (or its second step) opened."""
         if response is not None and call.status == 200:
             access, refresh = access_of(response), refresh_of(response)
             assert access is not None and refresh is not None, response.headers
@@ -127,6 +179,131 @@ class Client:
             )
             self.history.add_device(device)
         return call
+
+    def _second_step(
+        self,
+        account: Account,
+        first: Call,
+        response: httpx.Response,
+        generation: int,
+        device_id: int,
+        delay: float,
+    ) -> Call:
+        """POST /login/mfa with the step cookie and a fresh code, `delay` seconds later."""
+        step = cookie_value(response, STEP_COOKIE)
+        code = account.next_code()
+        if step is None or code is None:
+            return first
+        threading.Event().wait(delay)
+        call, answer = self.http.call(
+            "login_mfa",
+            account.name,
+            "POST",
+            "/login/mfa",
+            headers=self.http.step_headers(step),
+            json={"code": code},
+            device=device_id,
+            password_gen=generation,
+            step_from=first.id,
+        )
+        return self._signed_in(account, call, answer, device_id)
+
+    def second_step_during_revocation(self) -> None:
+        """A login of a user with a factor whose second step is sent while a password change,
+        a logout everywhere or the factor's removal is under way or has just answered."""
+        account = self.rng.choice([a for a in self.accounts if a.secret is not None] or [None])
+        if account is None:
+            return
+        generation = account.generation
+        device_id = self.history.next_id()
+        first, response = self.http.call(
+            "login",
+            account.name,
+            "POST",
+            "/login",
+            json={"username": account.name, "password": password(generation)},
+            device=device_id,
+            password_gen=generation,
+        )
+        if response is None or first.status != 200 or access_of(response) is not None:
+            self._signed_in(account, first, response, device_id)
+            return
+        revoke = self.rng.choice(
+            [
+                lambda: self._changing(account, lambda device: self._change(account, device)),
+                lambda: self._logout_one_of(account),
+                lambda: self._remove_factor(account),
+            ]
+        )
+        self._beside(revoke, self.rng.uniform(0.0, 0.2))
+        self._second_step(
+            account, first, response, generation, device_id, self.rng.uniform(0.0, 0.4)
+        )
+        self._joined()
+
+    def _logout_one_of(self, account: Account) -> None:
+        device = self._device(account.name)
+        if device is not None:
+            self._logout(device)
+
+    def _remove_factor(self, account: Account) -> None:
+        """DELETE the factor from a device that signed in with it (step-up: aal 2, recently)."""
+        device = self._device(account.name)
+        factor = account.factor_id
+        if device is None or factor is None:
+            return
+        with device.lock:
+            if device.retired:
+                return
+            call, response = self.http.call(
+                "factor_removed",
+                account.name,
+                "DELETE",
+                f"/account/mfa/factors/{factor}",
+                headers=bearer(device.access),
+                device=device.id,
+                token_from=device.access_from,
+            )
+            if response is None or call.status != 200:
+                return
+            with account.codes:
+                account.secret = account.factor_id = None
+            access = access_of(response)
+            if access is not None:
+                device.access, device.access_from = access, call.id
+            self._add_factor(account, device)
+
+    def _add_factor(self, account: Account, device: Device) -> None:
+        """A new factor from the same device: confirming it ends the sessions below aal 2."""
+        begun, response = self.http.call(
+            "factor_begin",
+            account.name,
+            "POST",
+            "/account/mfa/totp",
+            headers=bearer(device.access),
+            json={"name": "Phone"},
+        )
+        if response is None or begun.status != 200:
+            return
+        factor, secret = response.json()["factor_id"], response.json()["secret"]
+        code = pyotp.TOTP(secret).now()
+        call, answer = self.http.call(
+            "factor_added",
+            account.name,
+            "POST",
+            f"/account/mfa/totp/{factor}/confirm",
+            headers=bearer(device.access),
+            json={"code": code},
+            device=device.id,
+            token_from=device.access_from,
+        )
+        if answer is not None and call.status == 200:
+            with account.codes:
+                account.secret, account.factor_id = secret, factor
+                account.last_step = int(time.time()) // 30
+            access = access_of(answer)
+            if access is not None:
+                device.access, device.access_from = access, call.id
 
     def check(self) -> None:
         device = self._device()
