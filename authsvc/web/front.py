@@ -42,15 +42,14 @@ class FrontDoor:
         context_token = request_id_var.set(request_id)
         # Shared with request.state, where every error answer leaves its code.
         scope.setdefault("state", {})
-        started = time.perf_counter()
+        began = time.perf_counter()
         status = 500
-
-        started = False
+        answer_started = False
 
         async def send_finished(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, answer_started
             if message["type"] == "http.response.start":
-                started = True
+                answer_started = True
                 status = message["status"]
                 message["headers"] = self._finish_headers(
                     scope, message.get("headers", ()), request_id, names_origin
@@ -62,14 +61,14 @@ class FrontDoor:
             await inner(scope, receive, send_finished)
         except Exception:
             scope["state"].setdefault(ERROR_CODE_STATE, AuthError.code)
-            if not started:
+            if not answer_started:
                 # Answered here rather than by Starlette's outermost handler, so that the 500
                 # carries the request id (to find the traceback in the log) and the headers
                 # every answer has; re-raised, so the server still logs the traceback.
                 await error_response(AuthError())(scope, receive, send_finished)
             raise
         finally:
-            self.observation.record(scope, status, time.perf_counter() - started)
+            self.observation.record(scope, status, time.perf_counter() - began)
             request_id_var.reset(context_token)
 
     def _finish_headers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import httpx
@@ -224,6 +225,34 @@ async def test_the_access_log_covers_what_the_setting_says(
 
     paths = [record.path for record in caplog.records if record.name == "authsvc.access"]  # type: ignore[attr-defined]
     assert paths == logged
+
+
+async def test_the_access_log_and_the_latency_series_time_the_request_itself(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a request is said to have taken lies within what the caller waited for it."""
+    caplog.set_level(logging.INFO, logger="authsvc.access")
+    async with client_factory(make_settings(access_log="all")) as client:
+        began = time.perf_counter()
+        assert (await client.get("/session")).status_code == 401
+        waited_ms = (time.perf_counter() - began) * 1000
+        page = (await client.get("/metrics")).text
+
+    [line] = [
+        record
+        for record in caplog.records
+        if record.name == "authsvc.access" and record.path == "/session"  # type: ignore[attr-defined]
+    ]
+    assert 0 <= line.duration_ms <= waited_ms  # type: ignore[attr-defined]
+    sums = [
+        value
+        for (name, labels), value in samples(page).items()
+        if name.endswith("_seconds_sum") and ("route", "/session") in labels
+    ]
+    assert sums, "no latency series for GET /session"
+    assert 0 <= sum(sums) <= waited_ms / 1000
 
 
 class BrokenHasher:
