@@ -112,10 +112,11 @@ CurrentSession = Annotated[Authenticated, Depends(current_session)]
 
 
 async def checked_token(request: Request) -> Authenticated:
-    """The check of `current_session`, on the event loop when memory answers it (a token seen
-    before and a remembered token version): no session, no pool, no thread hop. Only the
-    claims are at hand; routes that need the row take `CurrentSession`. Their routes declare
-    `openapi_extra=CHECKED_SECURITY`."""
+    """The check of `current_session` on the event loop: from memory when it can (a token seen
+    before and a remembered token version), else by one read of the user's row
+    (`revocation/user_rows.py`): no session, no pool, no thread hop. Only the claims and the
+    identity are at hand; routes that need the ORM row take `CurrentSession`. Their routes
+    declare `openapi_extra=CHECKED_SECURITY`."""
     runtime: Runtime = request.app.state.runtime
     return await _quick_check(runtime, _token_in(request, runtime), identity=False)
 
@@ -134,10 +135,16 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
     if token is None:
         runtime.metrics.validated("missing")
         raise NotAuthenticated()
+    authenticator = runtime.authenticator
     try:
-        authenticated = runtime.authenticator.authenticate_quickly(token, now=runtime.clock.now())
+        claims = authenticator.issuer.verify(token, now=runtime.clock.now())
+        authenticated = authenticator.answer_from_memory(claims)
         if authenticated is None or (identity and authenticated.remembered_identity is None):
-            authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
+            if runtime.user_rows is not None:
+                # One read of the row on the event loop: no thread, no session.
+                authenticated = await authenticator.answer_by_read(claims, runtime.user_rows)
+            else:
+                authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise

@@ -156,15 +156,25 @@ class PushCachedSource:
         answered, remembered = self.quick_version(user_id, claimed)
         if answered:
             return remembered
-        self.misses += 1
-        generation = self._generation
+        generation = self.read_began()
         version = self.source.current_version(user_id, token=token, claimed=claimed)
-        if version is not None:
-            with self._lock:
-                if self._trusted and generation == self._generation:
-                    # Versions only grow: an announcement that raced this read wins.
-                    self._store(user_id, max(version, self._known(user_id, version)))
+        self.learned(user_id, version, generation)
         return version
+
+    def read_began(self) -> int:
+        """Counts a miss; what to hand `learned` with the version the database then gave."""
+        self.misses += 1
+        return self._generation
+
+    def learned(self, user_id: str, version: int | None, generation: int) -> None:
+        """Remember a version read from the database since `read_began` returned `generation`,
+        unless the channel was lost (or came back) in between: news may have been missed."""
+        if version is None:
+            return
+        with self._lock:
+            if self._trusted and generation == self._generation:
+                # Versions only grow: an announcement that raced this read wins.
+                self._store(user_id, max(version, self._known(user_id, version)))
 
     def channel_up(self) -> None:
         with self._lock:

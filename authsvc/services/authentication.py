@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from authsvc.errors import TokenRevoked
-from authsvc.revocation.sources import QuickVersionSource
+from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
+from authsvc.revocation.user_rows import UserRowReader
 from authsvc.services.issuing import TokenIssuer
 from authsvc.storage.models import User
 from authsvc.tokens.access import AccessClaims
@@ -70,12 +71,13 @@ class Authenticated:
         db: Session | None,
         user: User | None = None,
         identities: IdentityMemo | None = None,
+        identity: Identity | None = None,
     ):
         self.claims = claims
         self._db = db
         self._user = user
         self._identities = identities
-        self._identity: Identity | None = None
+        self._identity: Identity | None = identity
 
     @property
     def user(self) -> User:
@@ -131,13 +133,37 @@ class Authenticator:
         """
         if self.versions is None:
             return None
-        claims = self.issuer.verify(token, now=now)
+        return self.answer_from_memory(self.issuer.verify(token, now=now))
+
+    def answer_from_memory(self, claims: AccessClaims) -> Authenticated | None:
+        """The version check of verified claims when memory answers it, else None."""
+        if self.versions is None:
+            return None
         answered, version = self.versions.quick_version(claims.sub, claims.tv)
         if not answered:
             return None
         if version != claims.tv:
             raise TokenRevoked()
         return Authenticated(claims, db=None, identities=self.identities)
+
+    async def answer_by_read(self, claims: AccessClaims, rows: UserRowReader) -> Authenticated:
+        """The version check of verified claims by one read of the user's row, which also gives
+        the identity; the version cache learns what it read as its own database reads teach it."""
+        cache = self.versions if isinstance(self.versions, PushCachedSource) else None
+        generation = cache.read_began() if cache is not None else 0
+        row = await rows.read(claims.sub)
+        version = None if row is None or row.disabled else row.token_version
+        if cache is not None:
+            cache.learned(claims.sub, version, generation)
+        if row is None or version != claims.tv:
+            raise TokenRevoked()
+        # The row matches the token's version, so the identity is that version's.
+        identity = Identity(
+            id=row.id, username=row.username, roles=row.roles, token_version=row.token_version
+        )
+        if self.identities is not None:
+            self.identities.put(identity)
+        return Authenticated(claims, db=None, identities=self.identities, identity=identity)
 
     def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
         claims = self.issuer.verify(token, now=now)
