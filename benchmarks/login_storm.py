@@ -199,7 +199,9 @@ def main() -> None:
     )  # fmt: skip
     with server(command, port=port, env=env, ready="/readyz", log=workdir / "server.log") as base:
         login = expect(
-            httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD}),
+            httpx.post(
+                f"{base}/login", json={"username": "bench", "password": PASSWORD}, timeout=60
+            ),
             200,
             what="the benchmark user's login",
         )

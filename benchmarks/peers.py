@@ -207,7 +207,9 @@ def main() -> None:
         as peer,
     ):  # fmt: skip
         login = expect(
-            httpx.post(f"{ours}/login", json={"username": "bench", "password": PASSWORD}),
+            httpx.post(
+                f"{ours}/login", json={"username": "bench", "password": PASSWORD}, timeout=60
+            ),
             200,
             what="authsvc login",
         )
@@ -223,6 +225,7 @@ def main() -> None:
             httpx.post(
                 f"{peer}/auth/cookie/login",
                 data={"username": "bench@example.com", "password": PASSWORD},
+                timeout=60,
             ),
             204,
             what="fastapi-users cookie login",

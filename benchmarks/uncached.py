@@ -176,7 +176,7 @@ def killing_listeners(database_url: str, every: float) -> Iterator[list[int]]:
 
 def login_cookie(base: str) -> str:
     login = expect(
-        httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD}),
+        httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD}, timeout=60),
         200,
         what="the benchmark user's login",
     )
@@ -285,6 +285,7 @@ def _peer(database: str, url: str, args: argparse.Namespace, workdir: Path, pyth
                 httpx.post(
                     f"{peer}/auth/register",
                     json={"email": "bench@example.com", "password": PASSWORD},
+                    timeout=60,
                 ),
                 201,
                 what="fastapi-users register",
@@ -293,6 +294,7 @@ def _peer(database: str, url: str, args: argparse.Namespace, workdir: Path, pyth
                 httpx.post(
                     f"{peer}/auth/cookie/login",
                     data={"username": "bench@example.com", "password": PASSWORD},
+                    timeout=60,
                 ),
                 204,
                 what="fastapi-users cookie login",
