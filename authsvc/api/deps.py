@@ -142,7 +142,9 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
         if authenticated is None or (identity and authenticated.remembered_identity is None):
             if runtime.user_rows is not None:
                 # One read of the row on the event loop: no thread, no session.
-                authenticated = await authenticator.answer_by_read(claims, runtime.user_rows)
+                authenticated = await authenticator.answer_by_read(
+                    claims, runtime.user_rows, version_missed=authenticated is None
+                )
             else:
                 authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
     except InvalidToken as exc:

@@ -161,9 +161,11 @@ class PushCachedSource:
         self.learned(user_id, version, generation)
         return version
 
-    def read_began(self) -> int:
-        """Counts a miss; what to hand `learned` with the version the database then gave."""
-        self.misses += 1
+    def read_began(self, *, miss: bool = True) -> int:
+        """What to hand `learned` with the version the database then gave; counts a miss unless
+        memory did answer (a read for something else, such as the user's identity)."""
+        if miss:
+            self.misses += 1
         return self._generation
 
     def learned(self, user_id: str, version: int | None, generation: int) -> None:

@@ -146,11 +146,15 @@ class Authenticator:
             raise TokenRevoked()
         return Authenticated(claims, db=None, identities=self.identities)
 
-    async def answer_by_read(self, claims: AccessClaims, rows: UserRowReader) -> Authenticated:
+    async def answer_by_read(
+        self, claims: AccessClaims, rows: UserRowReader, *, version_missed: bool = True
+    ) -> Authenticated:
         """The version check of verified claims by one read of the user's row, which also gives
-        the identity; the version cache learns what it read as its own database reads teach it."""
+        the identity; the version cache learns what it read as its own database reads teach it.
+        `version_missed` is False when memory answered the version and only the identity is
+        missing (the cache's hit is already counted)."""
         cache = self.versions if isinstance(self.versions, PushCachedSource) else None
-        generation = cache.read_began() if cache is not None else 0
+        generation = cache.read_began(miss=version_missed) if cache is not None else 0
         row = await rows.read(claims.sub)
         version = None if row is None or row.disabled else row.token_version
         if cache is not None:
