@@ -48,6 +48,8 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
 
 Message = MutableMapping[str, Any]
 COOKIE_ENV = "CHECK_PROFILE_COOKIE"
+# The request measured: GET /session, or (--path) another GET such as /healthz for a baseline.
+PATH_ENV = "CHECK_PROFILE_PATH"
 
 
 def scope(path: str, cookie: str) -> dict[str, Any]:
@@ -131,7 +133,7 @@ async def measure(
             versions = app.state.runtime.token_versions
             versions._listener.stop()
             versions.channel_down()
-        request = scope("/session", cookie)
+        request = scope(os.environ.get(PATH_ENV, "/session"), cookie)
         for _ in range(200):
             assert await call(manager.app, request) == 200
         samples: list[float] = []
@@ -205,7 +207,11 @@ def main() -> None:
         "--instructions", action="store_true", help="count instructions under callgrind instead"
     )
     parser.add_argument("--counted", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--path", default="/session", help="the GET to measure (/healthz: the baseline)"
+    )
     args = parser.parse_args()
+    os.environ[PATH_ENV] = args.path
     if args.counted:
         url, full = args.counted
         label = full.split("-", 1)[1]
@@ -241,13 +247,15 @@ def main() -> None:
                     down = label == "push-channel-down"
                     if args.instructions:
                         count = instructions(url, full, args.calls)
-                        print(f"{full:32} {count:12,.0f} instructions per GET /session", flush=True)
+                        print(
+                            f"{full:32} {count:12,.0f} instructions per GET {args.path}", flush=True
+                        )
                         continue
                     wall, cpu = asyncio.run(
                         measure(url, overrides, args.calls, profile=args.profile == full, down=down)
                     )
                     print(
-                        f"{full:32} {wall:8.1f} µs wall {cpu:8.1f} µs CPU per GET /session",
+                        f"{full:32} {wall:8.1f} µs wall {cpu:8.1f} µs CPU per GET {args.path}",
                         flush=True,
                     )
         finally:
