@@ -211,7 +211,8 @@ def main() -> None:
         "--path", default="/session", help="the GET to measure (/healthz: the baseline)"
     )
     args = parser.parse_args()
-    os.environ[PATH_ENV] = args.path
+    # The callgrind child inherits the path from its parent.
+    os.environ.setdefault(PATH_ENV, args.path)
     if args.counted:
         url, full = args.counted
         label = full.split("-", 1)[1]

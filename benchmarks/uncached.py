@@ -347,11 +347,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-peer", action="store_true", help="skip fastapi-users")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="authsvc-bench-uncached-"))
     peer_python = None if args.no_peer else peer_environment(workdir)
-    databases = {"SQLite": f"sqlite:///{workdir / 'authsvc.db'}"}
+    databases = {} if args.no_sqlite else {"SQLite": f"sqlite:///{workdir / 'authsvc.db'}"}
     postgres = f"postgresql+psycopg://postgres@127.0.0.1:5432/authsvc_bench_uncached_{os.getpid()}"
     if not args.no_postgres and create_database(postgres):
         databases["PostgreSQL"] = postgres
