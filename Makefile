@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # installed (uv itself, and the development tools when `make run` follows `make test`).
 SYNC := $(UV) sync --locked --inexact --extra server
 
-.PHONY: install install-server lock run test lint typecheck pytest openapi config-docs bench clean fleet-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps
+.PHONY: install install-server lock run test lint typecheck pytest chaos openapi config-docs bench clean fleet-deps pgbouncer-deps bench-fleet image-deps image image-test compose-deps compose-test browser-deps screenshots mail-deps k8s-deps kube-test
 
 $(UV_STAMP):
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,14 @@ pytest: install
 
 test: lint typecheck pytest
 
+# The history checker run longer than inside `make test` (docs/sessions.md#the-history-checker):
+# CHAOS_SECONDS (300), CHAOS_SEED (random; a failure prints it), CHAOS_CLIENTS, CHAOS_USERS and
+# CHAOS_CACHE (postgres or redis) choose the run; CHAOS_CHECK_ENDED=1 also checks ended sessions.
+chaos: install fleet-deps
+	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
+	CHAOS_SECONDS="$${CHAOS_SECONDS:-300}" \
+	$(BIN)/pytest tests/chaos -q $(PYTEST_ARGS)
+
 openapi: install
 	$(BIN)/authsvc openapi --output openapi/openapi.json
 
@@ -99,6 +107,12 @@ fleet-deps:
 	  echo "make: installing nginx (Debian package) for the fleet tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; }
 
+# The push-channel tests put a real PgBouncer (Debian's package) in front of PostgreSQL.
+pgbouncer-deps:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+	  echo "make: installing pgbouncer (Debian package) for the push-channel tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer; }
+
 bench-fleet: install fleet-deps
 	$(BIN)/python benchmarks/fleet.py
 
@@ -113,7 +127,7 @@ browser-deps:
 # The hosted pages at 390 and 1280 px wide, as docs/ui.md shows them.
 screenshots: install browser-deps
 	mkdir -p docs/screenshots
-	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py -q
+	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py tests/browser/test_mfa_pages.py -q
 
 # The container image, built and run without a Docker engine (buildah, chroot isolation).
 image-deps:
@@ -143,3 +157,22 @@ compose-deps:
 
 compose-test: compose-deps
 	scripts/compose/compose-test.sh --image $(IMAGE_TAG)
+
+# The Kubernetes manifests (deploy/kubernetes): `kubectl kustomize` renders them (kubectl comes
+# with the machine image; Debian's kubernetes-client is too old for the kustomizations), and
+# checkov, heavy and with pins of its own, runs from a venv of its own in .tools/.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .tools/checkov
+k8s-deps:
+	@command -v kubectl >/dev/null || { \
+	  echo "make: kubectl is missing: the manifest tests render deploy/kubernetes with kubectl kustomize" >&2; exit 1; }
+	@if ! $(CHECKOV_VENV)/bin/checkov --version 2>/dev/null | grep -qx '$(CHECKOV_VERSION)'; then \
+	  echo "make: installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) for the manifest tests"; \
+	  rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV) \
+	  && $(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"; \
+	fi
+
+# The Kubernetes SQLite demo run for real with `podman kube play`, on the image `make image`
+# built (scripts/kubernetes/kube-test.sh).
+kube-test: install compose-deps
+	scripts/kubernetes/kube-test.sh --image $(IMAGE_TAG) --python $(BIN)/python

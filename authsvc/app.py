@@ -21,10 +21,12 @@ from authsvc.api import (
     account,
     admin,
     auth,
+    federation,
     forward_auth,
     health,
     introspect,
     mail,
+    mfa,
     sessions,
     wellknown,
 )
@@ -112,6 +114,8 @@ def create_app(
         sessions.router,
         account.router,
         admin.router,
+        mfa.router,
+        federation.router,
         introspect.router,
     ):
         serve_routes(app, router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -14,25 +14,35 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import Settings
+from authsvc.config.values import Registration
 from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
+from authsvc.federation.providers import ProviderClient
+from authsvc.federation.service import FederationService
 from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.lifecycle import RotationPolicy, ensure_active_key
 from authsvc.keys.metrics import KeyChannelCollector, KeyCollector
 from authsvc.keys.refresh import KeyMaintainer, KeyRingHolder
 from authsvc.keys.ring import KeyRing
 from authsvc.mail.outbox import OutboxCollector
+from authsvc.mfa.notices import SecurityNotices
+from authsvc.mfa.sealing import SecretSealer
+from authsvc.mfa.service import MfaRules, MfaService
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
 from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
+from authsvc.revocation.channel_metrics import ChannelCollector, ProvenChannel
+from authsvc.revocation.channels import key_change_listener
+from authsvc.revocation.channels.protocol import KeyChangeListener
+from authsvc.revocation.channels.thread import ListenerThread
 from authsvc.revocation.publish import (
     RedisVersionPublisher,
     apply_own_bumps,
     attach_version_publisher,
 )
-from authsvc.revocation.push import key_change_listener
+from authsvc.revocation.siblings import SiblingCounter
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 from authsvc.revocation.user_rows import UserRowReader, user_row_reader
@@ -84,7 +94,11 @@ class Runtime:
     hasher: BoundedHasher
     password_gate: PasswordGate
     login: LoginService
+    # Second factors and the second step of a login (its hook is in `login`).
+    mfa: MfaService
     accounts: AccountService
+    # Signing in with external providers (none configured: every provider route answers 404).
+    federation: FederationService
     # Account mail, when AUTHSVC_SMTP_URL is set: password reset and address confirmation.
     mail: AccountMail | None
     recovery: PasswordRecovery | None
@@ -111,7 +125,7 @@ class Runtime:
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
         try:
-            encryptor, keys = _prepare_keys(settings, session_factory, clock)
+            encryptor, keys, key_listener = _prepare_keys(settings, session_factory, clock)
         except DBAPIError as exc:
             engine.dispose()
             raise StartupError(
@@ -125,11 +139,16 @@ class Runtime:
             keys,
             _token_policy(settings),
             _lifetimes(settings),
-            VerifiedTokens(settings.verified_token_cache_size),
+            VerifiedTokens(settings.verified_token_cache_size, settings.verified_token_cache_bytes),
         )
-        token_versions = start_version_cache(settings, engine)
+        # The workers of one `serve` share a revocation counter, so a revocation committed by one
+        # is refused by every other on the client's next request, not after the push delay.
+        siblings = SiblingCounter.from_environment() if settings.workers > 1 else None
+        token_versions = start_version_cache(settings, engine, siblings, clock=clock)
         if isinstance(token_versions, PushCachedSource):
-            apply_own_bumps(session_factory, token_versions)
+            apply_own_bumps(session_factory, token_versions, siblings)
+        elif siblings is not None:
+            siblings.close()
         identities = (
             IdentityMemo(settings.token_version_cache_max_users) if token_versions else None
         )
@@ -141,6 +160,21 @@ class Runtime:
         if mail is not None:
             recovery = PasswordRecovery(mail, throttles.password_reset, passwords)
             verification = EmailVerification(mail, throttles.email_verification)
+        login = LoginService(
+            hasher,
+            issuer,
+            throttles.login,
+            settings.single_session,
+            require_verified_email=settings.require_verified_email,
+            send_confirmation=_confirmation_sender(verification),
+        )
+        mfa = MfaService(
+            SecretSealer(*_csrf_secrets(settings)),
+            login,
+            throttles.mfa,
+            MfaRules.from_settings(settings),
+            SecurityNotices(mail),
+        )
         runtime = cls(
             settings=settings,
             clock=clock,
@@ -159,15 +193,16 @@ class Runtime:
             password_gate=PasswordGate(
                 workers=hasher.workers, queue=hasher.queue, wait=hasher.wait
             ),
-            login=LoginService(
-                hasher,
-                issuer,
-                throttles.login,
-                settings.single_session,
-                require_verified_email=settings.require_verified_email,
-                send_confirmation=_confirmation_sender(verification),
-            ),
+            login=replace(login, second_step=mfa.second_step),
+            mfa=mfa,
             accounts=AccountService(hasher, password_policy, issuer, throttles),
+            federation=FederationService(
+                {p.name: ProviderClient(p) for p in settings.oauth_providers},
+                replace(login, second_step=None),
+                registration_open=settings.registration is Registration.open,
+                state_lifetime=timedelta(seconds=settings.oauth_state_seconds),
+                second_step=mfa.second_step,
+            ),
             mail=mail,
             recovery=recovery,
             verification=verification,
@@ -184,6 +219,9 @@ class Runtime:
         runtime.metrics.watch_process(KeyChannelCollector(keys))
         if isinstance(token_versions, PushCachedSource | SqliteVersionCache):
             runtime.metrics.watch_process(VersionCacheCollector(token_versions))
+        runtime.metrics.watch_process(
+            ChannelCollector(_proven_channels(token_versions, key_listener))
+        )
         if mail is not None:
             runtime.metrics.watch_process(OutboxCollector(mail.outbox))
             mail.outbox.start()
@@ -193,6 +231,13 @@ class Runtime:
         self.hasher.close()
         self.metrics.close()
         if self.version_publisher is not None:
+            owed = self.version_publisher.settle(self.settings.redis_publish_retry_seconds)
+            if owed:
+                # Committed but never announced: caches listening on Redis keep the old state
+                # until AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS re-reads it.
+                logger.error(
+                    "stopping with announcements Redis never received: %s", ", ".join(owed)
+                )
             self.version_publisher.close()
         self.throttles.close()
         if self.mail is not None:
@@ -204,6 +249,20 @@ class Runtime:
         if self.user_rows is not None:
             self.user_rows.close()
         self.engine.dispose()
+
+
+def _proven_channels(
+    token_versions: QuickVersionSource | None, key_listener: KeyChangeListener | None
+) -> dict[str, ProvenChannel]:
+    """The listeners that prove their channel delivers, by the name their metric carries."""
+    channels: dict[str, ProvenChannel] = {}
+    if isinstance(token_versions, PushCachedSource) and isinstance(
+        token_versions.listener, ListenerThread
+    ):
+        channels["token_version"] = token_versions.listener
+    if isinstance(key_listener, ListenerThread):
+        channels["signing_keys"] = key_listener
+    return channels
 
 
 def _confirmation_sender(
@@ -239,11 +298,12 @@ def _lifetimes(settings: Settings) -> SessionLifetimes:
 
 def _prepare_keys(
     settings: Settings, session_factory: sessionmaker[Session], clock: Clock
-) -> tuple[KeyEncryptor | None, KeyRingHolder]:
+) -> tuple[KeyEncryptor | None, KeyRingHolder, KeyChangeListener | None]:
+    """The key ring, and the listener that keeps it current if the database has a channel."""
     interval = timedelta(seconds=settings.key_refresh_seconds)
     if settings.hs256_mode:
         secrets = [secret.get_secret_value() for secret in settings.jwt_secrets]
-        return None, KeyRingHolder(KeyRing.from_secrets(secrets), clock=clock)
+        return None, KeyRingHolder(KeyRing.from_secrets(secrets), clock=clock), None
     encryptor = KeyEncryptor(settings.require_key_encryption_secret())
     maintainer = KeyMaintainer(
         session_factory, encryptor, RotationPolicy.from_settings(settings), clock
@@ -260,14 +320,20 @@ def _prepare_keys(
         ring, clock=clock, refresh=maintainer, load=maintainer.load, interval=interval
     )
     # Key changes made anywhere (another instance, the CLI) are announced when they commit.
-    listener = key_change_listener(settings.database_url, name=f"{KEY_LISTENER_NAME}-{os.getpid()}")
+    listener = key_change_listener(
+        settings.database_url,
+        name=f"{KEY_LISTENER_NAME}-{os.getpid()}",
+        listen_url=settings.listen_database_url,
+        deaf_after_seconds=settings.channel_deaf_after_seconds,
+    )
     if listener is not None:
         holder.watch(listener)
-    return encryptor, holder
+    return encryptor, holder, listener
 
 
 def _csrf_secrets(settings: Settings) -> list[str]:
-    """The service's own secret material: the HS256 list in that mode, else the KEK."""
+    """The service's own secret material: the HS256 list in that mode, else the KEK (also what
+    seals TOTP secrets, with a key of their own derived from it)."""
     if settings.hs256_mode:
         return [secret.get_secret_value() for secret in settings.jwt_secrets]
     return [settings.require_key_encryption_secret()]

@@ -40,6 +40,7 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
             + ([] if postgres else ["--no-postgres"]),
         ),
         ("login_storm.py", ["--fixed-rate", *(["--seconds", "5"] if quick else [])]),
+        ("unknown_kids.py", ["--seconds", "5"] if quick else []),
         ("peers.py", ["--seconds", "3", "--rounds", "1"] if quick else []),
         (
             "verifier.py",

@@ -36,18 +36,23 @@ LAYERS: dict[str, int] = {
     "authsvc.revocation": 4,
     # The channels that carry announcements (the protocol and its listeners, then publishing),
     # below both the key ring and the version sources.
-    "authsvc.revocation.push": 2,
+    "authsvc.revocation.channels": 2,
+    "authsvc.revocation.session_ends": 2,
     "authsvc.revocation.publish": 3,
     "authsvc.web": 4,
     "authsvc.services": 5,
     "authsvc.verify": 5,
-    "authsvc.runtime": 6,
-    "authsvc.api": 7,
+    # Multi-factor sign-in builds on the login, session and account use cases.
+    "authsvc.mfa": 6,
+    # Signing in with external providers builds on the login use case, beside mfa.
+    "authsvc.federation": 6,
+    "authsvc.runtime": 7,
+    "authsvc.api": 8,
     # The hosted pages: routers like api/, built on its dependencies and cookie hand-out.
-    "authsvc.ui": 8,
-    "authsvc.app": 9,
-    "authsvc.cli": 10,
-    "authsvc.__main__": 11,
+    "authsvc.ui": 9,
+    "authsvc.app": 10,
+    "authsvc.cli": 11,
+    "authsvc.__main__": 12,
 }
 # The downstream SDK runs in other services: it may use only what it shares with the server.
 VERIFIER_MAY_IMPORT = (
@@ -55,7 +60,7 @@ VERIFIER_MAY_IMPORT = (
     "authsvc.clock",
     "authsvc.errors",
     "authsvc.tokens",
-    "authsvc.revocation.push",
+    "authsvc.revocation.channels",
     "authsvc.revocation.sources",
     "authsvc.storage.models",
 )
@@ -174,3 +179,6 @@ def test_the_graph_is_read_at_all() -> None:
     edges = graph()
     assert len(edges) > 50
     assert "authsvc.services.login" in edges["authsvc.api.auth"]
+    # A subpackage's modules are nodes of their own, inside their package's layer.
+    assert "authsvc.errors.base" in edges["authsvc.errors"]
+    assert layer_of("authsvc.errors.base") == ("authsvc.errors", 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from authsvc.api.admission import PASSWORD_SLOT, REGISTRATION_SLOT
-from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
+from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep, StepUpSession
 from authsvc.api.issuing import hand_out
 from authsvc.api.schemas import (
     AccountOut,
@@ -65,7 +65,7 @@ def update_account(
     runtime: RuntimeDep,
     db: DbDep,
     client: ClientDep,
-    authenticated: CurrentSession,
+    authenticated: StepUpSession,
 ) -> AccountUpdateResponse:
     now = runtime.clock.now()
     renewed = runtime.accounts.change_email(
@@ -106,7 +106,7 @@ def change_password(
     runtime: RuntimeDep,
     db: DbDep,
     client: ClientDep,
-    authenticated: CurrentSession,
+    authenticated: StepUpSession,
 ) -> CurrentSessionResponse:
     # A plain `def`: argon2 runs in the threadpool, never on the event loop.
     changed = runtime.accounts.change_password(

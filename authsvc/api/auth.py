@@ -19,6 +19,7 @@ from authsvc.api.deps import (
 )
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
+from authsvc.api.mfa_schemas import SecondStepResponse
 from authsvc.api.schemas import (
     CurrentSessionResponse,
     ErrorResponse,
@@ -28,6 +29,8 @@ from authsvc.api.schemas import (
     SessionOut,
     UserOut,
 )
+from authsvc.api.step_cookie import set_step
+from authsvc.errors import SecondStepDue
 from authsvc.services import logout as logout_service
 from authsvc.services.login import Credentials
 from authsvc.web.redirects import safe_next
@@ -47,7 +50,7 @@ _BAD_INPUT: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/login",
     dependencies=[LOGIN_SLOT],
-    response_model=LoginResponse,
+    response_model=LoginResponse | SecondStepResponse,
     response_model_exclude_none=True,
     responses={
         **_UNAUTHORISED,
@@ -66,15 +69,27 @@ def login(
     db: DbDep,
     client: ClientDep,
     previous: OptionalSession,
-) -> LoginResponse:
+) -> LoginResponse | SecondStepResponse:
     # A plain `def`: FastAPI runs it in the threadpool, so argon2 never blocks the event loop.
-    result = runtime.login.login(
-        db,
-        Credentials(body.username, body.password, body.remember),
-        client,
-        now=runtime.clock.now(),
-        replaces_session=previous.claims.sid if previous is not None else None,
-    )
+    try:
+        result = runtime.login.login(
+            db,
+            Credentials(body.username, body.password, body.remember),
+            client,
+            now=runtime.clock.now(),
+            replaces_session=previous.claims.sid if previous is not None else None,
+        )
+    except SecondStepDue as due:
+        # The password was right; no session yet, only the step cookie (see /login/mfa).
+        db.commit()
+        set_step(runtime, request, response, due.token, due.expires_in)
+        enrol = due.purpose == "enrol"
+        return SecondStepResponse(
+            mfa_required=True,
+            mfa_enrolment_required=enrol,
+            factors=["totp"] if enrol else due.factors,
+            expires_in=due.expires_in,
+        )
     db.commit()
     session = hand_out(
         runtime,

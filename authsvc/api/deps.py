@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from authsvc.errors import AuthError, Forbidden, InvalidToken, NotAuthenticated
+from authsvc.keys.refresh import ReloadPending
 from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
 from authsvc.services.authentication import Authenticated
 from authsvc.storage.engine import kept_when_refused
+from authsvc.tokens.access import AccessClaims
 from authsvc.web.forwarded import client_address
 
 
@@ -135,23 +137,42 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
     if token is None:
         runtime.metrics.validated("missing")
         raise NotAuthenticated()
-    authenticator = runtime.authenticator
     try:
-        claims = authenticator.issuer.verify(token, now=runtime.clock.now())
-        authenticated = authenticator.answer_from_memory(claims)
-        if authenticated is None or (identity and authenticated.remembered_identity is None):
-            if runtime.user_rows is not None:
-                # One read of the row on the event loop: no thread, no session.
-                authenticated = await authenticator.answer_by_read(
-                    claims, runtime.user_rows, version_missed=authenticated is None
-                )
-            else:
-                authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
+        authenticated = await _check(runtime, token, identity)
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise
     runtime.metrics.validated("valid")
     return authenticated
+
+
+async def _check(runtime: Runtime, token: str, identity: bool) -> Authenticated:
+    """From memory, else by one read of the rows on the event loop, else in a session."""
+    authenticator = runtime.authenticator
+    claims = await _verified(runtime, token)
+    if claims is None:
+        # Still reloading the key ring: the check in the threadpool waits there.
+        return await run_in_threadpool(_check_in_session, runtime, token, identity)
+    authenticated = authenticator.answer_from_memory(claims)
+    if authenticated is not None and not (identity and authenticated.remembered_identity is None):
+        return authenticated
+    if runtime.user_rows is not None:
+        # One read of the rows on the event loop: no thread, no session.
+        return await authenticator.answer_by_read(
+            claims, runtime.user_rows, version_missed=authenticated is None
+        )
+    return await run_in_threadpool(_check_in_session, runtime, token, identity)
+
+
+async def _verified(runtime: Runtime, token: str) -> AccessClaims | None:
+    """The token's verified claims, awaiting (never waiting on the loop for) a key-ring reload;
+    None while one is still under way."""
+    for _ in range(3):
+        try:
+            return runtime.authenticator.issuer.verify(token, now=runtime.clock.now())
+        except ReloadPending as pending:
+            await pending.wait()
+    return None
 
 
 def _check_in_session(runtime: Runtime, token: str, identity: bool) -> Authenticated:
@@ -177,11 +198,23 @@ OptionalSession = Annotated[Authenticated | None, Depends(optional_session)]
 ADMIN_ROLE = "admin"
 
 
-async def admin_session(authenticated: CurrentSession) -> Authenticated:
-    """The token must carry the admin role and the account must still hold it."""
+def step_up_session(runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession) -> Authenticated:
+    """A sensitive change: a user with a second factor must have shown it recently (step-up)."""
+    runtime.mfa.require_step_up(
+        db, authenticated.user.id, authenticated.claims, runtime.clock.now()
+    )
+    return authenticated
+
+
+StepUpSession = Annotated[Authenticated, Depends(step_up_session)]
+
+
+def admin_session(runtime: RuntimeDep, db: DbDep, authenticated: CurrentSession) -> Authenticated:
+    """The token must carry the admin role, the account must still hold it, and an admin with a
+    second factor must have shown it recently."""
     if ADMIN_ROLE not in authenticated.claims.roles or ADMIN_ROLE not in authenticated.user.roles:
         raise Forbidden("This needs the admin role.")
-    return authenticated
+    return step_up_session(runtime, db, authenticated)
 
 
 AdminSession = Annotated[Authenticated, Depends(admin_session)]

@@ -20,12 +20,17 @@ router = APIRouter(tags=["session"])
 USER_HEADER = "X-Auth-User"
 SESSION_HEADER = "X-Auth-Session"
 ROLES_HEADER = "X-Auth-Roles"
+AAL_HEADER = "X-Auth-AAL"
 
 _IDENTITY_HEADERS: dict[str, Any] = {
     USER_HEADER: {"description": "The user's id (`sub`).", "schema": {"type": "string"}},
     SESSION_HEADER: {"description": "The session's id (`sid`).", "schema": {"type": "string"}},
     ROLES_HEADER: {
         "description": "The token's roles, comma-separated; empty when it has none.",
+        "schema": {"type": "string"},
+    },
+    AAL_HEADER: {
+        "description": "The login's assurance level: 1 (password) or 2 (a second factor).",
         "schema": {"type": "string"},
     },
 }
@@ -64,6 +69,7 @@ def _identity(authenticated: Authenticated) -> Response:
             USER_HEADER: claims.sub,
             SESSION_HEADER: claims.sid,
             ROLES_HEADER: ",".join(claims.roles),
+            AAL_HEADER: str(claims.aal),
             # Asked on every request: no cache between the gateway and us may answer for us.
             "Cache-Control": "no-store",
         },

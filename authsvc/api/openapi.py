@@ -13,7 +13,15 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRes
 # The routes of the throttles in authsvc/throttle/policies.py (a test holds the two together);
 # only their unsafe methods are throttled.
 THROTTLED_PATHS = frozenset(
-    {"/login", "/password", "/account", "/register", "/password/forgot", "/email/verify/request"}
+    {
+        "/login",
+        "/login/mfa",
+        "/password",
+        "/account",
+        "/register",
+        "/password/forgot",
+        "/email/verify/request",
+    }
 )
 # Routes where a token is optional: logging out without a session is a harmless no-op, and
 # a login presenting one ends the session that browser held.

@@ -57,6 +57,7 @@ def database(settings: Settings) -> Iterator[Session]:
     engine = engine_from_settings(settings)
     session_factory = make_session_factory(engine)
     publisher = attach_version_publisher(settings.redis_url, session_factory)
+    owed: list[str] = []
     try:
         with session_factory() as db:
             yield db
@@ -64,5 +65,13 @@ def database(settings: Settings) -> Iterator[Session]:
         raise fail(exc.detail) from None
     finally:
         if publisher is not None:
+            owed = publisher.settle(settings.redis_publish_retry_seconds)
             publisher.close()
         engine.dispose()
+    if owed:
+        raise fail(
+            "the change is saved, but Redis did not receive its announcement within "
+            f"{settings.redis_publish_retry_seconds:g} s ({', '.join(owed)}): services "
+            "caching on Redis may accept the old tokens for up to "
+            "AUTHSVC_TOKEN_VERSION_CACHE_MAX_AGE_SECONDS; check AUTHSVC_REDIS_URL"
+        )

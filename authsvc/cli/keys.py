@@ -19,6 +19,8 @@ from authsvc.config import Settings, SigningAlgorithm
 from authsvc.errors import KeyDecryptionError, MissingSetting, RaceLost
 from authsvc.keys import lifecycle as key_lifecycle
 from authsvc.keys.encryption import KeyEncryptor
+from authsvc.mfa import factors
+from authsvc.mfa.sealing import SecretSealer
 from authsvc.storage.models import SigningKey
 
 keys_app = typer.Typer(help="Signing keys: list, rotate, revoke, re-encrypt.", no_args_is_help=True)
@@ -143,7 +145,8 @@ def keys_reencrypt(
         typer.Option("--new-secret-stdin", help="Read the new secret from standard input."),
     ] = False,
 ) -> None:
-    """Re-encrypt every private key from AUTHSVC_KEY_ENCRYPTION_SECRET to a new secret."""
+    """Re-encrypt every private key and TOTP secret from AUTHSVC_KEY_ENCRYPTION_SECRET to a new
+    secret."""
     if not new_secret_stdin:
         raise fail("pass --new-secret-stdin and give the new secret on standard input")
     new_secret = sys.stdin.readline().rstrip("\r\n")
@@ -153,7 +156,19 @@ def keys_reencrypt(
         if hmac.compare_digest(settings.require_key_encryption_secret(), new_secret):
             raise fail("the new secret is the one already configured")
         result = key_lifecycle.reencrypt(db, old, KeyEncryptor(new_secret), now=SystemClock().now())
-    typer.echo(json.dumps({"reencrypted": result.reencrypted, "already_new": result.already_new}))
+        # TOTP secrets are sealed under the same operator secret: they move with the keys.
+        resealed = factors.reseal_all(
+            db, SecretSealer(settings.require_key_encryption_secret()), SecretSealer(new_secret)
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "reencrypted": result.reencrypted,
+                "already_new": result.already_new,
+                "factor_secrets": resealed,
+            }
+        )
+    )
     typer.echo(
         "now set AUTHSVC_KEY_ENCRYPTION_SECRET to the new secret on every instance", err=True
     )

@@ -17,6 +17,7 @@ from authsvc.config import Settings, served_url
 from authsvc.errors import MissingSetting, StartupError
 from authsvc.observability.logs import configure_logging
 from authsvc.observability.metrics import MULTIPROCESS_DIR_ENV, multiprocess_directory
+from authsvc.revocation.siblings import sibling_counter_file
 from authsvc.runtime import Runtime
 from authsvc.storage.migrations import upgrade_database
 from authsvc.storage.models import User
@@ -49,6 +50,9 @@ def serve(
         if settings.workers > 1 or os.environ.get(MULTIPROCESS_DIR_ENV):
             # Before any worker starts: they find the directory in the environment.
             stack.enter_context(multiprocess_directory())
+        if settings.workers > 1:
+            # Before any worker starts: each maps the counter named in the environment.
+            stack.enter_context(sibling_counter_file())
         # Start once here, so a bad secret or an unmigrated database is one clear line, not a
         # traceback from every worker; this also creates the first signing key if there is none.
         try:

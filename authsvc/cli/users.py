@@ -18,6 +18,8 @@ from authsvc.cli.common import (
 )
 from authsvc.clock import SystemClock
 from authsvc.errors import AuthError
+from authsvc.mfa import account as mfa_account
+from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import Argon2Hasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.services import admin
@@ -138,9 +140,37 @@ def users_enable(username: UserName = None, user_id: UserIdOption = None) -> Non
 
 
 @users_app.command("revoke")
-def users_revoke(username: UserName = None, user_id: UserIdOption = None) -> None:
-    """Revoke every token and end every session of a user."""
-    _act(admin.revoke, user_reference(username, user_id), "revoked")
+def users_revoke(
+    username: UserName = None,
+    user_id: UserIdOption = None,
+    everyone: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every user at once: run this after restoring a database backup."
+        ),
+    ] = False,
+) -> None:
+    """Revoke every token and end every session of a user (or of every user, with --all)."""
+    if not everyone:
+        _act(admin.revoke, user_reference(username, user_id), "revoked")
+        return
+    if username is not None or user_id is not None:
+        raise fail("give a username, --id ID or --all, exactly one of them")
+    with database(load_settings()) as db:
+        count = admin.revoke_everyone(db, actor="cli", now=SystemClock().now())
+        db.commit()
+    typer.echo(json.dumps({"users": count, "revoked": True}))
+
+
+@users_app.command("mfa-reset")
+def users_mfa_reset(username: UserName = None, user_id: UserIdOption = None) -> None:
+    """Remove every second factor and recovery code of a user (a lost phone); every token and
+    session of theirs ends, and the next login asks for the password alone (or to enrol)."""
+    with database(load_settings()) as db:
+        user = admin.find_user(db, user_reference(username, user_id))
+        mfa_account.reset(db, user.id, client=ClientInfo(), now=SystemClock().now(), actor="cli")
+        db.commit()
+        typer.echo(json.dumps({"id": user.id, "username": user.username, "mfa_reset": True}))
 
 
 @users_app.command("set-password")

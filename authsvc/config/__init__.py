@@ -1,26 +1,21 @@
 """Service settings, read from AUTHSVC_* environment variables and an optional .env file."""
 
-# One class per concept in `groups`, composed into `Settings`; `reference` renders
-# docs/configuration.md from their descriptions. The package imports nothing of the service but
-# errors and the rate-limit syntax, so every layer may depend on it.
-from authsvc.config.groups import (
-    KEY_TIMING_MARGIN_SECONDS,
-    AccountSettings,
-    BrowserSecuritySettings,
-    CookieSettings,
-    DatabaseSettings,
+# One class per concept, in a module per area (server, signing, sessions, accounts, mail, mfa,
+# federation, operations; `base` holds what they share), composed into `Settings`; `reference`
+# renders docs/configuration.md from their descriptions. The package imports nothing of the
+# service but errors and the rate-limit syntax, so every layer may depend on it.
+from authsvc.config.accounts import AccountSettings, LoginThrottleSettings, PasswordHashingSettings
+from authsvc.config.base import KEY_TIMING_MARGIN_SECONDS, SettingsGroup
+from authsvc.config.mail import MailSettings
+from authsvc.config.mfa import MfaPolicy, MfaSettings
+from authsvc.config.operations import (
     DownstreamSettings,
     HostedPagesSettings,
-    LoginThrottleSettings,
-    MailSettings,
     MaintenanceSettings,
     ObservabilitySettings,
-    PasswordHashingSettings,
-    ServerSettings,
-    SessionSettings,
-    SettingsGroup,
-    SigningKeySettings,
 )
+from authsvc.config.server import DatabaseSettings, ServerSettings
+from authsvc.config.sessions import BrowserSecuritySettings, CookieSettings, SessionSettings
 from authsvc.config.settings import (
     GROUPS,
     Settings,
@@ -28,6 +23,7 @@ from authsvc.config.settings import (
     served_url,
     sqlite_file,
 )
+from authsvc.config.signing import SigningKeySettings
 from authsvc.config.values import (
     AccessLog,
     CommaSeparated,
@@ -59,6 +55,8 @@ __all__ = [
     "LoginThrottleSettings",
     "MailSettings",
     "MaintenanceSettings",
+    "MfaPolicy",
+    "MfaSettings",
     "ObservabilitySettings",
     "Registration",
     "SameSite",

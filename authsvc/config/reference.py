@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from authsvc.config.groups import SettingsGroup
+from authsvc.config.base import SettingsGroup
 from authsvc.config.settings import GROUPS, Settings
 
 COMMAND = "make config-docs"

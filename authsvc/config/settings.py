@@ -9,23 +9,20 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from authsvc.config.groups import (
-    AccountSettings,
-    BrowserSecuritySettings,
-    CookieSettings,
-    DatabaseSettings,
+from authsvc.config.accounts import AccountSettings, LoginThrottleSettings, PasswordHashingSettings
+from authsvc.config.base import SettingsGroup
+from authsvc.config.federation import FederationSettings
+from authsvc.config.mail import MailSettings
+from authsvc.config.mfa import MfaSettings
+from authsvc.config.operations import (
     DownstreamSettings,
     HostedPagesSettings,
-    LoginThrottleSettings,
-    MailSettings,
     MaintenanceSettings,
     ObservabilitySettings,
-    PasswordHashingSettings,
-    ServerSettings,
-    SessionSettings,
-    SettingsGroup,
-    SigningKeySettings,
 )
+from authsvc.config.server import DatabaseSettings, ServerSettings
+from authsvc.config.sessions import BrowserSecuritySettings, CookieSettings, SessionSettings
+from authsvc.config.signing import SigningKeySettings
 from authsvc.config.values import TokenVersionCache
 
 
@@ -41,6 +38,8 @@ class Settings(
     PasswordHashingSettings,
     HostedPagesSettings,
     MailSettings,
+    MfaSettings,
+    FederationSettings,
     ObservabilitySettings,
     DownstreamSettings,
     MaintenanceSettings,
@@ -83,6 +82,18 @@ class Settings(
         return self
 
     @model_validator(mode="after")
+    def _listen_url_beside_postgres(self) -> Self:
+        if self.listen_database_url is not None and not self.database_url.startswith(
+            ("postgresql", "postgres:")
+        ):
+            msg = (
+                "AUTHSVC_LISTEN_DATABASE_URL is where PostgreSQL listeners connect; it needs a "
+                "PostgreSQL AUTHSVC_DATABASE_URL"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _mail_complete(self) -> Self:
         if self.smtp_url is not None and self.mail_from is None:
             raise ValueError("AUTHSVC_SMTP_URL needs AUTHSVC_MAIL_FROM, the sender of every mail")
@@ -93,6 +104,11 @@ class Settings(
             )
             raise ValueError(msg)
         return self
+
+    @property
+    def listen_url(self) -> str:
+        """Where push listeners connect: AUTHSVC_LISTEN_DATABASE_URL, else the database."""
+        return self.listen_database_url or self.database_url
 
     @property
     def link_base(self) -> str:

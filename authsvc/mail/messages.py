@@ -20,6 +20,8 @@ class MailKind(StrEnum):
 
     password_reset = "password_reset"
     email_verification = "email_verification"
+    # A second factor added or removed, new recovery codes, an operator's reset.
+    security_notice = "security_notice"
 
 
 def describe_duration(duration: timedelta) -> str:

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from authsvc.clock import Clock
 from authsvc.config import Settings, TokenVersionCache, sqlite_file
-from authsvc.revocation.push import PostgresPushListener, PushListener, RedisPushListener
+from authsvc.revocation.channels.postgres import PostgresPushListener
+from authsvc.revocation.channels.protocol import PushListener
+from authsvc.revocation.channels.redis import RedisPushListener
+from authsvc.revocation.siblings import SiblingCounter
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
 
@@ -26,8 +31,18 @@ from authsvc.revocation.sqlite_versions import SqliteVersionCache
 LISTENER_NAME = "authsvc-token-version-cache"
 
 
-def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSource | None:
-    """The configured cache, subscribed to its channel if it has one; None when it is off."""
+def start_version_cache(
+    settings: Settings,
+    engine: Engine,
+    siblings: SiblingCounter | None = None,
+    *,
+    clock: Clock | None = None,
+) -> QuickVersionSource | None:
+    """The configured cache, subscribed to its channel if it has one; None when it is off.
+
+    `siblings`, the counter of this server's workers, is handed to a push cache, which then
+    owns it; SQLite's cache needs none, since every commit of any process moves its counter.
+    """
     listener: PushListener
     name = f"{LISTENER_NAME}-{os.getpid()}"
     kind = settings.token_version_cache
@@ -45,16 +60,32 @@ def start_version_cache(settings: Settings, engine: Engine) -> QuickVersionSourc
         assert path is not None  # checked by Settings
         return SqliteVersionCache(path, max_users=settings.token_version_cache_max_users)
     if kind is TokenVersionCache.postgres:
-        listener = PostgresPushListener(settings.database_url, application_name=name)
+        listener = PostgresPushListener(
+            settings.listen_url,
+            application_name=name,
+            deaf_after_seconds=settings.channel_deaf_after_seconds,
+        )
     else:
         assert settings.redis_url is not None  # checked by Settings
-        listener = RedisPushListener(settings.redis_url, client_name=name)
+        listener = RedisPushListener(
+            settings.redis_url,
+            client_name=name,
+            deaf_after_seconds=settings.channel_deaf_after_seconds,
+        )
     # Misses read through the service's own pool: no second engine per instance.
     return PushCachedSource(
         DatabaseSource(engine=engine),
         listener,
         max_users=settings.token_version_cache_max_users,
         max_age=settings.token_version_cache_max_age_seconds,
+        siblings=siblings,
+        # An access token is valid until its `exp` plus the leeway, and instances' clocks may
+        # differ by up to the leeway: an ended session is remembered that long.
+        session_horizon=timedelta(
+            seconds=settings.access_token_ttl_seconds + 2 * settings.clock_leeway_seconds
+        ),
+        clock_skew=timedelta(seconds=settings.clock_leeway_seconds),
+        clock=clock,
     )
 
 

@@ -1,4 +1,4 @@
-"""Token versions on SQLite, remembered until anyone commits anything to the database.
+"""Token versions (and ended sessions) on SQLite, remembered until anyone commits anything.
 
 SQLite tells a connection, through `PRAGMA data_version`, whether any other connection (of this
 process or another: a second worker, the CLI's `users revoke`) has committed since it last
@@ -14,11 +14,12 @@ import sqlite3
 import threading
 
 from authsvc.errors import VerifierUnavailable
-from authsvc.revocation.push import data_version, read_only_uri
+from authsvc.revocation.channels.sqlite import data_version, read_only_uri
 
 logger = logging.getLogger("authsvc")
 
 _QUERY = "SELECT token_version, disabled FROM users WHERE id = ?"
+_SESSION_QUERY = "SELECT ended_at FROM sessions WHERE id = ?"
 
 
 class SqliteVersionCache:
@@ -34,6 +35,8 @@ class SqliteVersionCache:
         self._max_users = max_users
         # user id -> token version, or None when no token of theirs may pass (disabled, deleted)
         self._versions: dict[str, int | None] = {}
+        # session id -> whether it has ended (only a recorded end counts)
+        self._ended: dict[str, bool] = {}
         self._data_version: int | None = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -43,13 +46,37 @@ class SqliteVersionCache:
     def quick_version(self, user_id: str, claimed: int) -> tuple[bool, int | None]:
         return True, self.current_version(user_id, token="", claimed=claimed)
 
+    def quick_session_ended(self, session_id: str, *, issued_at: int) -> bool | None:
+        return self.session_ended(session_id, issued_at=issued_at)
+
+    def session_ended(self, session_id: str, *, issued_at: int) -> bool:
+        """Remembered like versions, until anything commits: the same guarantee as the row."""
+        try:
+            with self._lock:
+                self._forget_if_changed()
+                ended = self._ended.get(session_id)
+                if ended is None:
+                    row = self._connection.execute(_SESSION_QUERY, (session_id,)).fetchone()
+                    ended = row is not None and row[0] is not None
+                    if len(self._ended) >= self._max_users:
+                        self._ended.clear()
+                    self._ended[session_id] = ended
+                return ended
+        except sqlite3.Error as exc:
+            logger.warning("ended-session read failed: %s", type(exc).__name__)
+            raise VerifierUnavailable() from exc
+
+    def _forget_if_changed(self) -> None:
+        current = data_version(self._connection)
+        if current != self._data_version:
+            self._versions.clear()
+            self._ended.clear()
+            self._data_version = current
+
     def current_version(self, user_id: str, *, token: str, claimed: int) -> int | None:
         try:
             with self._lock:
-                current = data_version(self._connection)
-                if current != self._data_version:
-                    self._versions.clear()
-                    self._data_version = current
+                self._forget_if_changed()
                 if user_id in self._versions:
                     self.hits += 1
                     return self._versions[user_id]

@@ -1,9 +1,10 @@
 """The check's read of a user's row when memory cannot answer, on the event loop.
 
 A token seen for the first time, a version cache that is off, or a push channel that is down:
-each check then needs the user's token version (and, for `GET /session`, who they are). One
-compact primary-key query answers both, without the threadpool hop, ORM session, pool ping,
-`BEGIN` and `ROLLBACK` that a session per check costs:
+each check then needs the user's token version (and, for `GET /session`, who they are) and
+whether the token's session has ended. One compact primary-key query answers all three,
+without the threadpool hop, ORM session, pool ping, `BEGIN` and `ROLLBACK` that a session per
+check costs:
 
 * SQLite: a read-only connection of its own, as the SQLite version cache uses. In WAL mode a
   reader never waits for a writer, and the read takes tens of microseconds.
@@ -29,13 +30,21 @@ from sqlalchemy.engine import make_url
 
 from authsvc.config import sqlite_file
 from authsvc.errors import ServiceUnavailable
-from authsvc.revocation.push import read_only_uri
+from authsvc.revocation.channels.sqlite import read_only_uri
 from authsvc.storage.engine import normalise_url
 
 logger = logging.getLogger("authsvc")
 
-_SQLITE_QUERY = "SELECT token_version, disabled, username, roles FROM users WHERE id = ?"
-_POSTGRES_QUERY = "SELECT token_version, disabled, username, roles FROM users WHERE id = %s"
+# The session's end rides along as a scalar subquery: NULL when it is alive or has no row (only
+# a recorded end counts, as everywhere).
+_SQLITE_QUERY = (
+    "SELECT token_version, disabled, username, roles,"
+    " (SELECT ended_at FROM sessions WHERE id = ?) FROM users WHERE id = ?"
+)
+_POSTGRES_QUERY = (
+    "SELECT token_version, disabled, username, roles,"
+    " (SELECT ended_at FROM sessions WHERE id = %s) FROM users WHERE id = %s"
+)
 # A read (connecting included) that takes longer than this is refused, like a pool checkout.
 READ_TIMEOUT_SECONDS = 5.0
 # Connections of the PostgreSQL reader: on top of the pool, so a handful.
@@ -46,18 +55,21 @@ APPLICATION_NAME = "authsvc-user-rows"
 
 @dataclass(frozen=True, slots=True)
 class UserRow:
-    """What the per-call check needs of a user: whether tokens of a version may pass, and who."""
+    """What the per-call check needs of a user (whether tokens of a version may pass, and who)
+    and of the token's session (whether it has ended)."""
 
     id: str
     username: str
     roles: tuple[str, ...]
     token_version: int
     disabled: bool
+    session_ended: bool
 
 
 class UserRowReader(Protocol):
-    async def read(self, user_id: str) -> UserRow | None:
-        """The user's row, None when there is none; ServiceUnavailable when nobody answers."""
+    async def read(self, user_id: str, session_id: str) -> UserRow | None:
+        """The user's row with the session's end, None when there is no user; ServiceUnavailable
+        when nobody answers."""
         ...
 
     def close(self) -> None: ...
@@ -71,7 +83,7 @@ def unavailable() -> ServiceUnavailable:
 
 
 def _row(user_id: str, values: Sequence[Any]) -> UserRow:
-    token_version, disabled, username, roles = values
+    token_version, disabled, username, roles, ended_at = values
     if isinstance(roles, str):
         roles = json.loads(roles)
     return UserRow(
@@ -80,6 +92,7 @@ def _row(user_id: str, values: Sequence[Any]) -> UserRow:
         roles=tuple(roles or ()),
         token_version=int(token_version),
         disabled=bool(disabled),
+        session_ended=ended_at is not None,
     )
 
 
@@ -92,9 +105,9 @@ class SqliteRowReader:
         )
         self._connection.isolation_level = None
 
-    async def read(self, user_id: str) -> UserRow | None:
+    async def read(self, user_id: str, session_id: str) -> UserRow | None:
         try:
-            values = self._connection.execute(_SQLITE_QUERY, (user_id,)).fetchone()
+            values = self._connection.execute(_SQLITE_QUERY, (session_id, user_id)).fetchone()
         except sqlite3.Error as exc:
             logger.warning("user row read failed: %s", type(exc).__name__)
             raise unavailable() from exc
@@ -114,25 +127,25 @@ class PostgresRowReader:
         # Made on first use, on the loop that serves the requests.
         self._slots: asyncio.Semaphore | None = None
 
-    async def read(self, user_id: str) -> UserRow | None:
+    async def read(self, user_id: str, session_id: str) -> UserRow | None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_connections)
         try:
             async with asyncio.timeout(READ_TIMEOUT_SECONDS), self._slots:
                 try:
-                    return await self._read_once(user_id)
+                    return await self._read_once(user_id, session_id)
                 except psycopg.OperationalError:
                     # An idle connection the server has closed since (a restart, a kill): one
                     # new connection tries again before the request is refused.
-                    return await self._read_once(user_id)
+                    return await self._read_once(user_id, session_id)
         except (psycopg.Error, TimeoutError) as exc:
             logger.warning("user row read failed: %s", type(exc).__name__)
             raise unavailable() from exc
 
-    async def _read_once(self, user_id: str) -> UserRow | None:
+    async def _read_once(self, user_id: str, session_id: str) -> UserRow | None:
         connection = self._idle.pop() if self._idle else await self._connect()
         try:
-            cursor = await connection.execute(_POSTGRES_QUERY, (user_id,), prepare=True)
+            cursor = await connection.execute(_POSTGRES_QUERY, (session_id, user_id), prepare=True)
             values = await cursor.fetchone()
         except BaseException:
             # Cancelled mid-query or failed: its state is unknown, so it is not used again.

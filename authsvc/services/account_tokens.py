@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.errors import InvalidLinkToken
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import AccountToken, User
 from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
 
@@ -54,27 +55,35 @@ def issue(db: Session, user: User, purpose: Purpose, *, ttl: timedelta, now: dat
 def redeem(db: Session, token: str, purpose: Purpose, *, now: datetime) -> Redeemed:
     """Use the token up; an unknown, used, expired or stale one is one and the same refusal.
 
-    One conditional UPDATE claims it, so of two requests racing with one token exactly one wins.
+    The user's row is locked first (the order every change of an account takes), then one
+    conditional UPDATE claims the token, so of two requests racing with one token exactly one
+    wins, and the account is checked as it is while the token is used.
     """
     if not well_formed(token):
+        raise InvalidLinkToken()
+    token_hash = hash_refresh_token(token)
+    owner = db.scalars(
+        select(AccountToken.user_id).where(
+            AccountToken.token_hash == token_hash, AccountToken.purpose == purpose.value
+        )
+    ).first()
+    user = lock_user(db, owner) if owner is not None else None
+    if user is None:
         raise InvalidLinkToken()
     claimed = db.execute(
         update(AccountToken)
         .where(
-            AccountToken.token_hash == hash_refresh_token(token),
+            AccountToken.token_hash == token_hash,
             AccountToken.purpose == purpose.value,
             AccountToken.used_at.is_(None),
             AccountToken.expires_at > now,
         )
         .values(used_at=now)
-        .returning(AccountToken.user_id, AccountToken.email_key)
+        .returning(AccountToken.email_key)
         .execution_options(synchronize_session=False)
     ).first()
-    if claimed is None:
-        raise InvalidLinkToken()
-    user = db.get(User, claimed.user_id, populate_existing=True)
     # The address changed since the link was sent, or the account was disabled: a dead link.
-    if user is None or user.disabled or user.email_key != claimed.email_key:
+    if claimed is None or user.disabled or user.email_key != claimed.email_key:
         raise InvalidLinkToken()
     return Redeemed(user=user, email_key=claimed.email_key)
 

@@ -15,16 +15,19 @@ from sqlalchemy.orm import Session
 from authsvc.errors import BadRequest, NotFound
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.revocation.publish import announce_token_version
 from authsvc.services.sessions import end_sessions
 from authsvc.services.users import (
     PasswordRules,
     bump_token_version,
     find_by_username,
+    new_password_hash,
     normalise_username,
     set_email,
-    set_password,
+    store_password,
     validate_roles,
 )
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import AccountToken, AuditEvent, User
 from authsvc.storage.models import Session as SessionRow
 
@@ -153,6 +156,37 @@ def revoke(
     audit.record(db, "user_revoked", now=now, user_id=user.id, client=client, actor=actor)
 
 
+# How far `revoke_everyone` moves each version. After a restored backup, a token issued since the
+# backup was taken carries a version above the restored one (by the revocations made since):
+# one step would make some of them match again.
+EVERYONE_STEP = 1000
+
+
+def revoke_everyone(db: Session, *, actor: str, now: datetime) -> int:
+    """Every token and session of every user dies, announced; returns how many users.
+
+    What to run after restoring a backup: tokens issued after the backup was taken carry
+    versions the restored rows have forgotten, and caches may remember versions above them.
+    """
+    # Users' rows first, then sessions: the order every other revocation takes its locks in.
+    bumped = db.execute(
+        update(User)
+        .values(token_version=User.token_version + EVERYONE_STEP)
+        .returning(User.id, User.token_version)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for user_id, version in bumped:
+        announce_token_version(db, user_id, int(version))
+    db.execute(
+        update(SessionRow)
+        .where(SessionRow.ended_at.is_(None))
+        .values(ended_at=now, end_reason="revoked", refresh_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(db, "users_revoked", now=now, actor=actor, users=len(bumped))
+    return len(bumped)
+
+
 def change_password(
     db: Session,
     user: User,
@@ -164,8 +198,14 @@ def change_password(
     now: datetime,
 ) -> None:
     """The policy applies as to the user's own choice; every token and session of the user ends."""
-    set_password(db, user, password, rules, now=now)
-    _revoke(db, user, reason="password_set", now=now)
+    password_hash = new_password_hash(password, rules, username=user.username)
+    # Hashed first, stored under the user's row lock: a login or a change of the user's own
+    # that overlaps the hash sees this password, or comes after it and its revocation.
+    locked = lock_user(db, user.id)
+    if locked is None:
+        raise NotFound("No such user.")
+    store_password(db, locked, password_hash, now=now)
+    _revoke(db, locked, reason="password_set", now=now)
     audit.record(db, "password_set", now=now, user_id=user.id, client=client, actor=actor)
 
 

@@ -7,12 +7,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import TokenRevoked
+from authsvc.errors import SessionEnded, TokenRevoked
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.user_rows import UserRowReader
 from authsvc.services.issuing import TokenIssuer
+from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.tokens.access import AccessClaims
 
@@ -115,10 +117,11 @@ class Authenticated:
 
 @dataclass(frozen=True)
 class Authenticator:
-    """Verifies a token and compares its `tv` with the user's current one: the revocation check.
+    """Verifies a token, compares its `tv` with the user's current one and refuses a token of an
+    ended session (`session_ended`): the revocation check.
 
-    Without `versions` the user's row answers; with the push-invalidated cache, the row is read
-    only when the cache cannot answer (a miss, or its channel is down).
+    Without `versions` the user's and the session's rows answer; with the token-version cache,
+    the rows are read only when the cache cannot answer (a miss, or its channel is down).
     """
 
     issuer: TokenIssuer
@@ -144,23 +147,31 @@ class Authenticator:
             return None
         if version != claims.tv:
             raise TokenRevoked()
+        ended = self.versions.quick_session_ended(claims.sid, issued_at=claims.iat)
+        if ended is None:
+            return None
+        if ended:
+            raise SessionEnded()
         return Authenticated(claims, db=None, identities=self.identities)
 
     async def answer_by_read(
         self, claims: AccessClaims, rows: UserRowReader, *, version_missed: bool = True
     ) -> Authenticated:
-        """The version check of verified claims by one read of the user's row, which also gives
-        the identity; the version cache learns what it read as its own database reads teach it.
-        `version_missed` is False when memory answered the version and only the identity is
-        missing (the cache's hit is already counted)."""
+        """The version and ended-session checks of verified claims by one read of the user's row
+        (with the session's end), which also gives the identity; the version cache learns what it
+        read as its own database reads teach it. `version_missed` is False when memory answered
+        the version and only the identity is missing (the cache's hit is already counted)."""
         cache = self.versions if isinstance(self.versions, PushCachedSource) else None
-        generation = cache.read_began(miss=version_missed) if cache is not None else 0
-        row = await rows.read(claims.sub)
+        mark = cache.read_began(miss=version_missed) if cache is not None else None
+        row = await rows.read(claims.sub, claims.sid)
         version = None if row is None or row.disabled else row.token_version
-        if cache is not None:
-            cache.learned(claims.sub, version, generation)
+        if cache is not None and mark is not None:
+            cache.learned(claims.sub, version, mark)
         if row is None or version != claims.tv:
             raise TokenRevoked()
+        # Read with the user's row, so fresher than the ended-session set in memory.
+        if row.session_ended:
+            raise SessionEnded()
         # The row matches the token's version, so the identity is that version's.
         identity = Identity(
             id=row.id, username=row.username, roles=row.roles, token_version=row.token_version
@@ -172,9 +183,14 @@ class Authenticator:
     def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
         claims = self.issuer.verify(token, now=now)
         if self.versions is None:
-            return Authenticated(claims, db=db, user=current_user(db, claims))
+            user = current_user(db, claims)
+            if session_ended(db, claims.sid):
+                raise SessionEnded()
+            return Authenticated(claims, db=db, user=user)
         if self.versions.current_version(claims.sub, token=token, claimed=claims.tv) != claims.tv:
             raise TokenRevoked()
+        if self.versions.session_ended(claims.sid, issued_at=claims.iat):
+            raise SessionEnded()
         return Authenticated(claims, db=db, identities=self.identities)
 
 
@@ -184,3 +200,9 @@ def current_user(db: Session, claims: AccessClaims) -> User:
     if user is None or user.disabled or user.token_version != claims.tv:
         raise TokenRevoked()
     return user
+
+
+def session_ended(db: Session, session_id: str) -> bool:
+    """Whether the token's session has ended (only a recorded end counts, as everywhere)."""
+    row = db.execute(select(SessionRow.ended_at).where(SessionRow.id == session_id)).first()
+    return row is not None and row.ended_at is not None

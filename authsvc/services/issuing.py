@@ -9,9 +9,11 @@ from typing import Any
 
 from authsvc.errors import ServiceUnavailable
 from authsvc.keys.refresh import KeyRingHolder
+from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.tokens.access import (
     AccessClaims,
+    Authentication,
     Grant,
     TokenPolicy,
     issue_access_token,
@@ -55,18 +57,30 @@ class TokenIssuer:
     verified: VerifiedTokens = field(default_factory=lambda: VerifiedTokens(0))
 
     def issue(
-        self, user: User, session_id: str, state: Mapping[str, Any], *, now: datetime
+        self,
+        user: User,
+        session_id: str,
+        state: Mapping[str, Any],
+        *,
+        now: datetime,
+        auth: Authentication | None = None,
     ) -> IssuedToken:
         """An access token for this user's session, carrying the user's current token version."""
         signer = self.keys.ring.signer
         if signer is None:
             # Fail closed: without an active key nothing can be signed, and nobody gets in half-way.
             raise ServiceUnavailable("No signing key is active.")
-        grant = Grant(user.id, session_id, user.token_version, tuple(user.roles), state)
+        grant = Grant(user.id, session_id, user.token_version, tuple(user.roles), state, auth)
         token, claims = issue_access_token(
             signer, self.policy, grant, now=now, lifetime=self.lifetimes.access_token
         )
         return IssuedToken(token=token, claims=claims, expires_at=now + self.lifetimes.access_token)
+
+    def issue_for(
+        self, user: User, row: SessionRow, state: Mapping[str, Any], *, now: datetime
+    ) -> IssuedToken:
+        """`issue` for a session row, carrying how its login signed in."""
+        return self.issue(user, row.id, state, now=now, auth=session_authentication(row))
 
     def verify(self, token: str, *, now: datetime) -> AccessClaims:
         """Signature and claims, with the ring reloaded first for a kid it has not seen yet."""
@@ -81,3 +95,10 @@ class TokenIssuer:
         claims = self.keys.ring_for(parsed).verify(parsed, self.policy, now=now)
         self.verified.put(token, claims)
         return claims
+
+
+def session_authentication(row: SessionRow) -> Authentication | None:
+    """How the session's login signed in, as its tokens carry it; None for older sessions."""
+    if row.amr is None or row.aal is None or row.auth_time is None:
+        return None
+    return Authentication(tuple(row.amr), row.aal, int(row.auth_time.timestamp()))

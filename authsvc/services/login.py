@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,14 +16,28 @@ from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.passwords.hashing import PasswordHasher
+from authsvc.revocation.publish import announce_session_end
 from authsvc.services import sessions, throttling
 from authsvc.services.issuing import IssuedToken, TokenIssuer
+from authsvc.services.password_checks import (
+    PasswordCheck,
+    check_password,
+    confirm_password,
+    store_upgraded_hash,
+)
 from authsvc.services.users import find_by_username, normalise_username
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
 from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.refresh import new_refresh_token
+
+# A login whose password was right, refused because the account's tokens were revoked while the
+# password was being checked.
+SIGNED_OUT_MEANWHILE = (
+    "The account was signed out everywhere while this sign-in was checked; sign in again."
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,9 @@ class LoginService:
     # AUTHSVC_REQUIRE_VERIFIED_EMAIL, and what sends a new confirmation link to a refused user.
     require_verified_email: bool = False
     send_confirmation: Callable[[str, ClientInfo, datetime], None] | None = None
+    # Asked once the password proved right: raises `SecondStepDue` when the account must still
+    # show a second factor (or enrol one) before it gets a session.
+    second_step: Callable[[Session, User, ClientInfo, bool, datetime], None] | None = None
 
     def throttle_refuses(self, client: ClientInfo, username: str, *, now: datetime) -> bool:
         """Whether the throttle would refuse this login now; asked without counting anything."""
@@ -76,6 +94,8 @@ class LoginService:
         throttling.enforce(db, self.throttle, client, now=now, account=account)
         try:
             user = self._verified_user(db, credentials, client, now=now)
+            if self.second_step is not None:
+                self.second_step(db, user, client, credentials.remember, now)
             # The password was right from here on: a refusal is not a guess to count.
             sessions.apply_single_session(
                 db, user, self.single_session, client=client, now=now, replacing=replaces_session
@@ -87,8 +107,8 @@ class LoginService:
         except (SessionActive, EmailNotVerified):
             keep_when_refused(db)
             raise
-        # The user's row was locked first (single-session), then sessions: the order logout
-        # everywhere takes too, so the two cannot deadlock.
+        # The user's row was locked first (after the password check), then sessions: the order
+        # logout everywhere takes too, so the two cannot deadlock.
         if replaces_session is not None:
             _end_replaced_session(db, replaces_session, now=now)
         result = self._open_session(db, user, credentials.remember, client, now=now)
@@ -101,19 +121,47 @@ class LoginService:
         user = find_by_username(db, credentials.username)
         if user is None:
             self.hasher.verify_dummy(credentials.password)
-            audit.record(db, "login_failure", now=now, client=client, reason="unknown_user")
-            raise InvalidCredentials()
-        verification = self.hasher.verify(credentials.password, user.password_hash)
-        if not verification.ok or user.disabled:
-            reason = "disabled" if verification.ok else "wrong_password"
-            audit.record(
-                db, "login_failure", now=now, user_id=user.id, client=client, reason=reason
-            )
-            raise InvalidCredentials()
-        if verification.upgraded_hash is not None:
-            user.password_hash = verification.upgraded_hash
+            _refuse(db, None, client, "unknown_user", now=now)
+        check = check_password(self.hasher, user, credentials.password)
+        if check is None or user.disabled:
+            reason = "disabled" if check is not None else "wrong_password"
+            _refuse(db, user.id, client, reason, now=now)
+        user = self._still_signing_in(db, user.id, check, credentials.password, client, now=now)
         if self.require_verified_email and user.email_verified_at is None:
             self._refuse_unverified(db, user, client, now=now)
+        return user
+
+    def _still_signing_in(
+        self,
+        db: Session,
+        user_id: str,
+        check: PasswordCheck,
+        password: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+    ) -> User:
+        """Lock the user's row and refuse the login if the account changed during the hash.
+
+        A new password, a disabled account or a token-version bump (logout everywhere, a revoke)
+        that committed meanwhile would otherwise miss the session this login is about to write.
+        """
+        user = lock_user(db, user_id)
+        if user is None:
+            _refuse(db, None, client, "unknown_user", now=now)
+        if user.disabled:
+            _refuse(db, user.id, client, "disabled", now=now)
+        if user.token_version != check.token_version:
+            if user.password_hash != check.password_hash:
+                # A new password: the one given may be the old one, and its holder learns
+                # nothing from the answer to a wrong password.
+                _refuse(db, user.id, client, "password_changed", now=now)
+            # Only the right, current password gets here: saying why tells nobody else anything.
+            _refuse(db, user.id, client, "revoked", now=now, detail=SIGNED_OUT_MEANWHILE)
+        confirmed = confirm_password(self.hasher, check, user, password)
+        if confirmed is None:
+            _refuse(db, user.id, client, "wrong_password", now=now)
+        store_upgraded_hash(db, user, confirmed)
         return user
 
     def _refuse_unverified(
@@ -139,8 +187,42 @@ class LoginService:
             "Confirm your email address first: a link to do so is on its way to it."
         )
 
+    def complete(
+        self,
+        db: Session,
+        user: User,
+        remember: bool,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        amr: tuple[str, ...],
+        aal: int,
+        replaces_session: str | None = None,
+    ) -> LoginResult:
+        """Open the session of a login whose second step passed, under the user's lock."""
+        try:
+            sessions.apply_single_session(
+                db, user, self.single_session, client=client, now=now, replacing=replaces_session
+            )
+        except SessionActive:
+            keep_when_refused(db)
+            raise
+        if replaces_session is not None:
+            _end_replaced_session(db, replaces_session, now=now)
+        result = self._open_session(db, user, remember, client, now=now, amr=amr, aal=aal)
+        self.throttle.succeeded(now, client=client.ip, account=user.username)
+        return result
+
     def _open_session(
-        self, db: Session, user: User, remember: bool, client: ClientInfo, *, now: datetime
+        self,
+        db: Session,
+        user: User,
+        remember: bool,
+        client: ClientInfo,
+        *,
+        now: datetime,
+        amr: tuple[str, ...] = ("pwd",),
+        aal: int = 1,
     ) -> LoginResult:
         lifetimes = self.issuer.lifetimes
         absolute_expires_at = now + lifetimes.absolute_for(remember)
@@ -157,9 +239,12 @@ class LoginService:
             user_agent=(client.user_agent or "")[:512] or None,
             client_ip=client.ip,
             state={},
+            amr=list(amr),
+            aal=aal,
+            auth_time=now,
         )
         db.add(session)
-        access = self.issuer.issue(user, session.id, {}, now=now)
+        access = self.issuer.issue_for(user, session, {}, now=now)
         db.flush()
         audit.record(
             db, "login_success", now=now, user_id=user.id, client=client, session_id=session.id
@@ -167,12 +252,27 @@ class LoginService:
         return LoginResult(user=user, session=session, access=access, refresh_token=refresh.token)
 
 
+def _refuse(
+    db: Session,
+    user_id: str | None,
+    client: ClientInfo,
+    reason: str,
+    *,
+    now: datetime,
+    detail: str | None = None,
+) -> NoReturn:
+    audit.record(db, "login_failure", now=now, user_id=user_id, client=client, reason=reason)
+    raise InvalidCredentials(detail)
+
+
 def _end_replaced_session(db: Session, session_id: str, *, now: datetime) -> None:
     # The browser's cookies are about to be overwritten: its old session would linger as a
     # ghost device with a live refresh token.
-    db.execute(
+    result = db.execute(
         update(SessionRow)
         .where(SessionRow.id == session_id, SessionRow.ended_at.is_(None))
         .values(ended_at=now, end_reason="replaced", refresh_hash=None)
         .execution_options(synchronize_session=False)
     )
+    if int(getattr(result, "rowcount", 0) or 0):
+        announce_session_end(db, session_id)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.revocation.publish import announce_session_end
 from authsvc.services.authentication import Authenticated
 from authsvc.services.users import bump_token_version
 from authsvc.storage.models import Session as SessionRow
@@ -41,11 +42,14 @@ def logout(
         ended = SessionRow.user_id == user_id
     else:
         ended = SessionRow.id == session_id
-    db.execute(
+    result = db.execute(
         update(SessionRow)
         .where(ended, SessionRow.ended_at.is_(None))
         .values(ended_at=now, end_reason="logout", refresh_hash=None)
     )
+    if not everywhere and int(getattr(result, "rowcount", 0) or 0):
+        # Without a bump, only this announcement refuses the session's copied access tokens.
+        announce_session_end(db, session_id)
     audit.record(
         db,
         "logout_everywhere" if everywhere else "logout",

@@ -34,8 +34,11 @@ class Retention:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Retention:
+        # An ended session's row refuses its access tokens until they expire (and instances
+        # load the recent ones at start), so it outlives them whatever the setting says.
+        tokens = settings.access_token_ttl_seconds + 2 * settings.clock_leeway_seconds
         return cls(
-            sessions=timedelta(seconds=settings.session_retention_seconds),
+            sessions=timedelta(seconds=max(settings.session_retention_seconds, tokens)),
             audit_events=timedelta(days=settings.audit_retention_days),
         )
 

@@ -15,6 +15,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from authsvc.errors import InvalidLinkToken
 from authsvc.mail.messages import MailKind, describe_duration
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
@@ -22,7 +23,14 @@ from authsvc.services import account_tokens
 from authsvc.services.account_mail import AccountMail
 from authsvc.services.account_tokens import Purpose
 from authsvc.services.sessions import end_sessions
-from authsvc.services.users import PasswordRules, bump_token_version, find_by_login, set_password
+from authsvc.services.users import (
+    PasswordRules,
+    bump_token_version,
+    find_by_login,
+    new_password_hash,
+    store_password,
+)
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import User
 from authsvc.throttle.endpoint import Throttle
 
@@ -48,7 +56,10 @@ class PasswordRecovery:
     def _prepare(self, login: str, client: ClientInfo, now: datetime) -> EmailMessage | None:
         """In the background: a token and a message when the account can get one."""
         with self.mail.session_factory() as db:
-            user = find_by_login(db, login)
+            found = find_by_login(db, login)
+            # Locked before the token is stored: a new password or address committing meanwhile
+            # either comes first (and is checked below) or discards this token after it.
+            user = lock_user(db, found.id) if found is not None else None
             reason = _why_not(user)
             if user is None or reason is not None:
                 audit.record(
@@ -84,10 +95,15 @@ class PasswordRecovery:
     ) -> User:
         """Set the new password with a link's token; every session and token of the user ends.
 
-        A password the policy refuses leaves the token unused (the caller rolls back).
+        The password is checked and hashed before the token is used up (under the user row's
+        lock), so a password the policy refuses leaves it unused.
         """
+        owner = account_tokens.peek(db, token, Purpose.password_reset, now=now)
+        if owner is None:
+            raise InvalidLinkToken()
+        password_hash = new_password_hash(new_password, self.passwords, username=owner.username)
         user = account_tokens.redeem(db, token, Purpose.password_reset, now=now).user
-        set_password(db, user, new_password, self.passwords, now=now)
+        store_password(db, user, password_hash, now=now)
         # The link reached the mailbox and came back: the address is the user's.
         if user.email_verified_at is None:
             user.email_verified_at = now

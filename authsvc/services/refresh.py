@@ -15,6 +15,7 @@ from authsvc.services.issuing import IssuedToken, SessionLifetimes, TokenIssuer
 from authsvc.services.sessions import alive_clause, end_session, is_alive, retire_refresh_hash
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import RotatedRefreshToken, User
 from authsvc.storage.models import Session as SessionRow
 from authsvc.tokens.refresh import hash_refresh_token, new_refresh_token, well_formed
@@ -76,7 +77,11 @@ def _not_rotated(
         _expire(db, current, client=client, now=now)
         keep_when_refused(db)
         raise SessionExpired()
-    row = _session_of_earlier_token(db, presented)
+    earlier = _session_of_earlier_token(db, presented)
+    # The user's row locked, the session read again: a logout everywhere, disable or revoke that
+    # committed since the read above is seen, and one still to commit waits for this answer, so
+    # the grace never hands a valid access token to a session that has just ended.
+    row = _locked_again(db, earlier) if earlier is not None else None
     if row is None:
         raise InvalidRefreshToken()
     if (
@@ -102,6 +107,12 @@ def _session_of_earlier_token(db: Session, presented: str) -> SessionRow | None:
         .where(RotatedRefreshToken.hash == presented)
         .execution_options(populate_existing=True)
     ).first()
+
+
+def _locked_again(db: Session, row: SessionRow) -> SessionRow | None:
+    if lock_user(db, row.user_id) is None:
+        return None
+    return db.get(SessionRow, row.id, populate_existing=True)
 
 
 def _within_grace(row: SessionRow, lifetimes: SessionLifetimes, now: datetime) -> bool:
@@ -145,4 +156,4 @@ def _issue(
         end_session(row, reason="disabled", now=now)
         keep_when_refused(db)
         raise InvalidRefreshToken()
-    return user, issuer.issue(user, row.id, row.state, now=now)
+    return user, issuer.issue_for(user, row, row.state, now=now)

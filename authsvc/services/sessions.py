@@ -14,6 +14,7 @@ from authsvc.config import SingleSession
 from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.revocation.publish import announce_session_end
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
@@ -115,6 +116,8 @@ def end_own_session(
     if row is None or row.user_id != user_id or row.ended_at is not None:
         raise NotFound("No such session.")
     end_session(row, reason="ended_by_user", now=now)
+    # The device's access tokens are refused on their next request, not when they expire.
+    announce_session_end(db, row.id)
     audit.record(db, "session_ended", now=now, user_id=user_id, client=client, session_id=row.id)
 
 
@@ -159,7 +162,7 @@ def update_state(
     user = authenticated.user
     row = live_session(db, user.id, authenticated.claims.sid, now=now)
     state = _merged_within_limit(row, patch, max_bytes=max_bytes, now=now)
-    return StateUpdated(session=row, access=issuer.issue(user, row.id, state, now=now))
+    return StateUpdated(session=row, access=issuer.issue_for(user, row, state, now=now))
 
 
 def _merged_within_limit(
@@ -187,21 +190,15 @@ def apply_single_session(
     now: datetime,
     replacing: str | None = None,
 ) -> None:
-    """Enforce the one-device policy at login, before the new session exists.
+    """Enforce the one-device policy at login, under the user's row lock, before the new session.
 
     `replacing` is the session this very browser held: it never blocks its own re-login.
     """
     if mode is SingleSession.off:
         return
     if mode is SingleSession.deny:
-        # Take the user's row for writing first: two logins racing (PostgreSQL row lock,
-        # SQLite's write lock) then check one after the other, and only one of them gets in.
-        db.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(token_version=User.token_version)
-            .execution_options(synchronize_session=False)
-        )
+        # The login holds the user's row lock (`lock_user`) since its password check: two
+        # logins racing check one after the other, and only one of them gets in.
         others = and_(SessionRow.user_id == user.id, alive_clause(now))
         if replacing is not None:
             others = and_(others, SessionRow.id != replacing)

@@ -179,12 +179,15 @@ def _check_address_free(db: Session, address: EmailAddress, *, user_id: str | No
         raise Conflict("That email address belongs to another account.")
 
 
-def set_password(
-    db: Session, user: User, password: str, rules: PasswordRules, *, now: datetime
-) -> None:
-    """Store a new password that meets the policy; revoking the old tokens is the caller's."""
-    rules.policy.check(password, username=user.username)
-    user.password_hash = rules.hasher.hash(password)
+def new_password_hash(password: str, rules: PasswordRules, *, username: str) -> str:
+    """Check a new password against the policy and hash it: the slow part, before any lock."""
+    rules.policy.check(password, username=username)
+    return rules.hasher.hash(password)
+
+
+def store_password(db: Session, user: User, password_hash: str, *, now: datetime) -> None:
+    """Store a new password's hash, under the user's row lock; revoking tokens is the caller's."""
+    user.password_hash = password_hash
     user.password_changed_at = now
     # A reset link asked for before is for a password that no longer is.
     account_tokens.discard(db, user.id, Purpose.password_reset)

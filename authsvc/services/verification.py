@@ -17,6 +17,7 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.services import account_tokens
 from authsvc.services.account_mail import AccountMail
 from authsvc.services.account_tokens import Purpose
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import User
 from authsvc.throttle.endpoint import Throttle
 
@@ -64,7 +65,8 @@ class EmailVerification:
     def _prepare(self, user_id: str, client: ClientInfo, now: datetime) -> EmailMessage | None:
         """In the background: a token and a message, unless the address needs none by now."""
         with self.mail.session_factory() as db:
-            user = db.get(User, user_id)
+            # Locked before the token is stored, as a password reset's (see recovery.py).
+            user = lock_user(db, user_id)
             if user is None or user.disabled or user.email is None or user.email_verified_at:
                 return None
             token = account_tokens.issue(

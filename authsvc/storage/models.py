@@ -1,5 +1,5 @@
-"""ORM tables: users, their sessions, refresh-token families and link tokens, signing keys and
-the audit trail."""
+"""ORM tables: users, their sessions, refresh-token families and link tokens, second factors,
+signing keys and the audit trail."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -113,8 +114,14 @@ class Session(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed: instances load the sessions ended within the last access-token lifetime.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # How the login proved who it was (RFC 8176 `amr`, the assurance level, when): every token
+    # the session issues, refreshed ones too, carries them. NULL on sessions older than them.
+    amr: Mapped[list[str] | None] = mapped_column(JSON)
+    aal: Mapped[int | None] = mapped_column(Integer)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RotatedRefreshToken(Base):
@@ -131,6 +138,100 @@ class RotatedRefreshToken(Base):
         ForeignKey("sessions.id", ondelete="CASCADE"), index=True
     )
     rotated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MfaFactor(Base):
+    """A second factor: a TOTP secret (encrypted at rest) or a WebAuthn credential."""
+
+    __tablename__ = "mfa_factors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    # AES-256-GCM under a key derived from AUTHSVC_KEY_ENCRYPTION_SECRET, the id bound as AAD.
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # NULL until the user proves the factor works; an unconfirmed factor protects nothing.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last TOTP time step accepted: a code of that step or an earlier one is a replay.
+    last_used_step: Mapped[int | None] = mapped_column(Integer)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credential_id: Mapped[str | None] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    transports: Mapped[list[str] | None] = mapped_column(JSON)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code, kept as a hash; a new set replaces the old one."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MfaChallenge(Base):
+    """A login half-way: the password was right, the second step is due; kept as a hash."""
+
+    __tablename__ = "mfa_challenges"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # `login` (a second factor is due) or `enrol` (the policy wants one and there is none).
+    purpose: Mapped[str] = mapped_column(String(16))
+    # What the password step read, re-checked under the user's lock when the step completes.
+    token_version: Mapped[int] = mapped_column(Integer)
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+    # A digest of the browser that did the first step (its User-Agent).
+    browser: Mapped[str] = mapped_column(String(64))
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkedIdentity(Base):
+    """A user's account at an external provider: (provider, subject) names one user."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="uq_identities_provider_subject"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The address the provider reported when the identity was linked (shown, never trusted).
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OAuthState(Base):
+    """A sign-in sent to an external provider: single-use, bound to the browser that started it."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the random value of the browser's state cookie.
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    # Linking: the signed-in user who asked, and the token version their session carried.
+    link_user_id: Mapped[str | None] = mapped_column(String(36))
+    link_token_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SigningKey(Base):

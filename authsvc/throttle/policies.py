@@ -39,6 +39,10 @@ class Throttles:
     # mail, so every request counts, per account and per address, like a failed login.
     password_reset: Throttle
     email_verification: Throttle
+    # Wrong TOTP codes, per account and address: a million codes, three valid at a time, so a
+    # few dozen guesses an hour keep guessing hopeless. Recovery codes and passkeys never count
+    # or consult it, so whoever knows the password cannot lock the owner out of those.
+    mfa: Throttle
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Throttles:
@@ -113,6 +117,23 @@ class Throttles:
                 enabled=enabled,
                 refusal="Too many confirmation links asked for; try again later.",
             ),
+            mfa=Throttle(
+                "mfa",
+                "/login/mfa",
+                (
+                    Limit("mfa:client-account", Per.CLIENT_ACCOUNT, _items(_MFA_CLIENT_ACCOUNT)),
+                    Limit(
+                        "mfa:account",
+                        Per.ACCOUNT,
+                        _items(_MFA_ACCOUNT),
+                        spares_known_clients=True,
+                    ),
+                ),
+                counters,
+                enabled=enabled,
+                known_client_seconds=known,
+                refusal="Too many wrong codes; try again later, or use a recovery code.",
+            ),
         )
 
     def all(self) -> tuple[Throttle, ...]:
@@ -123,10 +144,15 @@ class Throttles:
             self.register,
             self.password_reset,
             self.email_verification,
+            self.mfa,
         )
 
     def close(self) -> None:
         self.counters.close()
+
+
+_MFA_CLIENT_ACCOUNT = "5/minute;30/hour"
+_MFA_ACCOUNT = "10/minute;60/hour"
 
 
 def _mail_limits(scope: str, settings: Settings) -> tuple[Limit, ...]:

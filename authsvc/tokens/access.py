@@ -61,6 +61,11 @@ class AccessClaims:
     kid: str = ""
     # authsvc issues tokens with nbf == iat; 0 when unknown.
     nbf: int = 0
+    # How the user signed in (RFC 8176 values), the assurance level (1: one factor, 2: two)
+    # and when; a token without them (issued before they existed) reads as level 1.
+    amr: tuple[str, ...] = ()
+    aal: int = 1
+    auth_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,16 @@ class Grant:
     token_version: int
     roles: tuple[str, ...] = ()
     session_state: Mapping[str, Any] = field(default_factory=dict)
+    auth: Authentication | None = None
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How and when a session's login proved who it was; carried by every token it issues."""
+
+    amr: tuple[str, ...]
+    aal: int
+    auth_time: int
 
 
 def issue_access_token(
@@ -105,6 +120,9 @@ def issue_access_token(
         "roles": list(grant.roles),
         "sess": dict(grant.session_state),
     }
+    auth = grant.auth
+    if auth is not None:
+        payload.update(amr=list(auth.amr), aal=auth.aal, auth_time=auth.auth_time)
     token = jwt.encode(
         payload,
         signer.key,
@@ -122,6 +140,9 @@ def issue_access_token(
         sess=dict(grant.session_state),
         kid=signer.kid,
         nbf=issued_at,
+        amr=auth.amr if auth is not None else (),
+        aal=auth.aal if auth is not None else 1,
+        auth_time=auth.auth_time if auth is not None else None,
     )
     return token, claims
 
@@ -279,6 +300,7 @@ def _claims_from_payload(
         raise InvalidToken("The access token has malformed roles.")
     if not isinstance(sess, dict):
         raise InvalidToken("The access token has malformed session state.")
+    amr, aal, auth_time = _authentication_claims(payload)
     return AccessClaims(
         sub=sub,
         sid=sid,
@@ -290,7 +312,24 @@ def _claims_from_payload(
         sess=sess,
         kid=kid,
         nbf=int(nbf),
+        amr=amr,
+        aal=aal,
+        auth_time=auth_time,
     )
+
+
+def _authentication_claims(payload: Mapping[str, Any]) -> tuple[tuple[str, ...], int, int | None]:
+    """`amr`, `aal` and `auth_time`, each optional; a malformed one refuses the token."""
+    amr = payload.get("amr", [])
+    aal = payload.get("aal", 1)
+    auth_time = payload.get("auth_time")
+    if not isinstance(amr, list) or not all(isinstance(value, str) for value in amr):
+        raise InvalidToken("The access token has a malformed amr claim.")
+    if isinstance(aal, bool) or aal not in (1, 2, 3):
+        raise InvalidToken("The access token has a malformed aal claim.")
+    if auth_time is not None and (isinstance(auth_time, bool) or not isinstance(auth_time, int)):
+        raise InvalidToken("The access token has a malformed auth_time claim.")
+    return tuple(amr), aal, auth_time
 
 
 def _timestamp(payload: Mapping[str, Any], name: str) -> float:

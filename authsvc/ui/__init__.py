@@ -11,14 +11,31 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from authsvc.config import Registration, Settings
-from authsvc.ui import account, assets, login, recovery, register, verification
+from authsvc.ui import (
+    account,
+    assets,
+    identities,
+    login,
+    recovery,
+    register,
+    second_step,
+    security,
+    verification,
+)
 from authsvc.ui.rendering import Pages
 from authsvc.web.routes import serve_routes
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
     app.state.pages = Pages(settings)
-    for router in (assets.router, login.router, account.router):
+    for router in (
+        assets.router,
+        login.router,
+        second_step.router,
+        account.router,
+        security.router,
+        identities.router,
+    ):
         serve_routes(app, router)
     if settings.registration is Registration.open:
         serve_routes(app, register.router)

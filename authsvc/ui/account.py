@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
-from authsvc.errors import InvalidCredentials, NotFound, WeakPassword
+from authsvc.errors import (
+    InvalidCredentials,
+    NotFound,
+    StepUpRequired,
+    TokenRevoked,
+    WeakPassword,
+)
+from authsvc.federation import service as federation
+from authsvc.mfa import account as mfa_account
 from authsvc.runtime import Runtime
 from authsvc.services import sessions
 from authsvc.services.authentication import Authenticated
@@ -68,14 +76,18 @@ def change_password(
         return as_busy(page, busy)
     if not errors:
         try:
+            runtime.mfa.require_step_up(db, current.user.id, current.claims, runtime.clock.now())
             changed = runtime.accounts.change_password(
                 db, current, current_password, new_password, client, now=runtime.clock.now()
             )
+        except TokenRevoked:
+            # Signed out everywhere, or this device, while the password was being checked.
+            return signed_out(runtime, request)
         except InvalidCredentials:
             if kept_when_refused(db):
                 db.commit()
             errors["current_password"] = "This is not your current password."
-        except WeakPassword as exc:
+        except (WeakPassword, StepUpRequired) as exc:
             errors["new_password"] = exc.detail
     if errors:
         return render_account(request, pages, runtime, db, current, errors=errors, status=400)
@@ -148,5 +160,8 @@ def render_account(
         errors=errors or {},
         notice=notice,
         email_error=email_error,
+        security=mfa_account.status(db, current.user.id),
+        identities=federation.list_identities(db, current.user.id),
+        provider_labels={p.name: p.label for p in runtime.settings.oauth_providers},
         min_password_length=runtime.settings.password_min_length,
     )

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.schemas import LoginRequest
-from authsvc.errors import EmailNotVerified, InvalidCredentials, SessionActive, TooManyAttempts
+from authsvc.api.step_cookie import set_step
+from authsvc.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    SecondStepDue,
+    SessionActive,
+    TooManyAttempts,
+)
 from authsvc.services.login import Credentials
 from authsvc.storage.engine import kept_when_refused
 from authsvc.ui.admission import PageLoginSlot
@@ -22,6 +29,9 @@ from authsvc.ui.notices import NOTICES
 from authsvc.ui.rendering import PagesDep
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+
+# Where a sign-in whose password was right goes on to its second factor (ui/second_step.py).
+SECOND_STEP_PAGE = "/ui/login/mfa"
 
 NextQuery = Annotated[str | None, Query(alias="next", max_length=2048)]
 NoticeQuery = Annotated[str | None, Query(max_length=64)]
@@ -101,6 +111,12 @@ def sign_in(
     except (InvalidCredentials, SessionActive, EmailNotVerified) as exc:
         _keep_audit(db)
         return again(exc.status, exc.detail)
+    except SecondStepDue as due:
+        db.commit()
+        # The password was right: on to the second step, with only the step cookie.
+        step = see_other(SECOND_STEP_PAGE, next=target)
+        set_step(runtime, request, step, due.token, due.expires_in)
+        return step
     db.commit()
     response = see_other(target or ACCOUNT_PAGE)
     hand_out(

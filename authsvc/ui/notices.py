@@ -20,4 +20,22 @@ NOTICES = {
     ),
     "verification-sent": "A link to confirm your email address is on its way to it.",
     "email-verified": "Your email address is confirmed.",
+    "mfa-step-over": "That sign-in is over (used, expired or from another browser). Sign in again.",
+    "mfa-added": "The authenticator app is added: signing in now asks for its code.",
+    "mfa-removed": "The second factor is removed.",
+    "step-up": "Sign in again with your second factor to make this change.",
+    # A sign-in at an external provider that did not end in a session (the callback's codes).
+    "provider-denied": "The identity provider did not sign you in.",
+    "provider-state": "That sign-in is over (used, expired or from another browser). Try again.",
+    "provider-link-required": (
+        "An account with this email address exists. Sign in to it, then link the provider "
+        "from your account page."
+    ),
+    "provider-email-unverified": "The identity provider does not vouch for this email address.",
+    "provider-registration-closed": "No account is linked to this identity.",
+    "provider-linked-elsewhere": "This identity is already linked to another account.",
+    "provider-failed": "The sign-in at the identity provider could not be completed. Try again.",
+    "provider-linked": "The identity is linked: you can sign in with it now.",
+    "provider-unlinked": "The identity is unlinked. Every other device is signed out.",
+    "provider-last-way": "That is the last way to sign in to your account: add another first.",
 }

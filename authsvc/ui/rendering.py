@@ -89,6 +89,8 @@ class Pages:
         self.csp = content_security_policy(settings)
         self.registration_open = settings.registration is Registration.open
         self.mail_enabled = settings.mail_enabled
+        # The "Sign in with ..." buttons: (name, label) of every configured provider.
+        self.providers = [(p.name, p.label) for p in settings.oauth_providers]
 
     def render(
         self,
@@ -105,6 +107,7 @@ class Pages:
             "csrf_token": page_token(request),
             "registration_open": self.registration_open,
             "mail_enabled": self.mail_enabled,
+            "providers": self.providers,
             "errors": {},
             "error": None,
             "notice": None,

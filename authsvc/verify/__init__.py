@@ -9,7 +9,8 @@ token rules (`authsvc.tokens`), the error classes, the token-version sources and
 """
 
 from authsvc.errors import DiscoveryError, VerificationError, VerifierUnavailable
-from authsvc.revocation.push import (
+from authsvc.revocation.channels.postgres import PostgresKeyListener, PostgresPushListener
+from authsvc.revocation.channels.protocol import (
     PG_CHANNEL,
     PG_KEY_CHANNEL,
     REDIS_CHANNEL,
@@ -17,16 +18,14 @@ from authsvc.revocation.push import (
     REDIS_SEQUENCE_KEY,
     Announcement,
     KeyChangeHandler,
-    PostgresKeyListener,
-    PostgresPushListener,
     PushHandler,
     PushListener,
-    RedisPushListener,
     decode_announcement,
     decode_key_change,
     decode_payload,
     encode_payload,
 )
+from authsvc.revocation.channels.redis import RedisPushListener
 from authsvc.revocation.sources import DatabaseSource, PushCachedSource, TokenVersionSource
 from authsvc.verify.http import HttpClient, HttpResponse, UrllibClient
 from authsvc.verify.introspection import IntrospectionSource

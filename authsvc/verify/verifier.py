@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,16 +19,22 @@ from authsvc.errors import (
     Forbidden,
     InvalidToken,
     NotAuthenticated,
+    SessionEnded,
+    StepUpRequired,
     TokenRevoked,
     VerificationError,
     VerifierUnavailable,
 )
-from authsvc.revocation.sources import TokenVersionSource
+from authsvc.revocation.sources import SessionEndSource, TokenVersionSource
 from authsvc.tokens.access import AccessClaims, TokenPolicy, read_token, verify_access_token
+from authsvc.tokens.memo import TokenMemo, TokenState, copy_of, footprint
 from authsvc.verify.http import HttpClient, UrllibClient
 from authsvc.verify.jwks import DEFAULT_ALGORITHMS, JwksCache, KeyProvider
 from authsvc.verify.origin import cross_site_refusal
 from authsvc.verify.web import install_error_handler
+
+# The cache's default budget: some 3,500 tokens without state, 1,000 of the largest.
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,44 +52,63 @@ class VerifiedSession:
     def has_roles(self, *roles: str) -> bool:
         return set(roles).issubset(self.roles)
 
+    @property
+    def aal(self) -> int:
+        """The login's assurance level: 1 (one factor) or 2 (a second factor shown)."""
+        return self.claims.aal
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the user signed in (RFC 8176: pwd, otp, hwk, swk, user, mfa)."""
+        return self.claims.amr
+
+    @property
+    def auth_time(self) -> datetime | None:
+        """When the user signed in (refreshes keep it); None on tokens that do not say."""
+        when = self.claims.auth_time
+        return None if when is None else datetime.fromtimestamp(when, UTC)
+
 
 class VerifiedTokenCache:
-    """A bounded LRU of verified tokens, keyed by the exact token string.
+    """Verified tokens within a byte budget, keyed by the exact token string; when full, the
+    earliest verified goes first.
 
     An entry ends with the token's `exp` and with its key's presence in the JWKS; the
-    token-version check is not cached here, it runs on every request.
+    token-version check is not cached here, it runs on every request. The session state is
+    kept as text and parsed again for each request that reads it (`authsvc.tokens.memo`).
     """
 
-    def __init__(self, max_entries: int = 10_000):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, VerifiedSession] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = DEFAULT_CACHE_BYTES):
+        self._memo: TokenMemo[VerifiedSession] = TokenMemo(max_bytes, max_entries)
+        self._lookup = self._memo.get
 
     def get(self, token: str, now: float, keys: Mapping[str, object]) -> VerifiedSession | None:
-        session = self._entries.get(token)
+        session = self._lookup(token)
         if session is None:
             return None
         if now >= session.claims.exp or session.claims.kid not in keys:
-            with self._lock:
-                self._entries.pop(token, None)
+            self._memo.discard(token)
             return None
-        try:
-            self._entries.move_to_end(token)
-        except KeyError:  # evicted by another thread meanwhile; the entry was still valid
-            pass
+        if type(session.state) is TokenState:
+            state = session.state.fresh()
+            return copy_of(session, state=state, claims=copy_of(session.claims, sess=state))
         return session
 
     def put(self, token: str, session: VerifiedSession) -> None:
-        if self.max_entries <= 0:
+        if self._memo.max_entries == 0 or self._memo.max_bytes == 0:
             return
-        with self._lock:
-            self._entries[token] = session
-            self._entries.move_to_end(token)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        if session.state:
+            state = TokenState.of(session.state)
+            session = copy_of(session, state=state, claims=copy_of(session.claims, sess=state))
+        self._memo.put(token, session, footprint(token, session))
+
+    @property
+    def bytes(self) -> int:
+        """What the remembered tokens take, by the cache's accounting."""
+        return self._memo.bytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memo)
 
 
 @dataclass
@@ -99,7 +122,9 @@ class TokenVerifier:
     """Validates authsvc access tokens on every request, without calling authsvc.
 
     The signature is checked against the published JWKS, the claims with the same rules as
-    authsvc (`authsvc.tokens`), and `tv` against `versions` (see `authsvc.verify.sources`).
+    authsvc (`authsvc.tokens`), `tv` against `versions` (see `authsvc.verify.sources`), and,
+    when `versions` knows sessions (`DatabaseSource`, a `PushCachedSource` on one), whether the
+    token's session has ended (`session_ended`).
     Over HTTP (the FastAPI dependency, the middleware) the access cookie is read only under the
     name authsvc gives it, and an unsafe request it authenticates must come from the service's
     own origin or one of `allowed_origins`; a bearer token needs neither.
@@ -118,6 +143,7 @@ class TokenVerifier:
         cookie_domain: str | None = None,
         allowed_origins: Iterable[str] = (),
         cache_size: int = 10_000,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         clock: Clock | None = None,
         http: HttpClient | None = None,
         keys: KeyProvider | None = None,
@@ -126,6 +152,8 @@ class TokenVerifier:
         self.issuer = issuer.rstrip("/")
         self.policy = TokenPolicy(issuer=self.issuer, audience=audience, leeway=leeway)
         self.versions = versions
+        # Sources that know ended sessions (the database, a push cache on it) refuse their tokens.
+        self._sessions = versions if isinstance(versions, SessionEndSource) else None
         self.clock = clock or SystemClock()
         self.jwks: KeyProvider = keys or JwksCache(
             http or UrllibClient(),
@@ -143,7 +171,7 @@ class TokenVerifier:
         else:
             self.cookie_names = (cookie_name,)
         self.allowed_origins = frozenset(origin.lower().rstrip("/") for origin in allowed_origins)
-        self.cache = VerifiedTokenCache(cache_size)
+        self.cache = VerifiedTokenCache(cache_size, cache_bytes)
         self.stats = VerifierStats()
         # The warm path is a few microseconds; building a datetime per call would double it.
         self._timestamp: Callable[[], float] = (
@@ -166,6 +194,11 @@ class TokenVerifier:
         if version is None or version != session.token_version:
             self.stats.refused += 1
             raise TokenRevoked()
+        if self._sessions is not None and self._sessions.session_ended(
+            session.session_id, issued_at=session.claims.iat
+        ):
+            self.stats.refused += 1
+            raise SessionEnded()
         self.stats.verified += 1
         return session
 
@@ -250,6 +283,23 @@ class TokenVerifier:
                 raise VerificationError(
                     Forbidden("This needs the role(s): " + ", ".join(sorted(needed)))
                 )
+            return session
+
+        return dependency
+
+    def require_aal(
+        self, level: int, *, max_age: int | None = None
+    ) -> Callable[..., VerifiedSession]:
+        """`Depends(verifier.require_aal(2))`: 403 `step_up_required` unless the login showed a
+        second factor (within `max_age` seconds, when given)."""
+
+        def dependency(session: VerifiedSession = Depends(self.session)) -> VerifiedSession:  # noqa: B008
+            recent = max_age is None or (
+                session.claims.auth_time is not None
+                and self._clock_timestamp() - session.claims.auth_time <= max_age
+            )
+            if session.aal < level or not recent:
+                raise VerificationError(StepUpRequired(f"This needs a login at level {level}."))
             return session
 
         return dependency

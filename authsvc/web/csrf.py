@@ -27,7 +27,7 @@ from authsvc.web.cookies import CookiePolicy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Login CSRF (logging the victim into the attacker's account) is refused too, and so is every
 # form of the hosted pages, whether or not the browser sent a cookie with it.
-ALWAYS_CHECKED_PATHS = frozenset({"/login"})
+ALWAYS_CHECKED_PATHS = frozenset({"/login", "/login/mfa", "/login/mfa/enrol"})
 ALWAYS_CHECKED_PREFIXES = ("/ui/",)
 # Checked for its Origin even without any cookie: its answer expires the cookies and sends
 # Clear-Site-Data, so a foreign page must not be able to sign a browser out.

@@ -86,7 +86,7 @@ async def test_reencrypt_moves_every_key_to_the_new_secret_and_loses_none(
     assert_refused(refused, "the new secret must be at least 32 characters")
     result = cli(database_url, "keys", "reencrypt", "--new-secret-stdin", stdin=NEW_SECRET + "\n")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"reencrypted": 2, "already_new": 0}
+    assert json.loads(result.stdout) == {"reencrypted": 2, "already_new": 0, "factor_secrets": 0}
     assert NEW_SECRET not in result.output
 
     # The old secret no longer opens the keys; the new one opens all of them.

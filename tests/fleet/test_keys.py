@@ -27,6 +27,7 @@ from tests.helpers.headers import bearer
 from tests.helpers.keys import jwks_kids_at, kid_of
 from tests.helpers.load import Answer, Load, wait_on_each
 from tests.helpers.login import bearer_token_sync
+from tests.helpers.sessions import PUSH_BOUND_SECONDS
 from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
@@ -45,7 +46,8 @@ ANNOUNCED_KEYS = {
     "AUTHSVC_JWKS_MAX_AGE_SECONDS": "0",
     "AUTHSVC_ACCESS_TOKEN_TTL_SECONDS": "300",
 }
-ANNOUNCED_BOUND = 1.0
+# An announced change arrives within the push delay, long before the 60 s refresh.
+ANNOUNCED_BOUND = PUSH_BOUND_SECONDS
 # The probes measure from outside, through HTTP, on a small machine under load: request latency
 # and the 20 ms polling add to the bound itself.
 SLACK = 1.0

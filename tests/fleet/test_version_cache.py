@@ -28,12 +28,13 @@ from tests.helpers.headers import bearer
 from tests.helpers.login import bearer_token_sync
 from tests.helpers.processes import free_port, port_open, stop_process
 from tests.helpers.push import kill_cache_listeners
-from tests.helpers.sessions import session_status_at
+from tests.helpers.sessions import PUSH_BOUND_SECONDS, session_status_at
 from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
-BOUND = 1.0  # seconds: a revocation reaches every replica within this, cache or not
+# A revocation reaches every replica within the push delay, cache or not.
+BOUND = PUSH_BOUND_SECONDS
 USERS = [f"user{number}" for number in range(6)]
 
 

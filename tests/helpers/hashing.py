@@ -1,13 +1,14 @@
-"""Hashers for tests of the hashing bound: one holds the only slot until a test lets it go, one
-notes the priority it runs at."""
+"""Hashers for tests: one holds the only hashing slot until a test lets it go, one notes the
+priority it runs at, one stops a verification midway so a test can change the account then."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 
@@ -63,3 +64,66 @@ class PriorityRecordingHasher(Argon2Hasher):
     def verify(self, password: str, stored_hash: str) -> Verification:
         self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return super().verify(password, stored_hash)
+
+
+class GatedHasher(Argon2Hasher):
+    """Cheap argon2id whose next verification or hash, once armed, waits until the test opens
+    the gate.
+
+    The work is done (a verification against the hash its caller read) before the wait: the
+    request then stands where a real hash spends its ~100 ms, the window a concurrent change of
+    the account falls into.
+    """
+
+    def __init__(self, memory_cost: int = 1024) -> None:
+        # Before the parent's own first hash (its dummy), which asks whether the gate is armed.
+        self._lock = threading.Lock()
+        self._armed = False
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        super().__init__(memory_cost=memory_cost, time_cost=1)
+
+    def arm(self) -> None:
+        """Make the next verification or hash (only that one) wait for `open`."""
+        with self._lock:
+            self.entered.clear()
+            self.gate.clear()
+            self._armed = True
+
+    def open(self) -> None:
+        self.gate.set()
+
+    def verify(self, password: str, stored_hash: str) -> Verification:
+        result = super().verify(password, stored_hash)
+        self._wait_if_armed()
+        return result
+
+    def hash(self, password: str) -> str:
+        result = super().hash(password)
+        self._wait_if_armed()
+        return result
+
+    def _wait_if_armed(self) -> None:
+        with self._lock:
+            armed, self._armed = self._armed, False
+        if armed:
+            self.entered.set()
+            self.gate.wait(timeout=30)
+
+
+@asynccontextmanager
+async def held_inside_hashing(
+    hasher: GatedHasher, request: Coroutine[Any, Any, httpx.Response]
+) -> AsyncIterator[asyncio.Task[httpx.Response]]:
+    """Send `request` and hold it inside its first password verification or hash, for the
+    body of the block.
+
+    On leaving, the gate opens and the request goes on; await the task for its answer.
+    """
+    hasher.arm()
+    task = asyncio.create_task(request)
+    try:
+        assert await asyncio.to_thread(hasher.entered.wait, 30), "no verification or hash started"
+        yield task
+    finally:
+        hasher.open()

@@ -77,7 +77,7 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, *, timeout: float = 30) -> LiveServer:
+    def start(self, *, timeout: float = 120) -> LiveServer:
         return self.launch().wait_until_healthy(timeout=timeout)
 
     def launch(self) -> LiveServer:
@@ -88,7 +88,7 @@ class LiveServer:
             )
         return self
 
-    def wait_until_healthy(self, *, timeout: float = 30) -> LiveServer:
+    def wait_until_healthy(self, *, timeout: float = 120) -> LiveServer:
         process = self.process
         assert process is not None, "launch() first"
 
@@ -120,7 +120,7 @@ class LiveServer:
         return self.process is not None and self.process.poll() is None
 
 
-def start_server(env: dict[str, str], *, workdir: Path, timeout: float = 30) -> LiveServer:
+def start_server(env: dict[str, str], *, workdir: Path, timeout: float = 120) -> LiveServer:
     """Start `authsvc serve` with these settings on a free port and wait until it answers."""
     port = free_port()
     full_env = {

@@ -3,16 +3,23 @@ channels' connections (only those carrying a name of ours)."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
+import pytest
 import redis
 
 from authsvc.revocation.cache import LISTENER_NAME
-from authsvc.revocation.push import PushListener
+from authsvc.revocation.channels.protocol import PG_CHANNEL, REDIS_CHANNEL, PushListener
 from tests.helpers.database import execute
+from tests.helpers.suites import redis_test_url
 
 
 class Recorder:
@@ -94,3 +101,67 @@ def recording(listener: PushListener) -> Iterator[Recorder]:
         yield recorder
     finally:
         listener.stop()
+
+
+class HandAnnouncer:
+    """Announces on a token-version channel as anyone who can reach it can: by hand."""
+
+    def __init__(self, channel: str, database_url: str, redis_url: str | None = None):
+        self.channel = channel
+        self.database_url = database_url
+        self.redis_url = redis_url
+
+    def settings(self) -> dict[str, object]:
+        """The settings of a server whose token-version cache listens on this channel."""
+        if self.channel == "redis":
+            return {"token_version_cache": "redis", "redis_url": self.redis_url}
+        return {"token_version_cache": "postgres"}
+
+    def announce(self, payload: str) -> None:
+        if self.channel == "redis":
+            client = redis.Redis.from_url(self.redis_url or "")
+            try:
+                client.publish(REDIS_CHANNEL, payload)
+            finally:
+                client.close()
+        else:
+            execute(
+                self.database_url,
+                "SELECT pg_notify(:channel, :payload)",
+                channel=PG_CHANNEL,
+                payload=payload,
+            )
+
+    def bump(self, user_id: str) -> None:
+        """What another instance's revocation does: bump the row, then announce the new version."""
+        rows = execute(
+            self.database_url,
+            "UPDATE users SET token_version = token_version + 1 WHERE id = :id "
+            "RETURNING token_version",
+            id=user_id,
+        )
+        self.announce(f"{user_id} {rows[0][0]}")
+
+
+# Each channel, on each database it serves.
+CHANNEL_CASES = ["postgres", "redis-on-sqlite", "redis-on-postgresql"]
+
+
+def channel_case(request: pytest.FixtureRequest, tmp_path: Path) -> HandAnnouncer:
+    """The channel and database of a CHANNEL_CASES parameter, for a module's fixture."""
+    if request.param == "redis-on-sqlite":
+        path = tmp_path / "authsvc.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return HandAnnouncer("redis", f"sqlite:///{path}", redis_test_url())
+    postgres: str = request.getfixturevalue("postgres_url")
+    if request.param == "postgres":
+        return HandAnnouncer("postgres", postgres)
+    return HandAnnouncer("redis", postgres, redis_test_url())
+
+
+async def channel_trusted(client: httpx.AsyncClient) -> None:
+    """Wait until the server's token-version channel is up: only then does memory answer."""
+    deadline = time.monotonic() + 10
+    while "authsvc_token_version_cache_trusted 1.0" not in (await client.get("/metrics")).text:
+        assert time.monotonic() < deadline, "the token-version channel never came up"
+        await asyncio.sleep(0.02)

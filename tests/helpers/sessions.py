@@ -27,9 +27,9 @@ def sha256(token: str) -> str:
 
 
 def status_and_error(response: httpx.Response) -> tuple[int, str | None]:
-    """The status, and the error code when the answer is not a 200."""
+    """The status, and the error code when the answer is an error."""
     return response.status_code, (
-        response.json().get("error") if response.status_code != 200 else None
+        response.json().get("error") if response.status_code >= 400 else None
     )
 
 
@@ -92,8 +92,9 @@ class Device:
         return response
 
 
-# How long another process's revocation may take to reach a PostgreSQL-backed instance: the push
-# delay (milliseconds), with room for a loaded test machine.
+# How long an announcement (a revocation, a key change) may take to reach another process or
+# instance: the push delay (milliseconds, docs/sessions.md), with room for a loaded 2-core machine.
+# Every test that waits for a push polls within this one bound.
 PUSH_BOUND_SECONDS = 3.0
 
 

@@ -69,3 +69,28 @@ def test_the_compose_file_runs_with_podman_on_the_image(image_tools: None) -> No
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "compose-test: PASSED" in output
+
+
+KUBE_HOW = (
+    "Kubernetes demo test skipped: it needs root, buildah, podman, runc and kubectl "
+    "(make compose-deps k8s-deps), then `make kube-test` or `make test`"
+)
+
+
+def test_the_kubernetes_demo_runs_with_podman_kube_play(image_tools: None) -> None:
+    """deploy/kubernetes/overlays/demo, rendered and played by podman, on the image built above."""
+    if not all(shutil.which(tool) for tool in ("podman", "runc", "kubectl")):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the Kubernetes demo test: " + KUBE_HOW)
+        skip_suite(KUBE_HOW)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "kube-test"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "kube-test: PASSED" in output

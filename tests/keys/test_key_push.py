@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from authsvc.app import create_app
 from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher
-from authsvc.revocation.push import REDIS_KEY_CHANNEL
+from authsvc.revocation.channels.protocol import REDIS_KEY_CHANNEL
 from authsvc.runtime import Runtime
 from tests.helpers.asgi import state_per_request
 from tests.helpers.cli import cli_json

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from authsvc.config import Settings
+from authsvc.revocation.channels.protocol import REDIS_SEQUENCE_KEY
 from authsvc.revocation.publish import RedisVersionPublisher
-from authsvc.revocation.push import REDIS_SEQUENCE_KEY
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import make_engine, make_session_factory
 from authsvc.verify import DatabaseSource, PushCachedSource, RedisPushListener, TokenVerifier
@@ -25,8 +25,8 @@ from tests.helpers.database import execute
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
 from tests.helpers.headers import bearer
 from tests.helpers.login import bearer_token, bearer_token_sync
-from tests.helpers.push import unique_name
-from tests.helpers.sessions import logout_everywhere, session_status
+from tests.helpers.push import recording, unique_name
+from tests.helpers.sessions import PUSH_BOUND_SECONDS, logout_everywhere, session_status
 from tests.helpers.verifiers import refuses_as_revoked, verifier_for_app
 from tests.helpers.waiting import eventually, wait_until
 
@@ -85,10 +85,33 @@ def test_a_lost_announcement_is_noticed_at_the_next_one(
     lose_an_announcement(database_url, redis_url, alice)
     logout_everywhere(authsvc, bob_token)  # announced, with the number after the lost one
 
-    assert wait_until(refuses_as_revoked(verifier, bob_token), timeout=2)
+    assert wait_until(refuses_as_revoked(verifier, bob_token), timeout=PUSH_BOUND_SECONDS)
     # The gap emptied the cache: alice's next check re-reads and is refused too.
     assert refuses_as_revoked(verifier, alice_token)()
     assert cache.losses == 1
+
+
+def test_the_cache_is_dropped_before_the_announcement_after_a_gap_is_applied(
+    authsvc: SyncClient, make_user: MakeUser, database_url: str, redis_url: str
+) -> None:
+    """Otherwise, for a moment, bob is refused while alice's stale version is still trusted."""
+    alice = make_user("alice")
+    bob = make_user("bob")
+    bob_token = bearer_token_sync(authsvc, "bob")
+    listener = RedisPushListener(
+        redis_url, client_name=unique_name("test-gaps"), sequence_check_seconds=3600
+    )
+    with recording(listener) as recorder:
+        lose_an_announcement(database_url, redis_url, alice)
+        logout_everywhere(authsvc, bob_token)
+        assert wait_until(lambda: any(user == bob for user, _ in recorder.versions()))
+    # The listener has stopped: the record is complete.
+    events = recorder.events
+    bobs = [
+        index for index, event in enumerate(events) if isinstance(event, tuple) and event[0] == bob
+    ]
+    assert bobs
+    assert "down" in events[: bobs[0]], events
 
 
 def test_a_publish_that_fails_still_takes_its_number_so_the_cache_is_dropped(
@@ -125,7 +148,7 @@ def test_a_publish_that_fails_still_takes_its_number_so_the_cache_is_dropped(
             db.commit()
         assert publisher.published == 0
         # No message came: the counter alone shows the loss, within two checks.
-        assert wait_until(refuses_as_revoked(verifier, token), timeout=2)
+        assert wait_until(refuses_as_revoked(verifier, token), timeout=PUSH_BOUND_SECONDS)
         assert cache.losses == 1
     finally:
         publisher.close()
@@ -153,4 +176,4 @@ async def test_the_servers_own_cache_refuses_the_next_request_after_a_lost_annou
             response = await client.get("/session", headers=bearer(token))
             return (response.status_code, response.json().get("error")) == (401, "token_revoked")
 
-        assert await eventually(refused, timeout=2)
+        assert await eventually(refused, timeout=PUSH_BOUND_SECONDS)

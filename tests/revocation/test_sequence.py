@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from authsvc.revocation.push import _Sequence, decode_announcement
+from authsvc.revocation.channels.protocol import decode_announcement
+from authsvc.revocation.channels.redis import _Sequence
 
 
 def test_numbered_and_unnumbered_payloads_are_read() -> None:

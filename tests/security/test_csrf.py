@@ -340,6 +340,8 @@ async def test_every_state_changing_endpoint_is_covered(
         ("POST", "/register"),
         ("POST", "/admin/users/{user}/enable"),
         ("DELETE", "/sessions/{sid}"),
+        ("POST", "/login/mfa"),
+        ("DELETE", "/account/mfa/factors/{factor_id}"),
     } <= set(routes)
     async with client_factory(settings, browser=False) as client:
         login_response = await client.post(
@@ -350,7 +352,12 @@ async def test_every_state_changing_endpoint_is_covered(
         snapshot = "SELECT * FROM users ORDER BY id", "SELECT * FROM sessions ORDER BY id"
         before = [db_query(sql) for sql in snapshot]
         forged = {"Origin": EVIL, HEADER: csrf}
-        parameters = {"sid": sid, "user": target}
+        parameters = {
+            "sid": sid,
+            "user": target,
+            "factor_id": "a-factor",
+            "identity_id": "an-identity",
+        }
         for method, template in routes:
             path = template.format(**parameters)  # a new parameter name fails here: add it
             response = await client.request(method, path, json={}, headers=forged)

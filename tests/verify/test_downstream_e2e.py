@@ -17,6 +17,7 @@ from tests.helpers.headers import bearer
 from tests.helpers.login import credentials
 from tests.helpers.paths import REPO_ROOT
 from tests.helpers.processes import LiveServer, free_port, inherited_env
+from tests.helpers.sessions import PUSH_BOUND_SECONDS
 from tests.helpers.suites import redis_test_url
 
 pytestmark = pytest.mark.server
@@ -125,14 +126,19 @@ def test_logout_everywhere_reaches_the_downstream_service(
     logged_out_at = time.monotonic()
     while True:
         refused = httpx.get(f"{example.url}/hello", headers=cookie)
-        if refused.status_code != 200 or time.monotonic() - logged_out_at > 1.0:
+        if refused.status_code != 200 or time.monotonic() - logged_out_at > PUSH_BOUND_SECONDS:
             break
         time.sleep(0.01)
-    assert refused.status_code == 401, "the old cookie was still accepted 1 s after the logout"
+    assert refused.status_code == 401, "the old cookie was still accepted after the push delay"
     assert refused.json()["error"] == "token_revoked"
     after = httpx.get(f"{example.url}/stats").json()
     if source.startswith("push"):
-        assert after["source_reads"] == before["source_reads"], "the refusal read the database"
+        # The announcement only sent the cache back to the row (it carries no authority); what
+        # was read there answers the next refusals from memory.
+        assert after["source_reads"] > before["source_reads"]
+        assert httpx.get(f"{example.url}/hello", headers=cookie).status_code == 401
+        final = httpx.get(f"{example.url}/stats").json()
+        assert final["source_reads"] == after["source_reads"], "a refusal read the database"
 
     again = httpx.post(f"{authsvc.url}/login", json=credentials())
     fresh = {"Cookie": f"authsvc_at={again.cookies['authsvc_at']}"}

@@ -3,7 +3,8 @@
 //   import { createClient } from "https://auth.example.com/ui/authsvc.js";
 //   const auth = createClient({ baseUrl: "https://auth.example.com" });
 //   const current = await auth.session();          // {user, session} or null
-//   await auth.login({ username, password, remember: true });
+//   const result = await auth.login({ username, password, remember: true });
+//   if (result.mfa_required) await auth.completeLogin({ code });  // or { recoveryCode }
 //   const response = await auth.fetch("/api/orders");  // credentials, CSRF header, one refresh
 //   await auth.logout({ everywhere: false });
 //   auth.addEventListener("signedout", () => showLogin());
@@ -56,14 +57,32 @@ export class AuthsvcClient extends EventTarget {
     return response.json();
   }
 
-  /** Sign in; resolves to {user, session}, rejects with an AuthsvcError (401, 429, ...). */
+  /**
+   * Sign in; resolves to {user, session}, or, for an account with a second factor, to
+   * {mfa_required: true, factors, mfa_enrolment_required} with nobody signed in yet: finish with
+   * `completeLogin`. Rejects with an AuthsvcError (401, 429, ...).
+   */
   async login({ username, password, remember = false }) {
     await this._ensureCsrf();
     const response = await this._send("POST", "/login", { username, password, remember });
     if (!response.ok) throw await this._failure(response);
     const body = await response.json();
-    this._announce("signedin");
+    if (!body.mfa_required) this._announce("signedin");
     return body;
+  }
+
+  /**
+   * The second step of a login that answered `mfa_required`: a TOTP `code` or a `recoveryCode`.
+   * Resolves to {user, session} (and `recovery_codes` when the step enrolled the first factor);
+   * rejects with an AuthsvcError: invalid_mfa_code, mfa_code_reused, or mfa_step_* (sign in again).
+   */
+  async completeLogin({ code = null, recoveryCode = null } = {}) {
+    const body = recoveryCode ? { recovery_code: recoveryCode } : { code };
+    const response = await this._send("POST", "/login/mfa", body);
+    if (!response.ok) throw await this._failure(response);
+    const result = await response.json();
+    this._announce("signedin");
+    return result;
   }
 
   /** Sign out this browser, or with `everywhere` every device of the account. */

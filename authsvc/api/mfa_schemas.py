@@ -1,0 +1,85 @@
+"""Request and response bodies of multi-factor sign-in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.schemas import LoginResponse
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecondStepResponse(BaseModel):
+    """POST /login on an account that must still show (or enrol) a second factor."""
+
+    mfa_required: bool = Field(description="True: complete the login at POST /login/mfa.")
+    mfa_enrolment_required: bool = Field(
+        default=False,
+        description=(
+            "True: the policy wants a second factor and the account has none; enrol one at "
+            "POST /login/mfa/enrol, then send its first code to POST /login/mfa."
+        ),
+    )
+    factors: list[str] = Field(description="What the second step accepts: totp, recovery_code.")
+    expires_in: int = Field(description="Seconds the step cookie stays valid.")
+
+
+class MfaProofRequest(_Strict):
+    code: str | None = Field(default=None, max_length=16, description="A TOTP code (6 digits).")
+    recovery_code: str | None = Field(default=None, max_length=64)
+
+
+class MfaLoginResponse(LoginResponse):
+    recovery_codes: list[str] | None = Field(
+        default=None,
+        description="Only when the step enrolled the first factor: shown this once.",
+    )
+
+
+class TotpEnrolRequest(_Strict):
+    name: str = Field(default="Authenticator app", min_length=1, max_length=64)
+
+
+class TotpEnrolmentResponse(BaseModel):
+    factor_id: str
+    secret: str = Field(description="Base32, for typing into an app by hand.")
+    otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as a QR code, inline SVG.")
+
+
+class TotpConfirmRequest(_Strict):
+    code: str = Field(min_length=1, max_length=16)
+
+
+class FactorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class MfaStatusResponse(BaseModel):
+    factors: list[FactorOut]
+    recovery_codes_left: int
+
+
+class FactorConfirmedResponse(BaseModel):
+    factor: FactorOut
+    recovery_codes: list[str] | None = Field(
+        default=None, description="With the first factor only: shown this once."
+    )
+
+
+class RecoveryCodesResponse(BaseModel):
+    recovery_codes: list[str] = Field(description="Shown this once; the old set no longer works.")
+
+
+class MfaResetResponse(BaseModel):
+    user_id: str

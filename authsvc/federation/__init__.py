@@ -1,0 +1,1 @@
+"""Signing in with external identity providers: OpenID Connect by discovery, and GitHub."""

@@ -1,0 +1,1 @@
+"""Multi-factor sign-in: TOTP factors, recovery codes, the second login step and step-up."""
