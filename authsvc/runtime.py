@@ -45,6 +45,7 @@ from authsvc.revocation.publish import (
 from authsvc.revocation.siblings import SiblingCounter
 from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
 from authsvc.revocation.sqlite_versions import SqliteVersionCache
+from authsvc.revocation.user_rows import UserRowReader, user_row_reader
 from authsvc.services.account import AccountService
 from authsvc.services.account_mail import AccountMail
 from authsvc.services.authentication import Authenticator, IdentityMemo
@@ -83,6 +84,8 @@ class Runtime:
     authenticator: Authenticator
     # The token-version cache, unless AUTHSVC_TOKEN_VERSION_CACHE is off.
     token_versions: QuickVersionSource | None
+    # The check's read of a user's row when memory cannot answer (None: in a session instead).
+    user_rows: UserRowReader | None
     # Use cases with their collaborators, and the throttles of the endpoints that need one.
     throttles: Throttles
     passwords: PasswordRules
@@ -183,6 +186,7 @@ class Runtime:
             issuer=issuer,
             authenticator=Authenticator(issuer, token_versions, identities),
             token_versions=token_versions,
+            user_rows=user_row_reader(settings.database_url),
             throttles=throttles,
             passwords=passwords,
             hasher=hasher,
@@ -242,6 +246,8 @@ class Runtime:
         self.keys.close()
         if self.token_versions is not None:
             self.token_versions.close()
+        if self.user_rows is not None:
+            self.user_rows.close()
         self.engine.dispose()
 
 

@@ -15,9 +15,11 @@ bounded httpx client. Reported:
   * key-revocation propagation beside it: after `authsvc keys revoke` of the signing key
     commits, the time until every instance refuses that key's tokens, with the default 10 s key
     refresh (what reaches them sooner was announced: NOTIFY on authsvc_signing_keys);
-  * both again for three more instances with AUTHSVC_TOKEN_VERSION_CACHE=postgres (the check
-    answered from memory, kept current by LISTEN/NOTIFY): there an instance may accept the old
-    token until the push arrives, so the bound is what counts (< 1 s), not zero early answers.
+  * the first three instances run with AUTHSVC_TOKEN_VERSION_CACHE=off (every check reads the
+    row: no instance may accept a revoked token once the logout has answered); both again for
+    three more instances with AUTHSVC_TOKEN_VERSION_CACHE=postgres (the check answered from
+    memory, kept current by LISTEN/NOTIFY): there an instance may accept the old token until
+    the push arrives, so no acceptance may come later than the push delay's bound (< 1 s).
 
 On a machine with C cores, instances beyond C compete with each other, with PostgreSQL and with
 the load generator for the same cores: the ratio says how much of the fleet's extra capacity
@@ -61,6 +63,9 @@ BENCH_DB = "authsvc_bench_fleet"
 DEFAULT_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
 PASSWORD = "benchmark password 0123"
 COOKIE = "authsvc_at"
+# The push delay the fleet documents for the token-version cache, as a bound: an instance may
+# accept a revoked token until the announcement arrives, never later (docs/fleet.md).
+PUSH_DELAY_BOUND = 1.0
 
 
 def fresh_database(url: str) -> None:
@@ -154,9 +159,12 @@ def load_httpx(url: str, token: str, seconds: float, connections: int) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def propagation(instances: list[LiveServer], entry: str, rounds: int) -> tuple[list[float], int]:
+def propagation(
+    instances: list[LiveServer], entry: str, rounds: int, *, allowed: float = 0.0
+) -> tuple[list[float], int]:
     """Seconds from a logout-everywhere's response until the slowest instance refuses the token,
-    and how many instance checks accepted the old token at least once (must be 0)."""
+    and how many instance checks accepted the old token more than `allowed` seconds after it
+    (must be 0: without the cache every check reads the row; with it, the push delay)."""
     clients = [httpx.Client(base_url=instance.url, timeout=5) for instance in instances]
     spreads, stale = [], 0
     try:
@@ -178,7 +186,8 @@ def propagation(instances: list[LiveServer], entry: str, rounds: int) -> tuple[l
             for client in clients:
                 deadline = time.monotonic() + 5
                 while still_accepted(client, cookie):
-                    stale += 1
+                    if time.perf_counter() - done > allowed:
+                        stale += 1
                     if time.monotonic() > deadline:
                         sys.exit(f"{client.base_url} still accepted a revoked token after 5 s")
                 slowest = max(slowest, time.perf_counter() - done)
@@ -236,7 +245,8 @@ def main() -> None:
     add_user(args.postgres_url, "revoked", PASSWORD)
     load = load_wrk if shutil.which("wrk") else load_httpx
     workdir = Path(tempfile.mkdtemp(prefix="authsvc-bench-fleet-"))
-    settings = {"AUTHSVC_LOG_LEVEL": "warning"}
+    # Without the cache: every check reads the row (the default on PostgreSQL is the cache).
+    settings = {"AUTHSVC_LOG_LEVEL": "warning", "AUTHSVC_TOKEN_VERSION_CACHE": "off"}
     instances = [fleet_instance(args.postgres_url, workdir, **settings) for _ in range(3)]
     balancers = [
         Nginx(upstream_ports=[i.port for i in instances[:size]], workdir=workdir / f"nginx{size}")
@@ -296,13 +306,17 @@ def main() -> None:
             f"GET /session via nginx, 3 instances with the token-version cache: {rate:9.1f} req/s "
             f"(x{rate / rates[2]:.2f} of 3 instances without it)"
         )
-        spreads, early = propagation(cached, cached_balancer.url, args.rounds)
-        verdict = judge(max(spreads) < 1, "revocation with the cache", missed)
+        spreads, late = propagation(
+            cached, cached_balancer.url, args.rounds, allowed=PUSH_DELAY_BOUND
+        )
+        verdict = judge(
+            max(spreads) < PUSH_DELAY_BOUND and late == 0, "revocation with the cache", missed
+        )
         print(
             f"with the cache, revocation reaches all 3 instances: median "
             f"{statistics.median(spreads) * 1000:.1f} ms, max {max(spreads) * 1000:.1f} ms over "
-            f"{len(spreads)} rounds, {early} answers before the push arrived "
-            f"(bound: < 1000 ms) -> {verdict}"
+            f"{len(spreads)} rounds, {late} stale acceptances after the push delay "
+            f"(bound: < {PUSH_DELAY_BOUND * 1000:.0f} ms, 0 stale after it) -> {verdict}"
         )
     finally:
         for part in (*balancers, *instances, *extra):

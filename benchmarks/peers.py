@@ -46,7 +46,7 @@ TARGET = 4.0
 PEER = "fastapi-users[sqlalchemy]>=15,<16"
 
 PEER_APP = '''
-"""fastapi-users' documented cookie + JWT + SQLAlchemy setup, on SQLite."""
+"""fastapi-users' documented cookie + JWT + SQLAlchemy setup, on SQLite or PostgreSQL."""
 
 import os
 import uuid
@@ -139,15 +139,17 @@ def peer_environment(workdir: Path) -> Path:
     """A throw-away venv with fastapi-users and the project's own FastAPI and uvicorn."""
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     venv = workdir / "peer-venv"
+    # The same web stack on both sides, so that they differ only in the library under test.
     pins = [
         f"{name}=={importlib.metadata.version(name)}"
-        for name in ("fastapi", "uvicorn", "uvloop", "httptools")
+        for name in ("fastapi", "starlette", "pydantic", "pydantic-core", "uvicorn", "uvloop",
+                     "httptools")
         if _installed(name)
-    ]
+    ]  # fmt: skip
     for command in (
         [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
         [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         PEER, "aiosqlite", *pins],
+         PEER, "aiosqlite", "asyncpg", *pins],
     ):  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -205,7 +207,9 @@ def main() -> None:
         as peer,
     ):  # fmt: skip
         login = expect(
-            httpx.post(f"{ours}/login", json={"username": "bench", "password": PASSWORD}),
+            httpx.post(
+                f"{ours}/login", json={"username": "bench", "password": PASSWORD}, timeout=60
+            ),
             200,
             what="authsvc login",
         )
@@ -221,6 +225,7 @@ def main() -> None:
             httpx.post(
                 f"{peer}/auth/cookie/login",
                 data={"username": "bench@example.com", "password": PASSWORD},
+                timeout=60,
             ),
             204,
             what="fastapi-users cookie login",

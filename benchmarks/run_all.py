@@ -34,7 +34,12 @@ def plan(quick: bool) -> list[tuple[str, list[str]]]:
     postgres = answers(5432)
     scripts = [
         ("session_vs_healthz.py", [] if postgres else ["--no-postgres"]),
-        ("login_storm.py", ["--seconds", "5"] if quick else []),
+        (
+            "uncached.py",
+            (["--seconds", "3"] if quick else ["--rounds", "2"])
+            + ([] if postgres else ["--no-postgres"]),
+        ),
+        ("login_storm.py", ["--fixed-rate", *(["--seconds", "5"] if quick else [])]),
         ("unknown_kids.py", ["--seconds", "5"] if quick else []),
         ("peers.py", ["--seconds", "3", "--rounds", "1"] if quick else []),
         (

@@ -212,7 +212,9 @@ def measure(
     rows: dict[str, list[Measurement]] = {"bare": [], "/healthz": [], "/session": [], "/verify": []}
     with serving([sys.executable, "-m", "authsvc", "serve"], env, base):
         login = expect_2xx(
-            httpx.post(f"{base}/login", json={"username": "bench", "password": PASSWORD})
+            httpx.post(
+                f"{base}/login", json={"username": "bench", "password": PASSWORD}, timeout=60
+            )
         )
         # What a browser sends after logging in: the access cookie and the CSRF cookie (the
         # refresh cookie is scoped to /refresh).

@@ -20,6 +20,7 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
 from authsvc.services.authentication import Authenticated
 from authsvc.storage.engine import kept_when_refused
+from authsvc.tokens.access import AccessClaims
 from authsvc.web.forwarded import client_address
 
 
@@ -113,10 +114,11 @@ CurrentSession = Annotated[Authenticated, Depends(current_session)]
 
 
 async def checked_token(request: Request) -> Authenticated:
-    """The check of `current_session`, on the event loop when memory answers it (a token seen
-    before and a remembered token version): no session, no pool, no thread hop. Only the
-    claims are at hand; routes that need the row take `CurrentSession`. Their routes declare
-    `openapi_extra=CHECKED_SECURITY`."""
+    """The check of `current_session` on the event loop: from memory when it can (a token seen
+    before and a remembered token version), else by one read of the user's row
+    (`revocation/user_rows.py`): no session, no pool, no thread hop. Only the claims and the
+    identity are at hand; routes that need the ORM row take `CurrentSession`. Their routes
+    declare `openapi_extra=CHECKED_SECURITY`."""
     runtime: Runtime = request.app.state.runtime
     return await _quick_check(runtime, _token_in(request, runtime), identity=False)
 
@@ -136,9 +138,7 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
         runtime.metrics.validated("missing")
         raise NotAuthenticated()
     try:
-        authenticated = await _from_memory(runtime, token)
-        if authenticated is None or (identity and authenticated.remembered_identity is None):
-            authenticated = await run_in_threadpool(_check_in_session, runtime, token, identity)
+        authenticated = await _check(runtime, token, identity)
     except InvalidToken as exc:
         runtime.metrics.validated(exc.code)
         raise
@@ -146,14 +146,33 @@ async def _quick_check(runtime: Runtime, token: str | None, *, identity: bool) -
     return authenticated
 
 
-async def _from_memory(runtime: Runtime, token: str) -> Authenticated | None:
-    """`authenticate_quickly`, awaiting (never waiting on the loop for) a key-ring reload."""
+async def _check(runtime: Runtime, token: str, identity: bool) -> Authenticated:
+    """From memory, else by one read of the rows on the event loop, else in a session."""
+    authenticator = runtime.authenticator
+    claims = await _verified(runtime, token)
+    if claims is None:
+        # Still reloading the key ring: the check in the threadpool waits there.
+        return await run_in_threadpool(_check_in_session, runtime, token, identity)
+    authenticated = authenticator.answer_from_memory(claims)
+    if authenticated is not None and not (identity and authenticated.remembered_identity is None):
+        return authenticated
+    if runtime.user_rows is not None:
+        # One read of the rows on the event loop: no thread, no session.
+        return await authenticator.answer_by_read(
+            claims, runtime.user_rows, version_missed=authenticated is None
+        )
+    return await run_in_threadpool(_check_in_session, runtime, token, identity)
+
+
+async def _verified(runtime: Runtime, token: str) -> AccessClaims | None:
+    """The token's verified claims, awaiting (never waiting on the loop for) a key-ring reload;
+    None while one is still under way."""
     for _ in range(3):
         try:
-            return runtime.authenticator.authenticate_quickly(token, now=runtime.clock.now())
+            return runtime.authenticator.issuer.verify(token, now=runtime.clock.now())
         except ReloadPending as pending:
             await pending.wait()
-    return None  # still reloading: the check in the threadpool waits there
+    return None
 
 
 def _check_in_session(runtime: Runtime, token: str, identity: bool) -> Authenticated:

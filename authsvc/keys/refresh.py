@@ -31,7 +31,7 @@ from authsvc.keys.encryption import KeyEncryptor
 from authsvc.keys.material import all_keys
 from authsvc.keys.ring import KeyRing, decrypt_signer
 from authsvc.revocation.channels.protocol import KeyChangeListener
-from authsvc.tokens.access import read_header
+from authsvc.tokens.access import UnverifiedToken, read_header
 
 logger = logging.getLogger("authsvc.keys")
 
@@ -179,7 +179,7 @@ class KeyRingHolder:
             with contextlib.suppress(Exception):  # logged by the reload itself
                 reload.result()
 
-    def ring_for(self, token: str) -> KeyRing:
+    def ring_for(self, token: str | UnverifiedToken) -> KeyRing:
         """The ring to verify `token` with: reloaded first when it names a kid we have not seen."""
         ring = self.ring
         kid = read_header(token)["kid"]

@@ -26,6 +26,7 @@ from authsvc.tokens.access import (
     AccessClaims,
     SigningMaterial,
     TokenPolicy,
+    UnverifiedToken,
     VerificationKey,
     read_header,
     verify_access_token,
@@ -91,7 +92,9 @@ class KeyRing:
         signer = SigningMaterial(kid=keys[0][0], alg=HS256, key=keys[0][1])
         return cls(signer=signer, verification_keys=verification)
 
-    def verify(self, token: str, policy: TokenPolicy, *, now: datetime) -> AccessClaims:
+    def verify(
+        self, token: str | UnverifiedToken, policy: TokenPolicy, *, now: datetime
+    ) -> AccessClaims:
         """Verify a token against the ring, naming a retired or revoked key when it used one."""
         fate = self.withdrawn.get(read_header(token)["kid"])
         if fate is KeyState.revoked:

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
@@ -153,6 +153,13 @@ class SharedCounter(Protocol):
     def close(self) -> None: ...
 
 
+class ReadMark(NamedTuple):
+    """Where the cache stood when a database read began (see `PushCachedSource.learned`)."""
+
+    generation: int
+    announcements: int
+
+
 class PushCachedSource:
     """Serves versions from memory while a push channel is live; otherwise asks `source`.
 
@@ -249,18 +256,32 @@ class PushCachedSource:
         answered, remembered = self.quick_version(user_id, claimed)
         if answered:
             return remembered
-        self.misses += 1
-        generation, announced = self._generation, self._announcements
+        mark = self.read_began()
         version = self.source.current_version(user_id, token=token, claimed=claimed)
-        if version is not None:
-            with self._lock:
-                if (
-                    self._trusted
-                    and generation == self._generation
-                    and not self._announced_since(user_id, announced)
-                ):
-                    self._store(user_id, version)
+        self.learned(user_id, version, mark)
         return version
+
+    def read_began(self, *, miss: bool = True) -> ReadMark:
+        """What to hand `learned` with the version the database then gave; counts a miss unless
+        memory did answer (a read for something else, such as the user's identity)."""
+        if miss:
+            self.misses += 1
+        return ReadMark(self._generation, self._announcements)
+
+    def learned(self, user_id: str, version: int | None, mark: ReadMark) -> None:
+        """Remember a version read from the database since `read_began` returned `mark`, unless
+        the channel was lost (or came back) or the user was announced in between: the read may
+        have seen the row before the change. What the database said replaces what was remembered.
+        """
+        if version is None:
+            return
+        with self._lock:
+            if (
+                self._trusted
+                and mark.generation == self._generation
+                and not self._announced_since(user_id, mark.announcements)
+            ):
+                self._store(user_id, version)
 
     def _forget_for_siblings(self) -> None:
         """Another worker of this server revoked something: start again from the database."""

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from authsvc.errors import SessionEnded, TokenRevoked
-from authsvc.revocation.sources import QuickVersionSource
+from authsvc.revocation.sources import PushCachedSource, QuickVersionSource
+from authsvc.revocation.user_rows import UserRowReader
 from authsvc.services.issuing import TokenIssuer
 from authsvc.storage.models import Session as SessionRow
 from authsvc.storage.models import User
@@ -72,12 +73,13 @@ class Authenticated:
         db: Session | None,
         user: User | None = None,
         identities: IdentityMemo | None = None,
+        identity: Identity | None = None,
     ):
         self.claims = claims
         self._db = db
         self._user = user
         self._identities = identities
-        self._identity: Identity | None = None
+        self._identity: Identity | None = identity
 
     @property
     def user(self) -> User:
@@ -134,7 +136,12 @@ class Authenticator:
         """
         if self.versions is None:
             return None
-        claims = self.issuer.verify(token, now=now)
+        return self.answer_from_memory(self.issuer.verify(token, now=now))
+
+    def answer_from_memory(self, claims: AccessClaims) -> Authenticated | None:
+        """The version check of verified claims when memory answers it, else None."""
+        if self.versions is None:
+            return None
         answered, version = self.versions.quick_version(claims.sub, claims.tv)
         if not answered:
             return None
@@ -146,6 +153,32 @@ class Authenticator:
         if ended:
             raise SessionEnded()
         return Authenticated(claims, db=None, identities=self.identities)
+
+    async def answer_by_read(
+        self, claims: AccessClaims, rows: UserRowReader, *, version_missed: bool = True
+    ) -> Authenticated:
+        """The version and ended-session checks of verified claims by one read of the user's row
+        (with the session's end), which also gives the identity; the version cache learns what it
+        read as its own database reads teach it. `version_missed` is False when memory answered
+        the version and only the identity is missing (the cache's hit is already counted)."""
+        cache = self.versions if isinstance(self.versions, PushCachedSource) else None
+        mark = cache.read_began(miss=version_missed) if cache is not None else None
+        row = await rows.read(claims.sub, claims.sid)
+        version = None if row is None or row.disabled else row.token_version
+        if cache is not None and mark is not None:
+            cache.learned(claims.sub, version, mark)
+        if row is None or version != claims.tv:
+            raise TokenRevoked()
+        # Read with the user's row, so fresher than the ended-session set in memory.
+        if row.session_ended:
+            raise SessionEnded()
+        # The row matches the token's version, so the identity is that version's.
+        identity = Identity(
+            id=row.id, username=row.username, roles=row.roles, token_version=row.token_version
+        )
+        if self.identities is not None:
+            self.identities.put(identity)
+        return Authenticated(claims, db=None, identities=self.identities, identity=identity)
 
     def authenticate(self, db: Session, token: str, *, now: datetime) -> Authenticated:
         claims = self.issuer.verify(token, now=now)

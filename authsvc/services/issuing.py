@@ -17,6 +17,7 @@ from authsvc.tokens.access import (
     Grant,
     TokenPolicy,
     issue_access_token,
+    read_token,
 )
 from authsvc.tokens.verified import VerifiedTokens
 
@@ -89,7 +90,9 @@ class TokenIssuer:
         )
         if known is not None:
             return known
-        claims = self.keys.ring_for(token).verify(token, self.policy, now=now)
+        # Split and decoded once for the kid lookup, the key's fate and the signature check.
+        parsed = read_token(token)
+        claims = self.keys.ring_for(parsed).verify(parsed, self.policy, now=now)
         self.verified.put(token, claims)
         return claims
 

@@ -93,3 +93,23 @@ def test_a_read_that_raced_an_announcement_is_not_remembered() -> None:
     racing.version = 1
     assert cache.current_version("u", token="t", claimed=0) == 1
     assert racing.reads == 2
+
+
+def test_the_checks_own_row_read_teaches_the_cache_under_the_same_rule() -> None:
+    """The per-call check's read on the event loop (`read_began` ... `learned`): what the
+    database said replaces what was remembered, and a read that overlapped an announcement for
+    the user is not remembered."""
+    source, ticker = CountingSource(), Ticker()
+    cache = PushCachedSource(source, SilentListener(), max_age=30.0, monotonic=ticker)
+    cache.learned("u", 5, cache.read_began())
+    assert cache.quick_version("u", 5) == (True, 5)
+    cache.learned("u", 2, cache.read_began())  # lower than remembered: the database wins
+    assert cache.quick_version("u", 2) == (True, 2)
+
+    mark = cache.read_began()
+    cache.version_changed("u", 3)  # announced while the row was being read
+    cache.learned("u", 2, mark)
+    assert cache.quick_version("u", 2) == (False, None)
+    cache.learned("u", 3, cache.read_began())
+    assert cache.quick_version("u", 3) == (True, 3)
+    assert source.reads == 0

@@ -6,8 +6,10 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Connection, Engine, event
 
@@ -47,14 +49,24 @@ def test_serve_refuses_a_cache_without_its_channel(
 
 
 @pytest.fixture
-def user_reads() -> Iterator[list[str]]:
-    """Every SQL statement that reads the users table, from any engine in this process."""
+def user_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement that reads the users table, from any engine in this process and from
+    the check's own async connections (`revocation/user_rows.py`)."""
     seen: list[str] = []
 
     def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
         if "FROM users" in statement:
             seen.append(statement)
 
+    execute = psycopg.AsyncConnection.execute
+
+    async def recorded_execute(
+        connection: psycopg.AsyncConnection[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        record(cast(Connection, None), None, str(query))
+        return await execute(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", recorded_execute)
     event.listen(Engine, "before_cursor_execute", record)
     yield seen
     event.remove(Engine, "before_cursor_execute", record)
