@@ -22,6 +22,9 @@ Exception
  │    │    ├── MfaStepExpired (401 mfa_step_expired)
  │    │    ├── MfaStepOtherBrowser (401 mfa_step_other_browser)
  │    │    └── MfaStepStale (401 mfa_step_stale): the account changed since the password step
+ │    ├── PasskeyRejected (400 passkey_rejected): the authenticator's answer does not verify
+ │    │    ├── PasskeyChallengeInvalid (400 passkey_challenge_invalid): unknown, used or late
+ │    │    └── PasskeySignCountRegressed (400 passkey_sign_count_regressed): a cloned key?
  │    ├── NotAuthenticated (401 not_authenticated)
  │    ├── InvalidToken (401 invalid_token)
  │    │    ├── TokenExpired (401 token_expired)
@@ -180,6 +183,23 @@ class MfaStepOtherBrowser(MfaStepInvalid):
 class MfaStepStale(MfaStepInvalid):
     code = "mfa_step_stale"
     default_detail = "The account changed since the password was checked; log in again."
+
+
+class PasskeyRejected(AuthError):
+    code = "passkey_rejected"
+    status = 400
+    default_detail = "The passkey's answer could not be verified."
+
+
+class PasskeyChallengeInvalid(PasskeyRejected):
+    code = "passkey_challenge_invalid"
+    default_detail = "This passkey challenge is unknown, used or expired; ask for a new one."
+
+
+class PasskeySignCountRegressed(PasskeyRejected):
+    code = "passkey_sign_count_regressed"
+    # The authenticator's counter went backwards: two copies of one key are in use.
+    default_detail = "This passkey's signature counter went backwards; it may have been copied."
 
 
 class NotAuthenticated(AuthError):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from authsvc.errors import Conflict, InvalidMfaCode
-from authsvc.mfa import challenges, factors, recovery
+from authsvc.errors import Conflict, InvalidMfaCode, PasskeyRejected
+from authsvc.mfa import challenges, factors, passkeys, recovery
 from authsvc.mfa.changes import factor_changed
 from authsvc.mfa.service import MfaService
 from authsvc.observability import audit
@@ -95,6 +96,60 @@ def confirm_totp(
         factor_id=pending.id,
     )
     return Confirmed(factor=pending, user=user, recovery_codes=codes)
+
+
+def passkey_options(
+    mfa: MfaService, db: Session, auth: Authenticated, *, now: datetime
+) -> dict[str, Any]:
+    """Options to create a passkey, with a stored single-use challenge."""
+    mfa.require_step_up(db, auth.user.id, auth.claims, now)
+    return passkeys.registration_options(
+        db, mfa.rules.relying_party, auth.user, now=now, lifetime=mfa.rules.step_lifetime
+    )
+
+
+def add_passkey(
+    mfa: MfaService,
+    db: Session,
+    auth: Authenticated,
+    credential: dict[str, Any],
+    client: ClientInfo,
+    *,
+    name: str,
+    now: datetime,
+) -> Confirmed:
+    """Register the passkey the authenticator created; it counts as a second factor at once."""
+    mfa.require_step_up(db, auth.user.id, auth.claims, now)
+    user = lock_user(db, auth.user.id)
+    assert user is not None
+    first = not factors.has_factor(db, user.id)
+    try:
+        factor = passkeys.register(
+            db, mfa.rules.relying_party, user, credential, name=name, now=now
+        )
+    except PasskeyRejected:
+        # The challenge stays used: an attestation gets one try.
+        keep_when_refused(db)
+        raise
+    codes = recovery.regenerate(db, user.id, now=now) if first else None
+    factor_changed(
+        db,
+        user,
+        "mfa_factor_added",
+        client=client,
+        now=now,
+        keep_session=auth.claims.sid,
+        kind=factor.kind,
+        factor_id=factor.id,
+    )
+    return Confirmed(factor=factor, user=user, recovery_codes=codes)
+
+
+def rename(db: Session, auth: Authenticated, factor_id: str, name: str) -> MfaFactor:
+    """A factor's name is only a label for its owner: no step-up, nothing revoked."""
+    factor = factors.owned(db, auth.user.id, factor_id)
+    factor.name = name
+    return factor
 
 
 def remove(

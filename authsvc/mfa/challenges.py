@@ -44,9 +44,13 @@ def start(
     user_agent: str | None,
     now: datetime,
     lifetime: timedelta,
+    token: str | None = None,
 ) -> str:
-    """A new step for this user's login; the token in clear goes only into the cookie."""
-    token = secrets.token_urlsafe(32)
+    """A new step for this user's login; the token in clear goes only into the cookie.
+
+    `token` is given for a passkey challenge: the WebAuthn challenge itself names the row.
+    """
+    token = token or secrets.token_urlsafe(32)
     db.add(
         MfaChallenge(
             id_hash=_digest(token),
