@@ -65,7 +65,9 @@ class FederationService:
     registration_open: bool
     state_lifetime: timedelta
     # The second step of the password login (`MfaService.second_step`): raises `SecondStepDue`.
-    second_step: Callable[[Session, User, ClientInfo, bool, datetime], None] | None = None
+    second_step: (
+        Callable[[Session, User, ClientInfo, bool, datetime, tuple[str, ...]], None] | None
+    ) = None
 
     def provider(self, name: str) -> ProviderClient:
         found = self.providers.get(name)
@@ -120,7 +122,7 @@ class FederationService:
         trusted = self.providers[found.provider].config.trust_amr
         amr, aal = _authentication(found, trusted=trusted)
         if self.second_step is not None and aal < 2:
-            self.second_step(db, user, client, False, now)
+            self.second_step(db, user, client, False, now, amr)
         return self.login.complete(
             db, user, False, client, now=now, amr=amr, aal=aal, replaces_session=replaces_session
         )

@@ -32,7 +32,8 @@ from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.access import AccessClaims
 
 # RFC 8176 values: a TOTP or recovery code is a one-time password; two factors are `mfa`.
-AMR_CODE = ("pwd", "otp", "mfa")
+AMR_CODE = ("otp",)
+AMR_MFA = "mfa"
 LOGIN = "login"
 ENROL = "enrol"
 
@@ -96,9 +97,18 @@ class MfaService:
     notices: SecurityNotices = SecurityNotices(None)
 
     def second_step(
-        self, db: Session, user: User, client: ClientInfo, remember: bool, now: datetime
+        self,
+        db: Session,
+        user: User,
+        client: ClientInfo,
+        remember: bool,
+        now: datetime,
+        first_amr: tuple[str, ...] = ("pwd",),
     ) -> None:
-        """The password was right: raise `SecondStepDue` unless the login may finish now."""
+        """The first step passed: raise `SecondStepDue` unless the login may finish now.
+
+        `first_amr` says how (the password; a provider's sign-in): the login's `amr` starts so.
+        """
         found = factors.confirmed(db, user.id)
         if found:
             purpose = LOGIN
@@ -112,6 +122,7 @@ class MfaService:
             purpose=purpose,
             remember=remember,
             user_agent=client.user_agent,
+            first_factor=" ".join(first_amr)[:64],
             now=now,
             lifetime=self.rules.step_lifetime,
         )
@@ -147,6 +158,7 @@ class MfaService:
     ) -> Completed:
         """Check the step and the code under the user's lock, then open the session."""
         challenge = self.step(db, token, client, now=now)
+        assert challenge.user_id is not None  # `find` answers only steps, which have a user
         user = lock_user(db, challenge.user_id)
         try:
             user = challenges.check_still_valid(challenge, user)
@@ -155,11 +167,11 @@ class MfaService:
             keep_when_refused(db)
             raise
         codes: list[str] | None = None
-        amr: tuple[str, ...] = AMR_CODE
+        second: tuple[str, ...] = AMR_CODE
         if challenge.purpose == ENROL:
             codes = self._confirm_enrolment(db, user, proof, client, now=now)
         elif proof.webauthn is not None:
-            amr = self._check_passkey(db, user, proof.webauthn, token or "", client, now=now)
+            second = self._check_passkey(db, user, proof.webauthn, token or "", client, now=now)
         else:
             self._check_proof(db, user, proof, client, now=now)
         challenges.consume(db, challenge, now=now)
@@ -173,7 +185,7 @@ class MfaService:
             challenge.remember,
             client,
             now=now,
-            amr=amr,
+            amr=tuple(dict.fromkeys((*challenge.first_factor.split(), *second, AMR_MFA))),
             aal=2,
             replaces_session=replaces_session,
         )
@@ -210,6 +222,7 @@ class MfaService:
         if challenge.purpose != LOGIN:
             raise MfaStepInvalid("This sign-in is waiting for an enrolment, not for a passkey.")
         assert token is not None
+        assert challenge.user_id is not None
         return passkeys.assertion_options(
             db, self.rules.relying_party, challenge.user_id, passkeys.step_challenge(token)
         )
@@ -241,7 +254,7 @@ class MfaService:
             keep_when_refused(db)
             raise
         audit.record(db, "mfa_success", now=now, user_id=user.id, client=client, method="webauthn")
-        return ("pwd", *passkeys.amr(asserted), "mfa")
+        return passkeys.amr(asserted)
 
     def _check_totp(
         self, db: Session, user: User, code: str, client: ClientInfo, *, now: datetime
@@ -295,6 +308,7 @@ class MfaService:
         challenge = self.step(db, token, client, now=now)
         if challenge.purpose != ENROL:
             raise MfaStepInvalid("This sign-in is waiting for a code, not for an enrolment.")
+        assert challenge.user_id is not None
         user = challenges.check_still_valid(challenge, lock_user(db, challenge.user_id))
         return factors.begin_totp(
             db,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import jwt
 
 from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
-from tests.helpers.mfa import enrol_totp
+from tests.helpers.mfa import code, enrol_totp
 from tests.helpers.oidc import MockProvider, local_path
 
 
@@ -118,10 +119,18 @@ async def test_an_account_with_a_second_factor_still_asks_for_it(
     settings = _settings(make_settings, oidc_provider)
     async with client_factory(settings) as client:
         await _link_alice(client, oidc_provider, "mfa-alice")
-        await enrol_totp(client, clock)
+        enrolled = await enrol_totp(client, clock)
     async with client_factory(settings) as other:
         response = await _round_trip(other, oidc_provider, "mfa-alice")
         assert response.status_code == 303, response.text
         assert response.headers["location"] == "/ui/login/mfa"
         assert "authsvc_mfa" in response.cookies
         assert ACCESS not in other.cookies
+
+        await other.get("/session")
+        clock.advance(30)
+        done = await other.post("/login/mfa", json={"code": code(enrolled.secret, clock)})
+        assert done.status_code == 200, done.text
+        claims = jwt.decode(done.cookies[ACCESS], options={"verify_signature": False})
+        # The first step was the provider's sign-in, not a password.
+        assert (claims["amr"], claims["aal"]) == (["fed", "otp", "mfa"], 2)
