@@ -110,5 +110,12 @@ class PasskeyAddRequest(_Strict):
     )
 
 
+class PasskeySignInRequest(_Strict):
+    credential: dict[str, Any] = Field(
+        description="The PublicKeyCredential navigator.credentials.get() made, as JSON."
+    )
+    remember: bool = Field(default=False, description="A persistent refresh cookie.")
+
+
 class FactorRenameRequest(_Strict):
     name: str = Field(min_length=1, max_length=64)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
+from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
+from authsvc.api.issuing import hand_out, token_in_body
 from authsvc.api.mfa import reissue
 from authsvc.api.mfa_schemas import (
     FactorConfirmedResponse,
@@ -14,10 +15,12 @@ from authsvc.api.mfa_schemas import (
     FactorRenameRequest,
     PasskeyAddRequest,
     PasskeyOptionsResponse,
+    PasskeySignInRequest,
 )
-from authsvc.api.schemas import ErrorResponse
+from authsvc.api.schemas import ErrorResponse, LoginResponse, UserOut
 from authsvc.api.step_cookie import read_step
 from authsvc.mfa import account as mfa_account
+from authsvc.mfa import passwordless
 
 router = APIRouter(tags=["mfa"])
 
@@ -33,7 +36,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse},
     403: {"model": ErrorResponse, "description": "`step_up_required`, or a CSRF refusal."},
     404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse, "description": "The passkey is already registered."},
+    409: {
+        "model": ErrorResponse,
+        "description": "The passkey is already registered; `session_active` (single session).",
+    },
 }
 
 
@@ -119,3 +125,55 @@ def login_passkey_options(
     )
     db.commit()
     return PasskeyOptionsResponse(public_key=options)
+
+
+@router.post(
+    "/login/passkey/options",
+    response_model=PasskeyOptionsResponse,
+    responses=_errors(),
+    summary="Options to sign in with a passkey alone (no username); single-use challenge",
+)
+def sign_in_options(runtime: RuntimeDep, db: DbDep, client: ClientDep) -> PasskeyOptionsResponse:
+    options = passwordless.options(runtime.mfa, db, client, now=runtime.clock.now())
+    db.commit()
+    return PasskeyOptionsResponse(public_key=options)
+
+
+@router.post(
+    "/login/passkey",
+    response_model=LoginResponse,
+    responses=_errors(400, 401, 409),
+    summary="Sign in with a passkey that verified its user; sets the session cookies (aal 2)",
+)
+def sign_in(
+    request: Request,
+    response: Response,
+    body: PasskeySignInRequest,
+    runtime: RuntimeDep,
+    db: DbDep,
+    client: ClientDep,
+    previous: OptionalSession,
+) -> LoginResponse:
+    result = passwordless.sign_in(
+        runtime.mfa,
+        db,
+        body.credential,
+        client,
+        remember=body.remember,
+        now=runtime.clock.now(),
+        replaces_session=previous.claims.sid if previous is not None else None,
+    )
+    db.commit()
+    session = hand_out(
+        runtime,
+        request,
+        response,
+        access=result.access,
+        session=result.session,
+        refresh_token=result.refresh_token,
+    )
+    return LoginResponse(
+        user=UserOut.model_validate(result.user),
+        session=session,
+        access_token=token_in_body(runtime, result.access),
+    )

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import Conflict, InvalidMfaCode, PasskeyRejected
+from authsvc.errors import Conflict, InvalidMfaCode, LastSignInMethod, PasskeyRejected
 from authsvc.mfa import challenges, factors, passkeys, recovery
 from authsvc.mfa.changes import factor_changed
 from authsvc.mfa.service import MfaService
@@ -21,7 +22,7 @@ from authsvc.services.sessions import end_sessions
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
-from authsvc.storage.models import MfaFactor, User
+from authsvc.storage.models import NO_PASSWORD, LinkedIdentity, MfaFactor, User
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,12 @@ def remove(
     assert user is not None
     factor = factors.owned(db, user.id, factor_id)
     kind = factor.kind
+    if (
+        kind == factors.WEBAUTHN
+        and passkeys.count(db, user.id) == 1
+        and not _other_way_in(db, user)
+    ):
+        raise LastSignInMethod()
     db.delete(factor)
     db.flush()
     if not factors.has_factor(db, user.id):
@@ -182,6 +189,13 @@ def remove(
         factor_id=factor_id,
     )
     return user
+
+
+def _other_way_in(db: Session, user: User) -> bool:
+    """A password or a linked provider: how an account signs in without its passkeys."""
+    if user.password_hash != NO_PASSWORD:
+        return True
+    return db.scalar(select(LinkedIdentity.id).where(LinkedIdentity.user_id == user.id)) is not None
 
 
 def regenerate_recovery(

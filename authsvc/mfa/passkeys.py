@@ -217,17 +217,53 @@ def step_challenge(step_token: str) -> bytes:
 
 
 def assertion_options(
-    db: Session, rp: RelyingParty, user_id: str, challenge: bytes
+    db: Session, rp: RelyingParty, user_id: str | None, challenge: bytes
 ) -> dict[str, Any]:
-    """`publicKey` options for navigator.credentials.get() with the user's passkeys."""
+    """`publicKey` options for navigator.credentials.get(): with the user's passkeys, or, for a
+    passwordless sign-in (no user yet), any discoverable one, the user verified."""
     options = webauthn.generate_authentication_options(
         rp_id=rp.rp_id,
         challenge=challenge,
         timeout=_TIMEOUT_MS,
-        allow_credentials=[_descriptor(f) for f in _own_credentials(db, user_id)],
-        user_verification=UserVerificationRequirement.PREFERRED,
+        allow_credentials=(
+            [_descriptor(f) for f in _own_credentials(db, user_id)] if user_id is not None else []
+        ),
+        user_verification=(
+            UserVerificationRequirement.PREFERRED
+            if user_id is not None
+            else UserVerificationRequirement.REQUIRED
+        ),
     )
     return _options(options)
+
+
+def parse_assertion(credential: dict[str, Any]) -> AuthenticationCredential:
+    try:
+        parsed: AuthenticationCredential = parse_authentication_credential_json(credential)
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise PasskeyRejected("The passkey's answer cannot be read.") from exc
+    return parsed
+
+
+def challenge_of(parsed: AuthenticationCredential) -> bytes:
+    """The challenge the client says it answered (verified later against the stored one)."""
+    return _challenge_of(parsed.response.client_data_json)
+
+
+def owner_of(db: Session, parsed: AuthenticationCredential) -> str | None:
+    """Whose passkey this is, by its credential id."""
+    return db.scalar(
+        select(MfaFactor.user_id).where(
+            MfaFactor.credential_id == bytes_to_base64url(parsed.raw_id),
+            MfaFactor.kind == WEBAUTHN,
+            MfaFactor.confirmed_at.is_not(None),
+        )
+    )
+
+
+def count(db: Session, user_id: str) -> int:
+    """How many passkeys the user has: each one is a way to sign in without a password."""
+    return len(_own_credentials(db, user_id))
 
 
 def verify_assertion(
@@ -241,10 +277,7 @@ def verify_assertion(
     require_user_verification: bool = False,
 ) -> Asserted:
     """Check an assertion by one of the user's passkeys; its counter moves forward."""
-    try:
-        parsed: AuthenticationCredential = parse_authentication_credential_json(credential)
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyRejected("The passkey's answer cannot be read.") from exc
+    parsed = parse_assertion(credential)
     if not hmac.compare_digest(_challenge_of(parsed.response.client_data_json), challenge):
         raise PasskeyChallengeInvalid()
     factor = db.scalars(

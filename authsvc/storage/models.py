@@ -35,6 +35,10 @@ NAMING = {
 }
 
 
+# The password hash of an account made at a provider: no password hashes to it.
+NO_PASSWORD = "!"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC and hands back aware UTC, so SQLite and PostgreSQL compare alike."""
 

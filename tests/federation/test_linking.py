@@ -12,6 +12,7 @@ from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, Ma
 from tests.helpers.login import log_in
 from tests.helpers.mfa import code, enrol_totp
 from tests.helpers.oidc import MockProvider, local_path
+from tests.helpers.passkeys import SoftAuthenticator, register
 
 
 def _settings(make_settings: MakeSettings, provider: MockProvider) -> Settings:
@@ -134,3 +135,30 @@ async def test_an_account_with_a_second_factor_still_asks_for_it(
         claims = jwt.decode(done.cookies[ACCESS], options={"verify_signature": False})
         # The first step was the provider's sign-in, not a password.
         assert (claims["amr"], claims["aal"]) == (["fed", "otp", "mfa"], 2)
+
+
+async def test_a_passkey_is_a_way_in_and_the_last_one_stays(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    oidc_provider: MockProvider,
+    db_query: DbQuery,
+) -> None:
+    oidc_provider.set_user("passkey-only", email="pk@example.com", email_verified=True)
+    key = SoftAuthenticator()
+    async with client_factory(_settings(make_settings, oidc_provider)) as client:
+        assert (await _round_trip(client, oidc_provider, "passkey-only")).status_code == 303
+        factor_id = (await register(client, key)).json()["factor"]["id"]
+        identity = (await client.get("/account/identities")).json()["identities"][0]["id"]
+
+        # The passkey signs in on its own (at level 2, so step-up holds for the changes).
+        await client.post("/logout")
+        options = (await client.post("/login/passkey/options")).json()["publicKey"]
+        signed_in = await client.post("/login/passkey", json={"credential": key.get(options)})
+        # The provider is no longer the only way in; the passkey, then, is.
+        unlinked = await client.delete(f"/account/identities/{identity}")
+        last = await client.delete(f"/account/mfa/factors/{factor_id}")
+
+    assert unlinked.status_code == 204, unlinked.text
+    assert signed_in.status_code == 200, signed_in.text
+    assert (last.status_code, last.json()["error"]) == (409, "last_sign_in_method")
+    assert db_query("SELECT count(*) FROM mfa_factors")[0][0] == 1
