@@ -12,6 +12,7 @@ from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, Ma
 from tests.helpers.login import log_in
 from tests.helpers.mfa import code, enrol_totp
 from tests.helpers.oidc import MockProvider, local_path
+from tests.helpers.pages import submit
 from tests.helpers.passkeys import SoftAuthenticator, register
 
 
@@ -157,8 +158,12 @@ async def test_a_passkey_is_a_way_in_and_the_last_one_stays(
         # The provider is no longer the only way in; the passkey, then, is.
         unlinked = await client.delete(f"/account/identities/{identity}")
         last = await client.delete(f"/account/mfa/factors/{factor_id}")
+        page = await client.get("/ui/account")
+        from_page = await submit(client, page, f"/ui/account/mfa/factors/{factor_id}/remove", {})
 
     assert unlinked.status_code == 204, unlinked.text
     assert signed_in.status_code == 200, signed_in.text
     assert (last.status_code, last.json()["error"]) == (409, "last_sign_in_method")
+    assert from_page.status_code == 303, from_page.text
+    assert from_page.headers["location"] == "/ui/account?notice=provider-last-way"
     assert db_query("SELECT count(*) FROM mfa_factors")[0][0] == 1
