@@ -127,7 +127,7 @@ browser-deps:
 # The hosted pages at 390 and 1280 px wide, as docs/ui.md shows them.
 screenshots: install browser-deps
 	mkdir -p docs/screenshots
-	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py tests/browser/test_mfa_pages.py -q
+	AUTHSVC_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_screenshots.py tests/browser/test_mfa_pages.py tests/browser/test_passkey_pages.py -q
 
 # The container image, built and run without a Docker engine (buildah, chroot isolation).
 image-deps:

@@ -27,6 +27,7 @@ from authsvc.api import (
     introspect,
     mail,
     mfa,
+    passkeys,
     sessions,
     wellknown,
 )
@@ -115,6 +116,7 @@ def create_app(
         account.router,
         admin.router,
         mfa.router,
+        passkeys.router,
         federation.router,
         introspect.router,
     ):

@@ -66,8 +66,9 @@ def upgrade() -> None:
     op.create_table(
         "mfa_challenges",
         sa.Column("id_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=True),
         sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("first_factor", sa.String(length=64), server_default="pwd", nullable=False),
         sa.Column("token_version", sa.Integer(), nullable=False),
         sa.Column("password_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("browser", sa.String(length=64), nullable=False),

@@ -64,7 +64,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     response_model=MfaLoginResponse,
     response_model_exclude_none=True,
     responses=_errors(400, 401, 409, 429, 503),
-    summary="Complete a login with a TOTP code or a recovery code; sets the session cookies",
+    summary="Complete a login with a TOTP code, a passkey or a recovery code; sets the cookies",
 )
 def complete_login(
     request: Request,
@@ -78,7 +78,7 @@ def complete_login(
     completed = runtime.mfa.complete(
         db,
         read_step(runtime, request),
-        Proof(code=body.code, recovery_code=body.recovery_code),
+        Proof(code=body.code, recovery_code=body.recovery_code, webauthn=body.webauthn),
         client,
         now=runtime.clock.now(),
         replaces_session=previous.claims.sid if previous is not None else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,13 +25,22 @@ class SecondStepResponse(BaseModel):
             "POST /login/mfa/enrol, then send its first code to POST /login/mfa."
         ),
     )
-    factors: list[str] = Field(description="What the second step accepts: totp, recovery_code.")
+    factors: list[str] = Field(
+        description="What the second step accepts: totp, webauthn, recovery_code."
+    )
     expires_in: int = Field(description="Seconds the step cookie stays valid.")
 
 
 class MfaProofRequest(_Strict):
     code: str | None = Field(default=None, max_length=16, description="A TOTP code (6 digits).")
     recovery_code: str | None = Field(default=None, max_length=64)
+    webauthn: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "A passkey's assertion (the PublicKeyCredential as JSON) answering the options of "
+            "POST /login/mfa/passkey/options."
+        ),
+    )
 
 
 class MfaLoginResponse(LoginResponse):
@@ -83,3 +93,29 @@ class RecoveryCodesResponse(BaseModel):
 
 class MfaResetResponse(BaseModel):
     user_id: str
+
+
+class PasskeyOptionsResponse(BaseModel):
+    public_key: dict[str, Any] = Field(
+        alias="publicKey",
+        description="WebAuthn options for navigator.credentials.create() or .get() (JSON form).",
+    )
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PasskeyAddRequest(_Strict):
+    name: str = Field(default="Passkey", min_length=1, max_length=64)
+    credential: dict[str, Any] = Field(
+        description="The PublicKeyCredential navigator.credentials.create() made, as JSON."
+    )
+
+
+class PasskeySignInRequest(_Strict):
+    credential: dict[str, Any] = Field(
+        description="The PublicKeyCredential navigator.credentials.get() made, as JSON."
+    )
+    remember: bool = Field(default=False, description="A persistent refresh cookie.")
+
+
+class FactorRenameRequest(_Strict):
+    name: str = Field(min_length=1, max_length=64)

@@ -28,6 +28,9 @@ Exception
  │    │    ├── MfaStepExpired (401 mfa_step_expired)
  │    │    ├── MfaStepOtherBrowser (401 mfa_step_other_browser)
  │    │    └── MfaStepStale (401 mfa_step_stale): the account changed since the password step
+ │    ├── PasskeyRejected (400 passkey_rejected): the authenticator's answer does not verify
+ │    │    ├── PasskeyChallengeInvalid (400 passkey_challenge_invalid): unknown, used or late
+ │    │    └── PasskeySignCountRegressed (400 passkey_sign_count_regressed): a cloned key?
  │    ├── NotAuthenticated (401 not_authenticated)
  │    ├── InvalidToken (401 invalid_token)
  │    │    ├── TokenExpired (401 token_expired)
@@ -113,6 +116,9 @@ from authsvc.errors.mfa import (
     MfaStepOtherBrowser,
     MfaStepStale,
     MfaStepUsed,
+    PasskeyChallengeInvalid,
+    PasskeyRejected,
+    PasskeySignCountRegressed,
     SecondStepDue,
     StepUpRequired,
 )
@@ -176,6 +182,9 @@ __all__ = [
     "MfaStepInvalid",
     "MfaStepOtherBrowser",
     "MfaStepStale",
+    "PasskeyChallengeInvalid",
+    "PasskeyRejected",
+    "PasskeySignCountRegressed",
     "MfaStepUsed",
     "MissingSetting",
     "NotAuthenticated",

@@ -42,6 +42,23 @@ class MfaStepStale(MfaStepInvalid):
     default_detail = "The account changed since the password was checked; log in again."
 
 
+class PasskeyRejected(AuthError):
+    code = "passkey_rejected"
+    status = 400
+    default_detail = "The passkey's answer could not be verified."
+
+
+class PasskeyChallengeInvalid(PasskeyRejected):
+    code = "passkey_challenge_invalid"
+    default_detail = "This passkey challenge is unknown, used or expired; ask for a new one."
+
+
+class PasskeySignCountRegressed(PasskeyRejected):
+    code = "passkey_sign_count_regressed"
+    # The authenticator's counter went backwards: two copies of one key are in use.
+    default_detail = "This passkey's signature counter went backwards; it may have been copied."
+
+
 class StepUpRequired(Forbidden):
     code = "step_up_required"
     default_detail = (

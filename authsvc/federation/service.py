@@ -46,13 +46,11 @@ from authsvc.services.users import (
 )
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
-from authsvc.storage.models import LinkedIdentity, OAuthState, User
+from authsvc.storage.models import NO_PASSWORD, LinkedIdentity, MfaFactor, OAuthState, User
 
 # How a federated sign-in is named in `amr` when the provider's own account is not trusted.
 # RFC 8176 registers no value for "signed in at another provider"; this one is authsvc's own.
 AMR_FEDERATED = "fed"
-# A password hash that no password verifies: the account of a user who signs in elsewhere.
-NO_PASSWORD = "!"
 CHANGED_MEANWHILE = "The account changed while this sign-in was checked; sign in again."
 
 
@@ -65,7 +63,9 @@ class FederationService:
     registration_open: bool
     state_lifetime: timedelta
     # The second step of the password login (`MfaService.second_step`): raises `SecondStepDue`.
-    second_step: Callable[[Session, User, ClientInfo, bool, datetime], None] | None = None
+    second_step: (
+        Callable[[Session, User, ClientInfo, bool, datetime, tuple[str, ...]], None] | None
+    ) = None
 
     def provider(self, name: str) -> ProviderClient:
         found = self.providers.get(name)
@@ -120,7 +120,7 @@ class FederationService:
         trusted = self.providers[found.provider].config.trust_amr
         amr, aal = _authentication(found, trusted=trusted)
         if self.second_step is not None and aal < 2:
-            self.second_step(db, user, client, False, now)
+            self.second_step(db, user, client, False, now, amr)
         return self.login.complete(
             db, user, False, client, now=now, amr=amr, aal=aal, replaces_session=replaces_session
         )
@@ -309,7 +309,17 @@ def unlink(
         .select_from(LinkedIdentity)
         .where(LinkedIdentity.user_id == user_id, LinkedIdentity.id != identity_id)
     )
-    if not has_password(user) and not others:
+    # A passkey signs in on its own too (passwordless): it counts as a way in.
+    passkeys = db.scalar(
+        select(func.count())
+        .select_from(MfaFactor)
+        .where(
+            MfaFactor.user_id == user_id,
+            MfaFactor.kind == "webauthn",
+            MfaFactor.confirmed_at.is_not(None),
+        )
+    )
+    if not has_password(user) and not others and not passkeys:
         raise LastSignInMethod()
     db.delete(identity)
     ended = end_sessions(db, user_id, reason="identity_unlinked", now=now, keep=keep_session)

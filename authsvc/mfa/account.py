@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authsvc.errors import Conflict, InvalidMfaCode
-from authsvc.mfa import challenges, factors, recovery
+from authsvc.errors import Conflict, InvalidMfaCode, LastSignInMethod, PasskeyRejected
+from authsvc.mfa import challenges, factors, passkeys, recovery
 from authsvc.mfa.changes import factor_changed
 from authsvc.mfa.service import MfaService
 from authsvc.observability import audit
@@ -20,7 +22,7 @@ from authsvc.services.sessions import end_sessions
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
-from authsvc.storage.models import MfaFactor, User
+from authsvc.storage.models import NO_PASSWORD, LinkedIdentity, MfaFactor, User
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,60 @@ def confirm_totp(
     return Confirmed(factor=pending, user=user, recovery_codes=codes)
 
 
+def passkey_options(
+    mfa: MfaService, db: Session, auth: Authenticated, *, now: datetime
+) -> dict[str, Any]:
+    """Options to create a passkey, with a stored single-use challenge."""
+    mfa.require_step_up(db, auth.user.id, auth.claims, now)
+    return passkeys.registration_options(
+        db, mfa.rules.relying_party, auth.user, now=now, lifetime=mfa.rules.step_lifetime
+    )
+
+
+def add_passkey(
+    mfa: MfaService,
+    db: Session,
+    auth: Authenticated,
+    credential: dict[str, Any],
+    client: ClientInfo,
+    *,
+    name: str,
+    now: datetime,
+) -> Confirmed:
+    """Register the passkey the authenticator created; it counts as a second factor at once."""
+    mfa.require_step_up(db, auth.user.id, auth.claims, now)
+    user = lock_user(db, auth.user.id)
+    assert user is not None
+    first = not factors.has_factor(db, user.id)
+    try:
+        factor = passkeys.register(
+            db, mfa.rules.relying_party, user, credential, name=name, now=now
+        )
+    except PasskeyRejected:
+        # The challenge stays used: an attestation gets one try.
+        keep_when_refused(db)
+        raise
+    codes = recovery.regenerate(db, user.id, now=now) if first else None
+    factor_changed(
+        db,
+        user,
+        "mfa_factor_added",
+        client=client,
+        now=now,
+        keep_session=auth.claims.sid,
+        kind=factor.kind,
+        factor_id=factor.id,
+    )
+    return Confirmed(factor=factor, user=user, recovery_codes=codes)
+
+
+def rename(db: Session, auth: Authenticated, factor_id: str, name: str) -> MfaFactor:
+    """A factor's name is only a label for its owner: no step-up, nothing revoked."""
+    factor = factors.owned(db, auth.user.id, factor_id)
+    factor.name = name
+    return factor
+
+
 def remove(
     mfa: MfaService,
     db: Session,
@@ -112,6 +168,12 @@ def remove(
     assert user is not None
     factor = factors.owned(db, user.id, factor_id)
     kind = factor.kind
+    if (
+        kind == factors.WEBAUTHN
+        and passkeys.count(db, user.id) == 1
+        and not _other_way_in(db, user)
+    ):
+        raise LastSignInMethod()
     db.delete(factor)
     db.flush()
     if not factors.has_factor(db, user.id):
@@ -127,6 +189,13 @@ def remove(
         factor_id=factor_id,
     )
     return user
+
+
+def _other_way_in(db: Session, user: User) -> bool:
+    """A password or a linked provider: how an account signs in without its passkeys."""
+    if user.password_hash != NO_PASSWORD:
+        return True
+    return db.scalar(select(LinkedIdentity.id).where(LinkedIdentity.user_id == user.id)) is not None
 
 
 def regenerate_recovery(

@@ -19,6 +19,8 @@ from authsvc.errors import (
 from authsvc.storage.models import MfaChallenge, User
 
 _MAX_TOKEN_CHARS = 64
+# The purposes of a login's second step; the table's other rows are passkey challenges.
+STEPS = ("login", "enrol")
 
 
 def _digest(value: str) -> str:
@@ -44,14 +46,20 @@ def start(
     user_agent: str | None,
     now: datetime,
     lifetime: timedelta,
+    token: str | None = None,
+    first_factor: str = "pwd",
 ) -> str:
-    """A new step for this user's login; the token in clear goes only into the cookie."""
-    token = secrets.token_urlsafe(32)
+    """A new step for this user's login; the token in clear goes only into the cookie.
+
+    `token` is given for a passkey challenge: the WebAuthn challenge itself names the row.
+    """
+    token = token or secrets.token_urlsafe(32)
     db.add(
         MfaChallenge(
             id_hash=_digest(token),
             user_id=user.id,
             purpose=purpose,
+            first_factor=first_factor,
             token_version=user.token_version,
             password_fingerprint=password_fingerprint(user.password_hash),
             browser=browser_digest(user_agent),
@@ -74,7 +82,8 @@ def find(db: Session, token: str | None, user_agent: str | None, *, now: datetim
         .where(MfaChallenge.id_hash == _digest(token))
         .execution_options(populate_existing=True)
     ).first()
-    if challenge is None:
+    if challenge is None or challenge.user_id is None or challenge.purpose not in STEPS:
+        # A passkey challenge is public (its options show it): it never stands for a step.
         raise MfaStepInvalid()
     if challenge.used_at is not None:
         raise MfaStepUsed()

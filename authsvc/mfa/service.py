@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,10 +13,11 @@ from authsvc.errors import (
     InvalidMfaCode,
     MfaCodeReused,
     MfaStepInvalid,
+    PasskeyRejected,
     SecondStepDue,
     StepUpRequired,
 )
-from authsvc.mfa import challenges, factors, recovery
+from authsvc.mfa import challenges, factors, passkeys, recovery
 from authsvc.mfa.changes import factor_changed
 from authsvc.mfa.notices import SecurityNotices
 from authsvc.mfa.sealing import SecretSealer
@@ -30,17 +32,19 @@ from authsvc.throttle.endpoint import Throttle
 from authsvc.tokens.access import AccessClaims
 
 # RFC 8176 values: a TOTP or recovery code is a one-time password; two factors are `mfa`.
-AMR_CODE = ("pwd", "otp", "mfa")
+AMR_CODE = ("otp",)
+AMR_MFA = "mfa"
 LOGIN = "login"
 ENROL = "enrol"
 
 
 @dataclass(frozen=True)
 class Proof:
-    """What the second step presents: a TOTP code or a recovery code."""
+    """What the second step presents: a TOTP code, a recovery code or a passkey's assertion."""
 
     code: str | None = None
     recovery_code: str | None = None
+    webauthn: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class MfaRules:
     step_lifetime: timedelta = timedelta(minutes=5)
     step_up_window: timedelta = timedelta(minutes=15)
     totp_issuer: str = "authsvc"
+    relying_party: passkeys.RelyingParty = passkeys.RelyingParty(
+        "localhost", "authsvc", ("http://localhost",)
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MfaRules:
@@ -68,6 +75,7 @@ class MfaRules:
             step_lifetime=timedelta(seconds=settings.mfa_step_seconds),
             step_up_window=timedelta(seconds=settings.mfa_step_up_seconds),
             totp_issuer=settings.mfa_totp_issuer,
+            relying_party=passkeys.RelyingParty.from_settings(settings),
         )
 
     def must_have_factor(self, user: User) -> bool:
@@ -89,9 +97,18 @@ class MfaService:
     notices: SecurityNotices = SecurityNotices(None)
 
     def second_step(
-        self, db: Session, user: User, client: ClientInfo, remember: bool, now: datetime
+        self,
+        db: Session,
+        user: User,
+        client: ClientInfo,
+        remember: bool,
+        now: datetime,
+        first_amr: tuple[str, ...] = ("pwd",),
     ) -> None:
-        """The password was right: raise `SecondStepDue` unless the login may finish now."""
+        """The first step passed: raise `SecondStepDue` unless the login may finish now.
+
+        `first_amr` says how (the password; a provider's sign-in): the login's `amr` starts so.
+        """
         found = factors.confirmed(db, user.id)
         if found:
             purpose = LOGIN
@@ -105,6 +122,7 @@ class MfaService:
             purpose=purpose,
             remember=remember,
             user_agent=client.user_agent,
+            first_factor=" ".join(first_amr)[:64],
             now=now,
             lifetime=self.rules.step_lifetime,
         )
@@ -140,6 +158,7 @@ class MfaService:
     ) -> Completed:
         """Check the step and the code under the user's lock, then open the session."""
         challenge = self.step(db, token, client, now=now)
+        assert challenge.user_id is not None  # `find` answers only steps, which have a user
         user = lock_user(db, challenge.user_id)
         try:
             user = challenges.check_still_valid(challenge, user)
@@ -148,8 +167,11 @@ class MfaService:
             keep_when_refused(db)
             raise
         codes: list[str] | None = None
+        second: tuple[str, ...] = AMR_CODE
         if challenge.purpose == ENROL:
             codes = self._confirm_enrolment(db, user, proof, client, now=now)
+        elif proof.webauthn is not None:
+            second = self._check_passkey(db, user, proof.webauthn, token or "", client, now=now)
         else:
             self._check_proof(db, user, proof, client, now=now)
         challenges.consume(db, challenge, now=now)
@@ -163,7 +185,7 @@ class MfaService:
             challenge.remember,
             client,
             now=now,
-            amr=AMR_CODE,
+            amr=tuple(dict.fromkeys((*challenge.first_factor.split(), *second, AMR_MFA))),
             aal=2,
             replaces_session=replaces_session,
         )
@@ -191,6 +213,48 @@ class MfaService:
             self._refuse(db, user, client, now=now, method="recovery_code", count=False)
         self._check_totp(db, user, proof.code or "", client, now=now)
         audit.record(db, "mfa_success", now=now, user_id=user.id, client=client, method="totp")
+
+    def passkey_options(
+        self, db: Session, token: str | None, client: ClientInfo, *, now: datetime
+    ) -> dict[str, Any]:
+        """The assertion options of this step: its challenge, the user's passkeys."""
+        challenge = self.step(db, token, client, now=now)
+        if challenge.purpose != LOGIN:
+            raise MfaStepInvalid("This sign-in is waiting for an enrolment, not for a passkey.")
+        assert token is not None
+        assert challenge.user_id is not None
+        return passkeys.assertion_options(
+            db, self.rules.relying_party, challenge.user_id, passkeys.step_challenge(token)
+        )
+
+    def _check_passkey(
+        self,
+        db: Session,
+        user: User,
+        credential: dict[str, Any],
+        token: str,
+        client: ClientInfo,
+        *,
+        now: datetime,
+    ) -> tuple[str, ...]:
+        """Verify the assertion against the step's challenge; what it adds to `amr`."""
+        try:
+            asserted = passkeys.verify_assertion(
+                db,
+                self.rules.relying_party,
+                user.id,
+                credential,
+                passkeys.step_challenge(token),
+                now=now,
+            )
+        except PasskeyRejected:
+            audit.record(
+                db, "mfa_failure", now=now, user_id=user.id, client=client, method="webauthn"
+            )
+            keep_when_refused(db)
+            raise
+        audit.record(db, "mfa_success", now=now, user_id=user.id, client=client, method="webauthn")
+        return passkeys.amr(asserted)
 
     def _check_totp(
         self, db: Session, user: User, code: str, client: ClientInfo, *, now: datetime
@@ -244,6 +308,7 @@ class MfaService:
         challenge = self.step(db, token, client, now=now)
         if challenge.purpose != ENROL:
             raise MfaStepInvalid("This sign-in is waiting for a code, not for an enrolment.")
+        assert challenge.user_id is not None
         user = challenges.check_still_valid(challenge, lock_user(db, challenge.user_id))
         return factors.begin_totp(
             db,

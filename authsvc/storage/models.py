@@ -35,6 +35,10 @@ NAMING = {
 }
 
 
+# The password hash of an account made at a provider: no password hashes to it.
+NO_PASSWORD = "!"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC and hands back aware UTC, so SQLite and PostgreSQL compare alike."""
 
@@ -182,9 +186,16 @@ class MfaChallenge(Base):
     __tablename__ = "mfa_challenges"
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    # `login` (a second factor is due) or `enrol` (the policy wants one and there is none).
+    # NULL only for a passwordless sign-in's challenge: nobody is known before the passkey.
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # `login` (a second factor is due), `enrol` (the policy wants one and there is none), or a
+    # passkey ceremony's challenge (`passkey_add`, `passkey_login`), named by the challenge.
     purpose: Mapped[str] = mapped_column(String(16))
+    # How the first step was done, its `amr` values space-separated: `pwd`, or `fed` (and what
+    # a trusted provider said) for a provider's sign-in; the completed login's `amr` starts so.
+    first_factor: Mapped[str] = mapped_column(String(64), default="pwd", server_default="pwd")
     # What the password step read, re-checked under the user's lock when the step completes.
     token_version: Mapped[int] = mapped_column(Integer)
     password_fingerprint: Mapped[str] = mapped_column(String(64))

@@ -1,4 +1,5 @@
-"""GET /ui/authsvc.js (the browser client) and /ui/authsvc.css (the pages' style sheet)."""
+"""GET /ui/authsvc.js (the browser client), /ui/passkeys.js (the pages' WebAuthn) and
+/ui/authsvc.css (the pages' style sheet)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 async def browser_client() -> FileResponse:
     return FileResponse(
         STATIC / "authsvc.js", media_type="text/javascript; charset=utf-8", headers=_CACHE
+    )
+
+
+@router.get("/passkeys.js")
+async def passkey_ceremonies() -> FileResponse:
+    return FileResponse(
+        STATIC / "passkeys.js", media_type="text/javascript; charset=utf-8", headers=_CACHE
     )
 
 

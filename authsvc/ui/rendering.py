@@ -22,12 +22,15 @@ SAME_ORIGIN = "same-origin"
 
 
 def content_security_policy(settings: Settings) -> str:
-    """No script at all, styles from this service only, forms to this service or an allowed
-    origin (a form's redirect to `next` counts as its target), and never inside a frame."""
+    """Scripts only from this service (the passkey ceremonies; never inline), styles from this
+    service only, forms to this service or an allowed origin (a form's redirect to `next`
+    counts as its target), and never inside a frame."""
     form_targets = " ".join(["'self'", *settings.effective_allowed_origins()])
     return "; ".join(
         [
             "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
             "style-src 'self'",
             "img-src 'self'",
             f"form-action {form_targets}",

@@ -10,7 +10,14 @@ from fastapi.responses import Response
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.mfa import reissue
-from authsvc.errors import Conflict, InvalidMfaCode, NotFound, StepUpRequired, TooManyAttempts
+from authsvc.errors import (
+    Conflict,
+    InvalidMfaCode,
+    LastSignInMethod,
+    NotFound,
+    StepUpRequired,
+    TooManyAttempts,
+)
 from authsvc.mfa import account as mfa_account
 from authsvc.storage.engine import kept_when_refused
 from authsvc.ui.account import signed_out
@@ -105,6 +112,8 @@ def remove_factor(
         return see_other(ACCOUNT_PAGE, notice="step-up")
     except NotFound:
         return see_other(ACCOUNT_PAGE)
+    except LastSignInMethod:
+        return see_other(ACCOUNT_PAGE, notice="provider-last-way")
     response = see_other(ACCOUNT_PAGE, notice="mfa-removed")
     reissue(runtime, db, request, response, user, current.claims.sid)
     db.commit()

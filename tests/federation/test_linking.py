@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import httpx
+import jwt
 
 from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
-from tests.helpers.mfa import enrol_totp
+from tests.helpers.mfa import code, enrol_totp
 from tests.helpers.oidc import MockProvider, local_path
+from tests.helpers.pages import submit
+from tests.helpers.passkeys import SoftAuthenticator, register
 
 
 def _settings(make_settings: MakeSettings, provider: MockProvider) -> Settings:
@@ -118,10 +121,49 @@ async def test_an_account_with_a_second_factor_still_asks_for_it(
     settings = _settings(make_settings, oidc_provider)
     async with client_factory(settings) as client:
         await _link_alice(client, oidc_provider, "mfa-alice")
-        await enrol_totp(client, clock)
+        enrolled = await enrol_totp(client, clock)
     async with client_factory(settings) as other:
         response = await _round_trip(other, oidc_provider, "mfa-alice")
         assert response.status_code == 303, response.text
         assert response.headers["location"] == "/ui/login/mfa"
         assert "authsvc_mfa" in response.cookies
         assert ACCESS not in other.cookies
+
+        await other.get("/session")
+        clock.advance(30)
+        done = await other.post("/login/mfa", json={"code": code(enrolled.secret, clock)})
+        assert done.status_code == 200, done.text
+        claims = jwt.decode(done.cookies[ACCESS], options={"verify_signature": False})
+        # The first step was the provider's sign-in, not a password.
+        assert (claims["amr"], claims["aal"]) == (["fed", "otp", "mfa"], 2)
+
+
+async def test_a_passkey_is_a_way_in_and_the_last_one_stays(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    oidc_provider: MockProvider,
+    db_query: DbQuery,
+) -> None:
+    oidc_provider.set_user("passkey-only", email="pk@example.com", email_verified=True)
+    key = SoftAuthenticator()
+    async with client_factory(_settings(make_settings, oidc_provider)) as client:
+        assert (await _round_trip(client, oidc_provider, "passkey-only")).status_code == 303
+        factor_id = (await register(client, key)).json()["factor"]["id"]
+        identity = (await client.get("/account/identities")).json()["identities"][0]["id"]
+
+        # The passkey signs in on its own (at level 2, so step-up holds for the changes).
+        await client.post("/logout")
+        options = (await client.post("/login/passkey/options")).json()["publicKey"]
+        signed_in = await client.post("/login/passkey", json={"credential": key.get(options)})
+        # The provider is no longer the only way in; the passkey, then, is.
+        unlinked = await client.delete(f"/account/identities/{identity}")
+        last = await client.delete(f"/account/mfa/factors/{factor_id}")
+        page = await client.get("/ui/account")
+        from_page = await submit(client, page, f"/ui/account/mfa/factors/{factor_id}/remove", {})
+
+    assert unlinked.status_code == 204, unlinked.text
+    assert signed_in.status_code == 200, signed_in.text
+    assert (last.status_code, last.json()["error"]) == (409, "last_sign_in_method")
+    assert from_page.status_code == 303, from_page.text
+    assert from_page.headers["location"] == "/ui/account?notice=provider-last-way"
+    assert db_query("SELECT count(*) FROM mfa_factors")[0][0] == 1

@@ -152,12 +152,20 @@ class Servers:
         return server.start()
 
     def authsvc(
-        self, database_url: str, *, tls: Tls | None = None, **settings: str
+        self,
+        database_url: str,
+        *,
+        tls: Tls | None = None,
+        public_host: str = "127.0.0.1",
+        **settings: str,
     ) -> ServerProcess:
-        """authsvc under uvicorn, as `authsvc serve` runs it (over HTTPS with `tls`)."""
+        """authsvc under uvicorn, as `authsvc serve` runs it (over HTTPS with `tls`).
+
+        `public_host="localhost"`: browsers use it by that name (WebAuthn needs a host name).
+        """
         port = free_port()
         scheme = "https" if tls is not None else "http"
-        url = f"{scheme}://127.0.0.1:{port}"
+        url = f"{scheme}://{public_host}:{port}"
         env = {
             **inherited_env(),
             **cli_env(database_url),

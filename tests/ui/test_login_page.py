@@ -50,10 +50,15 @@ async def test_pages_send_a_strict_content_security_policy(
         for directive in page.headers["content-security-policy"].split(";")
     )
     assert policy["default-src"] == "'none'"
-    assert "script-src" not in policy  # so no script runs at all, inline or not
+    # Scripts from this service only, never inline: the passkey ceremonies' module.
+    assert policy["script-src"] == "'self'"
+    assert policy["connect-src"] == "'self'"
     assert policy["frame-ancestors"] == "'none'"
     assert policy["form-action"] == "'self' http://authsvc.test"
-    assert "<script" not in page.text
+    assert re.findall(r"<script[^>]*>", page.text) == [
+        '<script type="module" src="/ui/passkeys.js">'
+    ]
+    assert 'id="passkey-sign-in"' in page.text
     assert "style=" not in page.text
     assert page.headers["cache-control"] == "no-store"
 

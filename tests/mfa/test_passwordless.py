@@ -1,0 +1,111 @@
+"""Signing in with a passkey alone over HTTP: a discoverable credential, the user verified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jwt
+
+from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import ACCESS
+from tests.helpers.fixture_types import MakeUser
+from tests.helpers.login import log_in
+from tests.helpers.passkeys import SoftAuthenticator, register
+
+
+async def _options(client: httpx.AsyncClient) -> dict[str, Any]:
+    await client.get("/session")
+    response = await client.post("/login/passkey/options")
+    assert response.status_code == 200, response.text
+    options: dict[str, Any] = response.json()["publicKey"]
+    return options
+
+
+async def _with_passkey(
+    client: httpx.AsyncClient, make_user: MakeUser, key: SoftAuthenticator
+) -> None:
+    make_user()
+    await log_in(client)
+    assert (await register(client, key)).status_code == 200
+    await client.post("/logout")
+
+
+async def test_a_passkey_alone_opens_a_session_at_level_two(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+
+    options = await _options(client)
+    done = await client.post("/login/passkey", json={"credential": key.get(options)})
+
+    assert options["userVerification"] == "required" and options["allowCredentials"] == []
+    assert done.status_code == 200, done.text
+    assert done.json()["user"]["username"] == "alice"
+    claims = jwt.decode(done.cookies[ACCESS], options={"verify_signature": False})
+    assert (claims["amr"], claims["aal"]) == (["hwk", "user"], 2)
+    assert (await client.get("/session")).status_code == 200
+
+
+async def test_a_sign_in_challenge_works_once_and_not_late(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+    options = await _options(client)
+    assert (
+        await client.post("/login/passkey", json={"credential": key.get(options)})
+    ).status_code == 200
+    await client.post("/logout")
+
+    replayed = await client.post("/login/passkey", json={"credential": key.get(options)})
+    late_options = await _options(client)
+    clock.advance(301)
+    late = await client.post("/login/passkey", json={"credential": key.get(late_options)})
+
+    assert (replayed.status_code, replayed.json()["error"]) == (400, "passkey_challenge_invalid")
+    assert (late.status_code, late.json()["error"]) == (400, "passkey_challenge_invalid")
+
+
+async def test_without_user_verification_or_from_elsewhere_no_session(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+
+    key.user_verified = False
+    unverified = await client.post(
+        "/login/passkey", json={"credential": key.get(await _options(client))}
+    )
+    key.user_verified = True
+    foreign = await client.post(
+        "/login/passkey",
+        json={"credential": key.get(await _options(client), origin="https://evil.example")},
+    )
+    wrong_rp = await client.post(
+        "/login/passkey", json={"credential": key.get(await _options(client), rp_id="evil.example")}
+    )
+    unknown = await client.post(
+        "/login/passkey", json={"credential": SoftAuthenticator().get(await _options(client))}
+    )
+
+    for refused in (unverified, foreign, wrong_rp, unknown):
+        assert (refused.status_code, refused.json()["error"]) == (400, "passkey_rejected")
+    assert (await client.get("/session")).json()["error"] == "not_authenticated"
+
+
+async def test_a_counter_that_goes_backwards_is_refused_without_a_password_too(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+    first = key.get(await _options(client), count=7)
+    assert (await client.post("/login/passkey", json={"credential": first})).status_code == 200
+    await client.post("/logout")
+
+    clone = await client.post(
+        "/login/passkey", json={"credential": key.get(await _options(client), count=7)}
+    )
+
+    assert (clone.status_code, clone.json()["error"]) == (400, "passkey_sign_count_regressed")
