@@ -19,6 +19,7 @@ from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.structs import AuthenticationCredential
 
 from authsvc.errors import (
+    EmailNotVerified,
     InvalidCredentials,
     PasskeyChallengeInvalid,
     PasskeyRejected,
@@ -115,7 +116,9 @@ def sign_in(
             now=now,
             require_user_verification=True,
         )
-    except (PasskeyRejected, InvalidCredentials):
+        # The same rule as the password login, checked once the passkey proved its holder.
+        mfa.login.refuse_unverified_email(db, user, client, now=now)
+    except (PasskeyRejected, InvalidCredentials, EmailNotVerified):
         # The challenge stays used: an assertion gets one try.
         keep_when_refused(db)
         raise

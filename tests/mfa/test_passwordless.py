@@ -7,10 +7,12 @@ from typing import Any
 import httpx
 import jwt
 
+from tests.helpers.cli import cli
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
-from tests.helpers.fixture_types import MakeUser
+from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
 from tests.helpers.login import log_in
+from tests.helpers.mail import MailServer
 from tests.helpers.passkeys import SoftAuthenticator, register
 
 
@@ -109,3 +111,39 @@ async def test_a_counter_that_goes_backwards_is_refused_without_a_password_too(
     )
 
     assert (clone.status_code, clone.json()["error"]) == (400, "passkey_sign_count_regressed")
+
+
+async def test_an_unverified_address_is_refused_as_the_password_login_refuses_it(
+    client: httpx.AsyncClient,
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    mail: MailServer,
+    make_user: MakeUser,
+) -> None:
+    key = SoftAuthenticator()
+    make_user(email="alice@example.com")
+    await log_in(client)
+    assert (await register(client, key)).status_code == 200
+    settings = make_settings(**mail.settings(), require_verified_email=True)
+    async with client_factory(settings) as strict:
+        refused = await strict.post(
+            "/login/passkey", json={"credential": key.get(await _options(strict))}
+        )
+        assert (refused.status_code, refused.json()["error"]) == (403, "email_not_verified")
+        assert "authsvc_at" not in refused.headers.get("set-cookie", "")
+        assert (await strict.get("/session")).json()["error"] == "not_authenticated"
+
+
+async def test_a_disabled_account_gets_no_session_from_its_passkey(
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+    assert cli(database_url, "users", "disable", "alice").exit_code == 0
+
+    refused = await client.post(
+        "/login/passkey", json={"credential": key.get(await _options(client))}
+    )
+
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_credentials")
+    assert (await client.get("/session")).json()["error"] == "not_authenticated"
