@@ -10,7 +10,7 @@ import jwt
 from tests.helpers.cli import cli
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
-from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
 from tests.helpers.mail import MailServer
 from tests.helpers.passkeys import SoftAuthenticator, register
@@ -147,3 +147,28 @@ async def test_a_disabled_account_gets_no_session_from_its_passkey(
 
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_credentials")
     assert (await client.get("/session")).json()["error"] == "not_authenticated"
+
+
+async def test_sign_in_options_are_throttled_per_address_before_a_challenge_is_stored(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    clock: FakeClock,
+    db_query: DbQuery,
+) -> None:
+    settings = make_settings(trusted_proxies="127.0.0.1")
+
+    async def from_address(address: str) -> httpx.Response:
+        return await client.post("/login/passkey/options", headers={"X-Forwarded-For": address})
+
+    async with client_factory(settings) as client:
+        # One address: 20 a minute.
+        answers = [await from_address("203.0.113.7") for _ in range(21)]
+        assert [answer.status_code for answer in answers] == [200] * 20 + [429]
+        throttled = answers[-1]
+        assert throttled.json()["error"] == "too_many_attempts"
+        assert 0 < int(throttled.headers["Retry-After"]) <= 2 * 3600
+        assert (await from_address("198.51.100.1")).status_code == 200
+        stored = db_query("SELECT count(*) AS n FROM mfa_challenges WHERE user_id IS NULL")
+        assert stored[0].n == 21
+        clock.advance(3600)
+        assert (await from_address("203.0.113.7")).status_code == 200
