@@ -11,7 +11,10 @@ from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
 from tests.helpers.fixture_types import ClientFactory, MakeUser
+from tests.helpers.login import log_in
+from tests.helpers.mfa import enrol_totp
 from tests.helpers.pages import sign_in_through_page, submit
+from tests.helpers.passkeys import SoftAuthenticator, register
 
 _SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
 _FACTOR = re.compile(r'<input type="hidden" name="factor_id" value="([^"]+)">')
@@ -72,3 +75,37 @@ async def test_add_an_app_on_the_account_page_then_sign_in_with_its_code_or_a_re
         assert rescued.status_code == 303, rescued.text
         account = await client.get("/ui/account")
         assert "Recovery codes left: <strong>9</strong>" in account.text
+
+
+async def test_the_second_step_offers_a_passkey_only_to_an_account_that_has_one(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
+) -> None:
+    make_user("alice")
+    make_user("bob")
+    async with client_factory(settings) as client:
+        await log_in(client, "alice")
+        await enrol_totp(client, clock)
+        await client.post("/logout")
+        await log_in(client, "bob")
+        assert (await register(client, SoftAuthenticator())).status_code == 200
+        await client.post("/logout")
+        client.cookies.clear()
+
+        offered = {}
+        for username in ("alice", "bob"):
+            step = await sign_in_through_page(client, username)
+            assert step.headers["location"] == "/ui/login/mfa"
+            page = await client.get("/ui/login/mfa")
+            assert "Code from your authenticator app" in page.text
+            offered[username] = 'id="passkey-second-step"' in page.text
+            wrong = await submit(client, page, "/ui/login/mfa", {"code": "000000"})
+            assert wrong.status_code == 401
+            offered[f"{username} again"] = 'id="passkey-second-step"' in wrong.text
+            client.cookies.clear()
+
+        assert offered == {
+            "alice": False,
+            "alice again": False,
+            "bob": True,
+            "bob again": True,
+        }
