@@ -21,6 +21,7 @@ THROTTLED_PATHS = frozenset(
         "/register",
         "/password/forgot",
         "/email/verify/request",
+        "/login/passkey/options",
     }
 )
 # Routes where a token is optional: logging out without a session is a harmless no-op, and

@@ -134,7 +134,9 @@ def login_passkey_options(
     summary="Options to sign in with a passkey alone (no username); single-use challenge",
 )
 def sign_in_options(runtime: RuntimeDep, db: DbDep, client: ClientDep) -> PasskeyOptionsResponse:
-    options = passwordless.options(runtime.mfa, db, client, now=runtime.clock.now())
+    options = passwordless.options(
+        runtime.mfa, db, runtime.throttles.passkey_sign_in, client, now=runtime.clock.now()
+    )
     db.commit()
     return PasskeyOptionsResponse(public_key=options)
 

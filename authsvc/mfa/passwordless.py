@@ -19,6 +19,7 @@ from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.structs import AuthenticationCredential
 
 from authsvc.errors import (
+    EmailNotVerified,
     InvalidCredentials,
     PasskeyChallengeInvalid,
     PasskeyRejected,
@@ -27,10 +28,12 @@ from authsvc.mfa import challenges, passkeys
 from authsvc.mfa.service import MfaService
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
+from authsvc.services import throttling
 from authsvc.services.login import LoginResult
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
 from authsvc.storage.models import MfaChallenge, User
+from authsvc.throttle.endpoint import Throttle
 
 SIGN_IN = "passkey_login"
 AMR = (passkeys.AMR_KEY, passkeys.AMR_USER)
@@ -40,8 +43,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def options(mfa: MfaService, db: Session, client: ClientInfo, *, now: datetime) -> dict[str, Any]:
-    """Options for navigator.credentials.get() without a user; the challenge is stored."""
+def options(
+    mfa: MfaService, db: Session, throttle: Throttle, client: ClientInfo, *, now: datetime
+) -> dict[str, Any]:
+    """Options for navigator.credentials.get() without a user; the challenge is stored.
+
+    Every request counts against the address's throttle, checked before any row is written.
+    """
+    throttling.enforce(db, throttle, client, now=now)
+    throttle.count(now, client=client.ip)
     lifetime = mfa.rules.step_lifetime
     challenge = secrets.token_bytes(32)
     db.add(
@@ -115,7 +125,9 @@ def sign_in(
             now=now,
             require_user_verification=True,
         )
-    except (PasskeyRejected, InvalidCredentials):
+        # The same rule as the password login, checked once the passkey proved its holder.
+        mfa.login.refuse_unverified_email(db, user, client, now=now)
+    except (PasskeyRejected, InvalidCredentials, EmailNotVerified):
         # The challenge stays used: an assertion gets one try.
         keep_when_refused(db)
         raise

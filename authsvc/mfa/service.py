@@ -146,6 +146,12 @@ class MfaService:
             keep_when_refused(db)
             raise
 
+    def step_factors(self, db: Session, challenge: MfaChallenge) -> list[str]:
+        """The kinds of second factor this step may use, as POST /login announces them."""
+        if challenge.user_id is None:
+            return []
+        return factors.kinds(factors.confirmed(db, challenge.user_id))
+
     def complete(
         self,
         db: Session,

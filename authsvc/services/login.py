@@ -127,8 +127,7 @@ class LoginService:
             reason = "disabled" if check is not None else "wrong_password"
             _refuse(db, user.id, client, reason, now=now)
         user = self._still_signing_in(db, user.id, check, credentials.password, client, now=now)
-        if self.require_verified_email and user.email_verified_at is None:
-            self._refuse_unverified(db, user, client, now=now)
+        self.refuse_unverified_email(db, user, client, now=now)
         return user
 
     def _still_signing_in(
@@ -164,10 +163,16 @@ class LoginService:
         store_upgraded_hash(db, user, confirmed)
         return user
 
-    def _refuse_unverified(
+    def refuse_unverified_email(
         self, db: Session, user: User, client: ClientInfo, *, now: datetime
     ) -> None:
-        """Only the right password gets here, so saying why tells nobody else anything."""
+        """Raise `EmailNotVerified` when the settings require a verified address and it has none.
+
+        Only a proven first factor (the right password, a verified passkey) gets here, so saying
+        why tells nobody else anything.
+        """
+        if not self.require_verified_email or user.email_verified_at is not None:
+            return
         audit.record(
             db,
             "login_failure",

@@ -43,6 +43,9 @@ class Throttles:
     # few dozen guesses an hour keep guessing hopeless. Recovery codes and passkeys never count
     # or consult it, so whoever knows the password cannot lock the owner out of those.
     mfa: Throttle
+    # Options to sign in with a passkey alone: every request stores a challenge before anyone
+    # is known, so every request counts, per address.
+    passkey_sign_in: Throttle
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Throttles:
@@ -134,6 +137,20 @@ class Throttles:
                 known_client_seconds=known,
                 refusal="Too many wrong codes; try again later, or use a recovery code.",
             ),
+            passkey_sign_in=Throttle(
+                "passkey_sign_in",
+                "/login/passkey/options",
+                (
+                    Limit(
+                        "passkey-sign-in:client",
+                        Per.CLIENT,
+                        _items(_PASSKEY_SIGN_IN_CLIENT),
+                    ),
+                ),
+                counters,
+                enabled=enabled,
+                refusal="Too many passkey sign-in attempts from this address; try again later.",
+            ),
         )
 
     def all(self) -> tuple[Throttle, ...]:
@@ -145,6 +162,7 @@ class Throttles:
             self.password_reset,
             self.email_verification,
             self.mfa,
+            self.passkey_sign_in,
         )
 
     def close(self) -> None:
@@ -153,6 +171,9 @@ class Throttles:
 
 _MFA_CLIENT_ACCOUNT = "5/minute;30/hour"
 _MFA_ACCOUNT = "10/minute;60/hour"
+# A person signs in with a passkey a few times a day; a shared address (an office behind NAT)
+# a few hundred times an hour at most.
+_PASSKEY_SIGN_IN_CLIENT = "20/minute;300/hour"
 
 
 def _mail_limits(scope: str, settings: Settings) -> tuple[Limit, ...]:

@@ -13,7 +13,9 @@ from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.step_cookie import clear_step, read_step
 from authsvc.errors import InvalidMfaCode, MfaStepInvalid, SessionActive, TooManyAttempts
+from authsvc.mfa.factors import WEBAUTHN
 from authsvc.mfa.service import ENROL, Proof
+from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
 from authsvc.storage.engine import kept_when_refused
 from authsvc.ui.forms import ACCOUNT_PAGE, next_target, read_form, see_other, to_login
@@ -48,6 +50,7 @@ def second_step_page(
         next=next_target(runtime, next_url),
         enrol=challenge.purpose == ENROL,
         enrolment=None,
+        passkey=WEBAUTHN in runtime.mfa.step_factors(db, challenge),
     )
 
 
@@ -108,6 +111,7 @@ def complete(
         return _start_again(runtime, request)
     except (InvalidMfaCode, TooManyAttempts, SessionActive) as exc:
         _keep(db)
+        passkey = _offers_passkey(runtime, request, db, client)
         return pages.render(
             request,
             "login-mfa.html",
@@ -117,6 +121,7 @@ def complete(
             enrol=False,
             enrolment=None,
             error=exc.detail,
+            passkey=passkey,
         )
     db.commit()
     result = completed.login
@@ -147,6 +152,18 @@ def _start_again(runtime: Runtime, request: Request) -> Response:
     response = to_login(notice="mfa-step-over")
     clear_step(runtime, request, response)
     return response
+
+
+def _offers_passkey(runtime: Runtime, request: Request, db: Session, client: ClientInfo) -> bool:
+    """Whether the step this browser holds may be answered with a passkey."""
+    try:
+        challenge = runtime.mfa.step(
+            db, read_step(runtime, request), client, now=runtime.clock.now()
+        )
+    except MfaStepInvalid:
+        _keep(db)
+        return False
+    return WEBAUTHN in runtime.mfa.step_factors(db, challenge)
 
 
 def _keep(db: Session) -> None:

@@ -1,5 +1,5 @@
-"""The Security section's forms on /ui/account: add an authenticator app (QR code), remove a
-factor, new recovery codes; each a plain form post, no JavaScript."""
+"""The Security section's forms on /ui/account: add an authenticator app (QR code), rename a
+passkey, remove a factor, new recovery codes; each a plain form post, no JavaScript."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from authsvc.ui.rendering import PagesDep
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 FormDep = Annotated[dict[str, str], Depends(read_form)]
+# The API's limit on a factor's name (FactorRenameRequest).
+_MAX_NAME = 64
 
 
 @router.post("/account/mfa/totp")
@@ -119,6 +121,29 @@ def remove_factor(
     db.commit()
     runtime.mfa.notices.send(user.id, "mfa_factor_removed")
     return response
+
+
+@router.post("/account/mfa/factors/{factor_id}/rename")
+def rename_factor(
+    request: Request,
+    runtime: RuntimeDep,
+    db: DbDep,
+    current: SignedIn,
+    form: FormDep,
+    factor_id: Annotated[str, Path(max_length=36)],
+) -> Response:
+    """PATCH /account/mfa/factors/{id} as a form: a label only, so no step-up, as there."""
+    if current is None:
+        return signed_out(runtime, request)
+    name = form.get("name", "").strip()
+    if not 1 <= len(name) <= _MAX_NAME:
+        return see_other(ACCOUNT_PAGE, notice="factor-name-invalid")
+    try:
+        mfa_account.rename(db, current, factor_id, name)
+    except NotFound:
+        return see_other(ACCOUNT_PAGE)
+    db.commit()
+    return see_other(ACCOUNT_PAGE, notice="passkey-renamed")
 
 
 @router.post("/account/mfa/recovery-codes")

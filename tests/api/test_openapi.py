@@ -64,7 +64,7 @@ DECLARED_ERRORS = {
     "POST /account/passkeys": {400, 401, 403, 409, 413, 415, 503},
     "PATCH /account/mfa/factors/{factor_id}": {400, 401, 403, 404, 413, 415, 503},
     "POST /login/mfa/passkey/options": {401, 403, 503},
-    "POST /login/passkey/options": {403, 503},
+    "POST /login/passkey/options": {403, 429, 503},
     "POST /login/passkey": {400, 401, 403, 409, 413, 415, 503},
     "POST /introspect": {400, 401, 403, 413, 415, 503},
     "GET /oauth/providers": {503},

@@ -7,10 +7,12 @@ from typing import Any
 import httpx
 import jwt
 
+from tests.helpers.cli import cli
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
-from tests.helpers.fixture_types import MakeUser
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
+from tests.helpers.mail import MailServer
 from tests.helpers.passkeys import SoftAuthenticator, register
 
 
@@ -109,3 +111,64 @@ async def test_a_counter_that_goes_backwards_is_refused_without_a_password_too(
     )
 
     assert (clone.status_code, clone.json()["error"]) == (400, "passkey_sign_count_regressed")
+
+
+async def test_an_unverified_address_is_refused_as_the_password_login_refuses_it(
+    client: httpx.AsyncClient,
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    mail: MailServer,
+    make_user: MakeUser,
+) -> None:
+    key = SoftAuthenticator()
+    make_user(email="alice@example.com")
+    await log_in(client)
+    assert (await register(client, key)).status_code == 200
+    settings = make_settings(**mail.settings(), require_verified_email=True)
+    async with client_factory(settings) as strict:
+        refused = await strict.post(
+            "/login/passkey", json={"credential": key.get(await _options(strict))}
+        )
+        assert (refused.status_code, refused.json()["error"]) == (403, "email_not_verified")
+        assert "authsvc_at" not in refused.headers.get("set-cookie", "")
+        assert (await strict.get("/session")).json()["error"] == "not_authenticated"
+
+
+async def test_a_disabled_account_gets_no_session_from_its_passkey(
+    client: httpx.AsyncClient, make_user: MakeUser, database_url: str
+) -> None:
+    key = SoftAuthenticator()
+    await _with_passkey(client, make_user, key)
+    assert cli(database_url, "users", "disable", "alice").exit_code == 0
+
+    refused = await client.post(
+        "/login/passkey", json={"credential": key.get(await _options(client))}
+    )
+
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_credentials")
+    assert (await client.get("/session")).json()["error"] == "not_authenticated"
+
+
+async def test_sign_in_options_are_throttled_per_address_before_a_challenge_is_stored(
+    client_factory: ClientFactory,
+    make_settings: MakeSettings,
+    clock: FakeClock,
+    db_query: DbQuery,
+) -> None:
+    settings = make_settings(trusted_proxies="127.0.0.1")
+
+    async def from_address(address: str) -> httpx.Response:
+        return await client.post("/login/passkey/options", headers={"X-Forwarded-For": address})
+
+    async with client_factory(settings) as client:
+        # One address: 20 a minute.
+        answers = [await from_address("203.0.113.7") for _ in range(21)]
+        assert [answer.status_code for answer in answers] == [200] * 20 + [429]
+        throttled = answers[-1]
+        assert throttled.json()["error"] == "too_many_attempts"
+        assert 0 < int(throttled.headers["Retry-After"]) <= 2 * 3600
+        assert (await from_address("198.51.100.1")).status_code == 200
+        stored = db_query("SELECT count(*) AS n FROM mfa_challenges WHERE user_id IS NULL")
+        assert stored[0].n == 21
+        clock.advance(3600)
+        assert (await from_address("203.0.113.7")).status_code == 200

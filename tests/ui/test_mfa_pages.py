@@ -10,12 +10,16 @@ import pyotp
 from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import ACCESS
-from tests.helpers.fixture_types import ClientFactory, MakeUser
+from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeUser
+from tests.helpers.login import log_in
+from tests.helpers.mfa import enrol_totp
 from tests.helpers.pages import sign_in_through_page, submit
+from tests.helpers.passkeys import SoftAuthenticator, register
 
 _SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
 _FACTOR = re.compile(r'<input type="hidden" name="factor_id" value="([^"]+)">')
 _CODES = re.compile(r"<li><code>([a-z0-9-]+)</code></li>")
+_EVIL = "https://evil.example"
 
 
 async def test_add_an_app_on_the_account_page_then_sign_in_with_its_code_or_a_recovery_code(
@@ -72,3 +76,63 @@ async def test_add_an_app_on_the_account_page_then_sign_in_with_its_code_or_a_re
         assert rescued.status_code == 303, rescued.text
         account = await client.get("/ui/account")
         assert "Recovery codes left: <strong>9</strong>" in account.text
+
+
+async def test_the_second_step_offers_a_passkey_only_to_an_account_that_has_one(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
+) -> None:
+    make_user("alice")
+    make_user("bob")
+    async with client_factory(settings) as client:
+        await log_in(client, "alice")
+        await enrol_totp(client, clock)
+        await client.post("/logout")
+        await log_in(client, "bob")
+        assert (await register(client, SoftAuthenticator())).status_code == 200
+        await client.post("/logout")
+        client.cookies.clear()
+
+        offered = {}
+        for username in ("alice", "bob"):
+            step = await sign_in_through_page(client, username)
+            assert step.headers["location"] == "/ui/login/mfa"
+            page = await client.get("/ui/login/mfa")
+            assert "Code from your authenticator app" in page.text
+            offered[username] = 'id="passkey-second-step"' in page.text
+            wrong = await submit(client, page, "/ui/login/mfa", {"code": "000000"})
+            assert wrong.status_code == 401
+            offered[f"{username} again"] = 'id="passkey-second-step"' in wrong.text
+            client.cookies.clear()
+
+        assert offered == {
+            "alice": False,
+            "alice again": False,
+            "bob": True,
+            "bob again": True,
+        }
+
+
+async def test_a_passkey_is_renamed_from_the_account_page_with_a_plain_form(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    make_user()
+    async with client_factory(settings) as client:
+        await log_in(client)
+        assert (await register(client, SoftAuthenticator(), name="Laptop")).status_code == 200
+        [factor_id] = [row.id for row in db_query("SELECT id FROM mfa_factors")]
+        action = f"/ui/account/mfa/factors/{factor_id}/rename"
+        account = await client.get("/ui/account")
+        assert f'action="{action}"' in account.text
+
+        forged = await submit(client, account, action, {"name": "Forged"}, origin=_EVIL)
+        too_long = await submit(client, account, action, {"name": "x" * 65})
+        blank = await submit(client, account, action, {"name": "   "})
+        renamed = await submit(client, account, action, {"name": "  Work laptop "})
+
+        assert forged.status_code == 403
+        assert too_long.status_code == 303 and blank.status_code == 303
+        assert renamed.status_code == 303
+        assert renamed.headers["location"] == "/ui/account?notice=passkey-renamed"
+        assert [row.name for row in db_query("SELECT name FROM mfa_factors")] == ["Work laptop"]
+        page = await client.get("/ui/account")
+        assert f'id="factor-name-{factor_id}">Work laptop</p>' in page.text
