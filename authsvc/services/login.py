@@ -145,6 +145,9 @@ class LoginService:
         A new password, a disabled account or a token-version bump (logout everywhere, a revoke)
         that committed meanwhile would otherwise miss the session this login is about to write.
         """
+        # A due key-ring refresh may rotate the keys, which on SQLite needs the write lock this
+        # transaction is about to hold until it commits: let it run first, not wait behind us.
+        _ = self.issuer.keys.ring
         user = lock_user(db, user_id)
         if user is None:
             _refuse(db, None, client, "unknown_user", now=now)

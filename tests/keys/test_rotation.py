@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
@@ -23,6 +25,13 @@ def rotation_settings(make_settings: MakeSettings) -> Settings:
         key_refresh_seconds=10,
         key_rotation_days=1,
     )
+
+
+async def new_device(instance: httpx.AsyncClient) -> str:
+    """A login from a browser of its own: one in the same browser would end the session it held,
+    and with it that session's tokens, which this test needs valid until they expire."""
+    instance.cookies.clear()
+    return await access_token(instance)
 
 
 def key_states(db_query: DbQuery) -> dict[str, str]:
@@ -51,7 +60,7 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
         clock.advance(DAY - 1)
         await downstream.refresh_if_stale(second)
         clock.advance(2)
-        tokens = [(token, downstream.verify(token).exp) for token in [await access_token(first)]]
+        tokens = [(token, downstream.verify(token).exp) for token in [await new_device(first)]]
         assert len(key_states(db_query)) == 2, "the first instance started the rotation"
         await downstream.refresh_if_stale(second)
         assert downstream.fetches == 2, "the downstream cache is still fresh"
@@ -63,7 +72,7 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
             clock.advance(STEP)
             for index, instance in enumerate(instances):
                 await downstream.refresh_if_stale(instances[(step + index) % 2])
-                token = await access_token(instance)
+                token = await new_device(instance)
                 tokens.append((token, downstream.verify(token).exp))
                 signed_by[kid_of(token)] = signed_by.get(kid_of(token), 0) + 1
             now = clock.now().timestamp()
