@@ -40,6 +40,8 @@ from tests.helpers.waiting import wait_for
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
 COOKIE = "authsvc_at"
+# docs/fleet.md: an instance serves again within about 10 s of the database returning.
+RECOVERY_BOUND_SECONDS = 30.0
 
 
 @pytest.fixture
@@ -262,10 +264,20 @@ def test_postgres_going_down_fails_closed_and_recovers_without_restart(tmp_path:
                 assert httpx.get(f"{instance.url}/healthz", timeout=15).status_code == 200
 
         database.start()
-        # No restart of authsvc: each instance's pool notices the new server by itself.
+        # No restart of authsvc: each instance notices the new server by itself, within the
+        # documented ~10 s (listener and key-ring back-offs of at most 5 s each), polled with
+        # room for a loaded machine.
         for instance in fleet.instances:
             assert instance.alive()
-            assert session_status(instance.url, token) == 200
+
+            def serves(url: str = instance.url) -> bool:
+                return session_status(url, token) == 200
+
+            wait_for(
+                serves,
+                timeout=RECOVERY_BOUND_SECONDS,
+                what="the instance to serve again after the database returned",
+            )
             assert httpx.get(f"{instance.url}/readyz", timeout=15).status_code == 200
         again = log_in_at(fleet.url)
         assert again.cookies[COOKIE]
