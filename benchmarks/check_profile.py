@@ -158,7 +158,7 @@ async def measure(
             if profiler:
                 profiler.disable()
         if profiler:
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats(os.environ.get("CHECK_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("CHECK_PROFILE_TOP", "30")))
         return min(samples), min(cpu_samples)
 
 
