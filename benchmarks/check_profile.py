@@ -7,7 +7,8 @@ No server and no load generator: the app is called directly with a synthetic ASG
 cookies a browser holds after logging in), so the figure is the service's own cost per request,
 which a loaded machine slows but does not reorder. Runs on a fresh SQLite file and, when
 PostgreSQL answers on 127.0.0.1:5432, on `authsvc_bench_profile_<pid>` (created and dropped).
-`--profile NAME` prints cProfile's top entries for the configuration NAME (e.g. `pg-both-off`).
+`--profile NAME` prints cProfile's top entries for the configuration NAME (e.g. `pg-both-off`),
+by `CHECK_PROFILE_SORT` (default `tottime`; `cumtime`, `ncalls`) and `CHECK_PROFILE_TOP` long.
 """
 
 from __future__ import annotations
@@ -158,7 +159,9 @@ async def measure(
             if profiler:
                 profiler.disable()
         if profiler:
-            pstats.Stats(profiler).sort_stats(os.environ.get("CHECK_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("CHECK_PROFILE_TOP", "30")))
+            order = os.environ.get("CHECK_PROFILE_SORT", "tottime")
+            top = int(os.environ.get("CHECK_PROFILE_TOP", "30"))
+            pstats.Stats(profiler).sort_stats(order).print_stats(top)
         return min(samples), min(cpu_samples)
 
 
