@@ -470,6 +470,33 @@ async def test_a_validly_signed_token_of_another_session_is_refused(
     assert token_version(db_query) == 1
 
 
+async def test_a_token_once_found_valid_is_still_refused_beside_another_session(
+    client_factory: ClientFactory,
+    settings: Settings,
+    make_user: MakeUser,
+    db_query: DbQuery,
+) -> None:
+    """The service remembers a token it found valid, for that session only: planted beside
+    another session's access cookie in the same service, it is checked in full and refused."""
+    make_user()
+    make_user("mallory")
+    async with client_factory(settings, browser=False) as client:
+        await log_in(client, "mallory")
+        assert (await client.get("/session")).status_code == 200  # found valid, remembered
+        mallorys = csrf_token(client)
+        assert (await client.get("/session")).status_code == 200
+        assert csrf_token(client) == mallorys
+        client.cookies.clear()
+        await log_in(client)
+        client.cookies.set("authsvc_csrf", mallorys, domain="authsvc.test")
+        response = await client.post(
+            "/logout", params={"everywhere": "true"}, headers={"Origin": ORIGIN, HEADER: mallorys}
+        )
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "csrf_failed"
+    assert token_version(db_query) == 0
+
+
 async def test_a_refresh_after_the_access_cookie_expired_still_passes(
     client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
 ) -> None:
