@@ -20,13 +20,16 @@ from sqlalchemy import text
 
 from authsvc.storage.engine import make_engine
 from tests.helpers.cli import cli_json
+from tests.helpers.cookies import CSRF as CSRF_COOKIE
+from tests.helpers.cookies import REFRESH as REFRESH_COOKIE
+from tests.helpers.cookies import access_token_of, refresh_token_of
 from tests.helpers.database import add_user
 from tests.helpers.defaults import PASSWORD
-from tests.helpers.fleet import Fleet, measurements, require, start_fleet
-from tests.helpers.headers import bearer
+from tests.helpers.fleet import FLEET_ISSUER, Fleet, measurements, require, start_fleet
+from tests.helpers.headers import bearer, csrf_token
 from tests.helpers.keys import jwks_kids_at, kid_of
 from tests.helpers.load import Answer, Load, wait_on_each
-from tests.helpers.login import bearer_token_sync
+from tests.helpers.login import bearer_token_sync, log_in_sync
 from tests.helpers.sessions import PUSH_BOUND_SECONDS
 from tests.helpers.waiting import wait_for
 
@@ -83,11 +86,37 @@ def key_times(database_url: str, kid: str) -> dict[str, datetime | None]:
     return {"state": row.state, "activate_at": row.activate_at, "activated_at": row.activated_at}
 
 
-def signs_with(kid: str) -> Callable[[httpx.Client, str], bool]:
-    def reached(http: httpx.Client, url: str) -> bool:
-        return kid_of(bearer_token_sync(http, USERS[0], at=url)) == kid
+class SigningProbe:
+    """Asks each instance which key it signs with now by spending a refresh token there: a
+    refresh signs at once, where a login first computes a password hash, which on a loaded
+    machine (the hash runs niced) can alone take longer than the bound under test."""
 
-    return reached
+    def __init__(self, fleet: Fleet, username: str):
+        # url -> the refresh token to spend next, and the CSRF token a page would echo
+        self._held: dict[str, tuple[str, str]] = {}
+        with httpx.Client(timeout=15) as http:
+            for instance in fleet.instances:
+                login = log_in_sync(http, username, at=instance.url)
+                self._held[instance.url] = (refresh_token_of(login), csrf_token(http))
+                http.cookies.clear()
+
+    def signs_with(self, kid: str) -> Callable[[httpx.Client, str], bool]:
+        def reached(http: httpx.Client, url: str) -> bool:
+            refresh, csrf = self._held[url]
+            answer = http.post(
+                f"{url}/refresh",
+                headers={
+                    "Cookie": f"{REFRESH_COOKIE}={refresh}; {CSRF_COOKIE}={csrf}",
+                    "Origin": FLEET_ISSUER,
+                    "X-CSRF-Token": csrf,
+                },
+            )
+            http.cookies.clear()
+            assert answer.status_code == 200, answer.text
+            self._held[url] = (refresh_token_of(answer), csrf)
+            return kid_of(access_token_of(answer)) == kid
+
+        return reached
 
 
 def refused(answers: list[Answer]) -> list[Answer]:
@@ -106,6 +135,7 @@ def test_a_planned_rotation_under_load_refuses_nothing_and_reaches_every_instanc
     standing = standing_tokens(fleet)
     old_kid = kid_of(standing[0])
     assert {kid_of(token) for token in standing} == {old_kid}
+    probe = SigningProbe(fleet, USERS[0])
     load = Load(fleet, USERS, standing)
     with load.running():
         wait_for(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
@@ -114,7 +144,7 @@ def test_a_planned_rotation_under_load_refuses_nothing_and_reaches_every_instanc
         published = wait_on_each(
             fleet, lambda http, url: new_kid in jwks_kids_at(http, url), timeout=10
         )
-        switched = wait_on_each(fleet, signs_with(new_kid), timeout=15)
+        switched = wait_on_each(fleet, probe.signs_with(new_kid), timeout=15)
         # Keep the load on a little after the switch, across every instance's next refresh.
         settled = time.time()
         wait_for(
@@ -154,6 +184,7 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
     fleet, database_url = key_fleet
     standing = standing_tokens(fleet)
     compromised = kid_of(standing[0])
+    probe = SigningProbe(fleet, USERS[0])
     load = Load(fleet, USERS, standing)
     with load.running():
         wait_for(lambda: len(load.answers) >= 20, timeout=20, what="the load to get going")
@@ -169,7 +200,9 @@ def test_revoking_the_active_key_under_load_reaches_every_instance_and_logins_ke
         # Both probes at once, so that neither measurement includes the other's wait.
         with ThreadPoolExecutor(max_workers=2) as probes:
             refusing_probe = probes.submit(wait_on_each, fleet, refuses, timeout=10)
-            switched_probe = probes.submit(wait_on_each, fleet, signs_with(successor), timeout=10)
+            switched_probe = probes.submit(
+                wait_on_each, fleet, probe.signs_with(successor), timeout=10
+            )
             refusing, switched = refusing_probe.result(), switched_probe.result()
         settled = time.time()
         wait_for(

@@ -54,13 +54,17 @@ def require(build: Callable[[], T]) -> T:
 # --- authsvc instances ----------------------------------------------------------------------
 
 
+# Every instance's issuer, so the origin a page of the fleet sends.
+FLEET_ISSUER = "http://authsvc.fleet"
+
+
 def instance_env(database_url: str, **extra: str) -> dict[str, str]:
     return {
         **inherited_env(),
         "AUTHSVC_DATABASE_URL": database_url,
         "AUTHSVC_KEY_ENCRYPTION_SECRET": TEST_SECRET,
         "AUTHSVC_COOKIE_SECURE": "false",
-        "AUTHSVC_ISSUER": "http://authsvc.fleet",
+        "AUTHSVC_ISSUER": FLEET_ISSUER,
         # PostgreSQL allows 100 connections on a shared machine: small pools per instance.
         "AUTHSVC_DATABASE_POOL_SIZE": "3",
         "AUTHSVC_TRUSTED_PROXIES": "127.0.0.1",
