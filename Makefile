@@ -154,6 +154,20 @@ compose-deps:
 	  echo "make: installing podman, podman-compose and runc (Debian packages) for the compose test"; \
 	  apt-get update -q >/dev/null && apt-get install -y -q podman podman-compose runc >/dev/null; \
 	fi
+	@# Two of podman's recommended packages, which an install without them lacks: catatonit, the
+	@# init of the pause container every pod of `podman kube play` starts with, and the DNS plugin
+	@# of its network backend, without which the compose services cannot find each other by name.
+	@command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || { \
+	  echo "make: installing catatonit (Debian package): the pause container of podman's pods"; \
+	  apt-get update -q >/dev/null && apt-get install -y -q catatonit >/dev/null; }
+	@case "$$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" in \
+	  netavark) dns=aardvark-dns; found=$$(ls /usr/lib/podman/aardvark-dns /usr/libexec/podman/aardvark-dns 2>/dev/null) ;; \
+	  *) dns=golang-github-containernetworking-plugin-dnsname; found=$$(ls /usr/lib/cni/dnsname 2>/dev/null) ;; \
+	esac; \
+	if [ -z "$$found" ]; then \
+	  echo "make: installing $$dns (Debian package): podman's container names for the compose test"; \
+	  apt-get update -q >/dev/null && apt-get install -y -q "$$dns" >/dev/null; \
+	fi
 
 compose-test: compose-deps
 	scripts/compose/compose-test.sh --image $(IMAGE_TAG)

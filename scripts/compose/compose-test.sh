@@ -131,8 +131,37 @@ export AUTHSVC_ISSUER="$GATEWAY"
 podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null \
     || die "could not create $NETWORK on $SUBNET (another compose run on this machine?)"
 compose=(podman-compose -p "$PROJECT" -f "$deploy/compose.yaml" -f "$WORK/override.yaml")
-"${compose[@]}" up -d postgres redis migrate authsvc-1 authsvc-2 authsvc-3 app >"$WORK/up.log" 2>&1 \
-    || { tail -n 30 "$WORK/up.log" >&2; die "podman-compose up failed"; }
+up() {  # SERVICE...
+    "${compose[@]}" up -d --no-deps "$@" >>"$WORK/up.log" 2>&1 \
+        || { tail -n 30 "$WORK/up.log" >&2; die "podman-compose up $* failed"; }
+}
+# podman-compose 1.0.3 starts every service at once: it ignores the conditions of depends_on
+# (service_healthy, service_completed_successfully) that Docker Compose waits for, and the
+# migrations then ran against a PostgreSQL still being initialised, and failed, now and then.
+# The stack is started in the order those conditions give.
+up postgres redis
+STEP=postgres
+# Over TCP: while the entrypoint initialises the cluster, its server listens on the socket only.
+for _ in $(seq 1 120); do
+    podman exec "${PROJECT}_postgres_1" pg_isready -q -h 127.0.0.1 -U authsvc -d authsvc \
+        >/dev/null 2>&1 && break
+    sleep 1
+done
+if ! podman exec "${PROJECT}_postgres_1" pg_isready -q -h 127.0.0.1 -U authsvc -d authsvc \
+    >/dev/null 2>&1; then
+    podman logs "${PROJECT}_postgres_1" 2>&1 | tail -n 20 >&2
+    die "PostgreSQL not ready after 120 s"
+fi
+STEP=migrate
+up migrate
+migrated=$(podman wait "${PROJECT}_migrate_1") \
+    || die "podman wait for the migrations failed: $migrated"
+if [[ "$migrated" != 0 ]]; then
+    podman logs "${PROJECT}_migrate_1" 2>&1 | tail -n 20 >&2
+    die "the migrations exited $migrated"
+fi
+STEP=up
+up authsvc-1 authsvc-2 authsvc-3 app
 # The nginx service, as deploy/compose.yaml declares it.
 podman run -d --name "${PROJECT}_nginx_1" --net "$NETWORK" --ip 172.28.0.10 \
     --network-alias nginx -p "127.0.0.1:$PORT:8080" \
