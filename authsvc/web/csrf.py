@@ -180,6 +180,13 @@ def page_token(request: Request) -> str:
     return token.value()
 
 
+def _bearer(request: Request) -> bool:
+    """Whether the request authenticates with an Authorization header (which a foreign page
+    cannot attach without a CORS preflight), not with cookies."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(credentials.strip())
+
+
 def _mac(key: bytes, nonce: str) -> str:
     digest = hmac.new(key, nonce.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -223,7 +230,12 @@ class CsrfProtection:
         # A safe request hands a browser its first token (or one for its session); a response
         # that sets an access cookie hands out a fresh one bound to the session that cookie
         # names (a token per session). This middleware's refusals set none.
-        handout_path = request.method in SAFE_METHODS and scope["path"] in HANDOUT_PATHS
+        # A bearer client is exempt from the check, so it is handed nothing to echo back.
+        handout_path = (
+            request.method in SAFE_METHODS
+            and scope["path"] in HANDOUT_PATHS
+            and not _bearer(request)
+        )
 
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -259,8 +271,7 @@ class CsrfProtection:
     def _needs_check(self, request: Request) -> bool:
         if request.method in SAFE_METHODS:
             return False
-        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
+        if _bearer(request):
             return False
         path = request.scope["path"]
         return (

@@ -176,6 +176,28 @@ async def test_bearer_requests_are_exempt(
     assert token_version(db_query) == 1
 
 
+@pytest.mark.parametrize("valid", [True, False], ids=["valid-token", "refused-token"])
+async def test_a_bearer_request_is_handed_no_csrf_cookie(
+    client_factory: ClientFactory, settings: Settings, make_user: MakeUser, valid: bool
+) -> None:
+    # The token is for cookie-authenticated browsers; a bearer client is exempt and would only
+    # pay for minting and sending one (on every refused call too).
+    make_user()
+    async with client_factory(settings, browser=False) as client:
+        access = await access_token(client)
+    bearer = access if valid else access[:-4] + "AAAA"
+    async with client_factory(settings, browser=False) as api_client:
+        response = await api_client.get("/session", headers={"Authorization": f"Bearer {bearer}"})
+        assert response.status_code == (200 if valid else 401), response.text
+        if not valid:
+            assert response.json()["error"] == "invalid_token"
+        assert "set-cookie" not in response.headers
+        # Without the header the same client is a browser on load: it gets its token.
+        anonymous = await api_client.get("/session")
+        assert anonymous.status_code == 401
+        assert "authsvc_csrf" in anonymous.cookies
+
+
 @pytest.mark.parametrize(
     "headers",
     [
