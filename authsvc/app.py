@@ -53,7 +53,7 @@ from authsvc.web.body_limit import BodySizeLimit
 from authsvc.web.csrf import CsrfProtection
 from authsvc.web.front import FrontDoor
 from authsvc.web.json_body import StrictJsonBodies, is_json
-from authsvc.web.routes import serve_routes
+from authsvc.web.routes import serve_quick_routes, serve_routes
 
 logger = logging.getLogger("authsvc")
 
@@ -127,6 +127,18 @@ def create_app(
         serve_routes(app, mail.router)
     if settings.ui:
         install_ui(app, settings)
+    # The per-call checks, the busiest routes by far, skip FastAPI's dependency work. They
+    # come right after the probes, which stay as cheap as they were: every benchmark of the
+    # check compares it with /healthz.
+    serve_quick_routes(
+        app,
+        {
+            "/session": auth.current_session_quick,
+            "/verify": forward_auth.verify_quick,
+            "/verify/{forwarded_path:path}": forward_auth.verify_quick,
+        },
+        behind=health.router,
+    )
     _install_error_handlers(app)
     app.add_middleware(CsrfProtection, settings=settings)
     # Added last, so it is outermost: it sees every answer, CSRF and size refusals included, and

@@ -16,6 +16,7 @@ from authsvc.api.deps import (
     DbDep,
     OptionalSession,
     RuntimeDep,
+    checked_identity,
 )
 from authsvc.api.forms import login_request_body, read_login_request
 from authsvc.api.issuing import hand_out, token_in_body
@@ -32,6 +33,7 @@ from authsvc.api.schemas import (
 from authsvc.api.step_cookie import set_step
 from authsvc.errors import SecondStepDue
 from authsvc.services import logout as logout_service
+from authsvc.services.authentication import Authenticated
 from authsvc.services.login import Credentials
 from authsvc.web.redirects import safe_next
 
@@ -169,6 +171,15 @@ def logout(
     openapi_extra=CHECKED_SECURITY,
 )
 async def current_session(authenticated: CheckedIdentity) -> Response:
+    return _session_answer(authenticated)
+
+
+async def current_session_quick(request: Request) -> Response:
+    """GET /session as served, ahead of the route above (`web/routes.py` says why)."""
+    return _session_answer(await checked_identity(request))
+
+
+def _session_answer(authenticated: Authenticated) -> Response:
     # The identity, not the row: with the token-version cache on, a hit needs no database read.
     # The answer is serialised here: FastAPI would validate the model it was handed a second
     # time against `response_model` (kept for the schema), a cost on the busiest route.

@@ -230,12 +230,7 @@ class CsrfProtection:
         # A safe request hands a browser its first token (or one for its session); a response
         # that sets an access cookie hands out a fresh one bound to the session that cookie
         # names (a token per session). This middleware's refusals set none.
-        # A bearer client is exempt from the check, so it is handed nothing to echo back.
-        handout_path = (
-            request.method in SAFE_METHODS
-            and scope["path"] in HANDOUT_PATHS
-            and not _bearer(request)
-        )
+        handout_path = request.method in SAFE_METHODS and scope["path"] in HANDOUT_PATHS
 
         async def send_with_token(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -247,7 +242,8 @@ class CsrfProtection:
                 elif page.minted is not None:
                     # A page that embedded a new token in its forms gets exactly that one.
                     token = page.minted
-                elif handout_path and presented.valid_cookie is None:
+                elif handout_path and presented.valid_cookie is None and not _bearer(request):
+                    # A bearer client is exempt from the check: it has nothing to echo back.
                     token = tokens.mint(presented.session_id)
                 if token is not None:
                     message["headers"] = [

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from prometheus_client.parser import text_string_to_metric_families
 
 from authsvc.app import create_app
 from authsvc.config import Settings
@@ -22,27 +21,10 @@ from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, MakeSettings, MakeUser, StartServer
 from tests.helpers.headers import spa_headers
 from tests.helpers.login import post_login
+from tests.helpers.metrics import Page, samples, scrape, value
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of a Prometheus text page, keyed by name and label set."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(
-    page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    """The sample of exactly this series; a series that does not exist fails the test."""
-    key = (name, frozenset(labels.items()))
-    assert key in page, f"no series {name}{labels} on the page"
-    return page[key]
-
-
-def outcomes(page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> set[str]:
+def outcomes(page: Page, name: str) -> set[str]:
     """The `outcome` labels of every series of `name` on the page."""
     return {dict(labels)["outcome"] for series, labels in page if series == name}
 
@@ -52,13 +34,6 @@ def every_error_code() -> set[str]:
     for cls in classes:
         classes.extend(cls.__subclasses__())
     return {cls.code for cls in classes}
-
-
-async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return samples(response.text)
 
 
 async def test_metrics_count_logins_validations_and_revocations(
@@ -319,7 +294,7 @@ async def test_key_age_follows_the_clock(client: httpx.AsyncClient, clock: FakeC
     clock.advance(3600)
     after = await scrape(client)
 
-    def age(page: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+    def age(page: Page) -> float:
         return next(v for key, v in page.items() if key[0] == "authsvc_signing_key_age_seconds")
 
     assert age(after) - age(before) == pytest.approx(3600)
