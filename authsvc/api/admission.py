@@ -22,8 +22,19 @@ async def _password_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
         yield
 
 
+async def _room_for_password_work(runtime: RuntimeDep) -> None:
+    """Refuses at once when no slot and no place in the queue is free: before the body is read
+    and the throttle asked, which a storm of refused requests would otherwise pay for each."""
+    runtime.password_gate.refuse_if_full()
+
+
+# A parameter of the slots below, declared before the body: FastAPI solves them in order.
+RoomForPasswordWork = Annotated[None, Depends(_room_for_password_work)]
+
+
 async def _login_slot(
     runtime: RuntimeDep,
+    room: RoomForPasswordWork,
     body: Annotated[LoginRequest, Depends(read_login_request)],
     client: ClientDep,
 ) -> AsyncIterator[None]:
@@ -34,7 +45,9 @@ async def _login_slot(
         yield
 
 
-async def _registration_slot(runtime: RuntimeDep, client: ClientDep) -> AsyncIterator[None]:
+async def _registration_slot(
+    runtime: RuntimeDep, room: RoomForPasswordWork, client: ClientDep
+) -> AsyncIterator[None]:
     throttled = partial(
         runtime.accounts.registration_throttle_refuses, client, now=runtime.clock.now()
     )

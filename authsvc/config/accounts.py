@@ -136,9 +136,10 @@ class PasswordHashingSettings(SettingsGroup):
         ge=0,
         le=1024,
         description=(
-            "Requests that may wait for a hashing slot when all are busy; each holds a "
-            "threadpool thread (40 in all) while it waits. Beyond them a request is answered "
-            "503 `password_work_busy` with `Retry-After` at once."
+            "Requests that may wait for a hashing slot when all are busy; they wait on the "
+            "event loop, holding neither a threadpool thread nor a database connection. Beyond "
+            "them a request is answered 503 `password_work_busy` with `Retry-After` at once, "
+            "before its body is read or its throttle asked."
         ),
     )
     password_hashing_wait_seconds: float = Field(

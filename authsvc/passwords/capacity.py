@@ -164,6 +164,12 @@ class PasswordGate:
         finally:
             self.leave()
 
+    def refuse_if_full(self) -> None:
+        """PasswordWorkBusy if a request arriving now could get neither a slot nor a place in
+        the queue: the answer `enter` would give, without anything else asked first."""
+        if self._slots is not None and self._slots.locked() and self.waiting >= self.queue:
+            raise self._busy()
+
     async def enter(self) -> None:
         """Take a slot, waiting for one if the queue has room; PasswordWorkBusy otherwise."""
         slots = self._slots = self._slots or asyncio.Semaphore(self.workers)

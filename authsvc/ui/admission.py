@@ -44,7 +44,13 @@ async def _page_registration_slot(
 async def _page_slot_unless_throttled(
     runtime: Runtime, throttled: Callable[[], bool]
 ) -> AsyncIterator[PasswordWorkBusy | None]:
-    # As for the JSON routes: a request its throttle refuses gets its 429 page without queueing.
+    # As for the JSON routes: with no room at all, the busy page before the throttle is asked;
+    # a request its throttle refuses gets its 429 page without queueing.
+    try:
+        runtime.password_gate.refuse_if_full()
+    except PasswordWorkBusy as busy:
+        yield busy
+        return
     if await refused_by_throttle(throttled):
         yield None
         return

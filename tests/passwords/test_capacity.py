@@ -248,6 +248,34 @@ async def test_a_throttled_login_is_refused_429_without_waiting_for_a_hashing_sl
         assert (await queued).json()["error"] == "invalid_credentials"
 
 
+async def test_a_login_with_no_room_for_hashing_is_refused_503_before_the_throttle_is_asked(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """With every slot taken and no place in the queue, a login is refused 503 at once: asking
+    the throttle first (a thread hop, and a Redis round trip where its counters live there)
+    made each refusal of a storm cost the core that the hashing and the token checks need."""
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        login_limit_client_account="2/hour",
+    )
+    async with client_factory(settings, hasher=hasher) as client:
+        for _ in range(2):
+            wrong = await client.post("/login", json={"username": "alice", "password": "nope"})
+            assert wrong.json()["error"] == "invalid_credentials"
+        throttled = await client.post("/login", json={"username": "alice", "password": "nope"})
+        assert throttled.json()["error"] == "too_many_attempts"
+        async with slot_held(client, hasher):
+            refused = await client.post("/login", json={"username": "alice", "password": "nope"})
+            assert_busy(refused)
+        # The slot freed: the throttle answers again.
+        again = await client.post("/login", json={"username": "alice", "password": "nope"})
+        assert again.json()["error"] == "too_many_attempts"
+
+
 async def test_a_throttled_registration_is_refused_429_without_waiting_for_a_hashing_slot(
     client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:

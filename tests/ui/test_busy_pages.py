@@ -113,6 +113,32 @@ async def test_a_throttled_sign_in_gets_its_429_page_without_waiting_for_a_slot(
     assert "Too many failed attempts" in refused.text
 
 
+async def test_a_sign_in_with_no_room_for_hashing_gets_the_busy_page_before_the_throttle(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """As for POST /login: with no slot and no place in the queue, the busy page at once."""
+    make_user()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        login_limit_client_account="2/hour",
+    )
+    hasher = HoldingHasher()
+    async with client_factory(settings, hasher=hasher, browser=False) as client:
+        for _ in range(2):
+            wrong = await sign_in_through_page(client, password="not the password")
+            assert wrong.status_code == 401, wrong.text
+        page = await client.get("/ui/login")
+        async with slot_held(client, hasher):
+            refused = await submit(
+                client, page, "/ui/login", {"username": "alice", "password": "guess"}
+            )
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert BUSY in refused.text
+
+
 async def test_a_throttled_sign_up_gets_its_429_page_without_waiting_for_a_slot(
     client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:
