@@ -20,7 +20,7 @@ from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
 from authsvc.services.authentication import Authenticated
 from authsvc.storage.engine import kept_when_refused
-from authsvc.tokens.access import AccessClaims
+from authsvc.tokens.access import VERIFIED_SESSION_STATE, AccessClaims
 from authsvc.web.forwarded import client_address
 
 
@@ -119,14 +119,20 @@ async def checked_token(request: Request) -> Authenticated:
     (`revocation/user_rows.py`): no session, no pool, no thread hop. Only the claims and the
     identity are at hand; routes that need the ORM row take `CurrentSession`. Their routes
     declare `openapi_extra=CHECKED_SECURITY`."""
-    runtime: Runtime = request.app.state.runtime
-    return await _quick_check(runtime, _token_in(request, runtime), identity=False)
+    return await _quick_check_of(request, identity=False)
 
 
 async def checked_identity(request: Request) -> Authenticated:
     """`checked_token`, with the user's identity (id, username, roles) at hand as well."""
+    return await _quick_check_of(request, identity=True)
+
+
+async def _quick_check_of(request: Request, *, identity: bool) -> Authenticated:
     runtime: Runtime = request.app.state.runtime
-    return await _quick_check(runtime, _token_in(request, runtime), identity=True)
+    token = _token_in(request, runtime)
+    authenticated = await _quick_check(runtime, token, identity=identity)
+    request.scope["state"][VERIFIED_SESSION_STATE] = (token, authenticated.claims.sid)
+    return authenticated
 
 
 CheckedToken = Annotated[Authenticated, Depends(checked_token)]

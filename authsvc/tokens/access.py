@@ -153,6 +153,11 @@ def claim_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode("ascii"))
 
 
+# Where a route leaves (in request.state) the access token it verified and that token's session
+# id, so that the CSRF layer, which binds its token to that session, need not read it again.
+VERIFIED_SESSION_STATE = "verified_session"
+
+
 def unverified_session_id(token: str) -> str | None:
     """The `sid` a token names, read without any check: only to pick which session a CSRF token
     must belong to (the route verifies the token itself and refuses a forged one)."""

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsvc.config import Settings
 from authsvc.errors import CsrfFailed, PayloadTooLarge, error_response
-from authsvc.tokens.access import unverified_session_id
+from authsvc.tokens.access import VERIFIED_SESSION_STATE, unverified_session_id
 from authsvc.web.cookies import CookiePolicy
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -145,6 +145,9 @@ class Presented:
         access = self._policy.read_access(self._request)
         if access is None:
             return None
+        verified = self._request.scope["state"].get(VERIFIED_SESSION_STATE)
+        if verified is not None and verified[0] == access:
+            return str(verified[1])
         return self._known_session_id(access) or unverified_session_id(access)
 
     @cached_property
