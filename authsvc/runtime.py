@@ -191,7 +191,10 @@ class Runtime:
             passwords=passwords,
             hasher=hasher,
             password_gate=PasswordGate(
-                workers=hasher.workers, queue=hasher.queue, wait=hasher.wait
+                workers=hasher.workers,
+                queue=hasher.queue,
+                wait=hasher.wait,
+                busy_pause=settings.password_hashing_busy_pause_seconds,
             ),
             login=replace(login, second_step=mfa.second_step),
             mfa=mfa,

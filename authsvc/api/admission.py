@@ -25,7 +25,7 @@ async def _password_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
 async def _room_for_password_work(runtime: RuntimeDep) -> None:
     """Refuses at once when no slot and no place in the queue is free: before the body is read
     and the throttle asked, which a storm of refused requests would otherwise pay for each."""
-    runtime.password_gate.refuse_if_full()
+    await runtime.password_gate.refuse_if_full()
 
 
 # A parameter of the slots below, declared before the body: FastAPI solves them in order.

@@ -151,6 +151,17 @@ class PasswordHashingSettings(SettingsGroup):
             "`Retry-After`, never a timeout. 0 refuses at once when every slot is busy."
         ),
     )
+    password_hashing_busy_pause_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description=(
+            "How long a request that finds no hashing slot and no place in the queue is held "
+            "before its 503 `password_work_busy`. A client that retries at once, ignoring "
+            "`Retry-After`, then retries at most this often per connection instead of "
+            "spending the CPU on its refusals. 0 answers at once."
+        ),
+    )
     password_hashing_niceness: int = Field(
         default=19,
         ge=0,

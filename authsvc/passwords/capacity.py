@@ -24,6 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from typing import NoReturn
 
 from authsvc.errors import PasswordWorkBusy
 from authsvc.passwords.hashing import PasswordHasher, Verification
@@ -142,15 +143,18 @@ class PasswordGate:
     At most `workers` such requests run at once; up to `queue` more wait at most `wait`
     seconds on the event loop, where waiting costs neither a threadpool thread nor a database
     connection (a request waiting inside the route would hold both, and the token checks need
-    them); the rest get PasswordWorkBusy at once.
+    them); the rest get PasswordWorkBusy after `busy_pause` seconds. The pause costs a timer;
+    without it, a client that retries at once, whatever Retry-After says, spends the core the
+    hashes and the token checks share on being refused, as often as it can send.
     """
 
-    def __init__(self, *, workers: int, queue: int, wait: float):
-        if workers < 1 or queue < 0 or wait < 0:
-            raise ValueError("workers >= 1, queue >= 0 and wait >= 0")
+    def __init__(self, *, workers: int, queue: int, wait: float, busy_pause: float = 0.0):
+        if workers < 1 or queue < 0 or wait < 0 or busy_pause < 0:
+            raise ValueError("workers >= 1, queue >= 0, wait >= 0 and busy_pause >= 0")
         self.workers = workers
         self.queue = queue
         self.wait = wait
+        self.busy_pause = busy_pause
         self.waiting = 0
         # Made on first use, in the event loop that serves the app.
         self._slots: asyncio.Semaphore | None = None
@@ -164,11 +168,12 @@ class PasswordGate:
         finally:
             self.leave()
 
-    def refuse_if_full(self) -> None:
-        """PasswordWorkBusy if a request arriving now could get neither a slot nor a place in
-        the queue: the answer `enter` would give, without anything else asked first."""
+    async def refuse_if_full(self) -> None:
+        """PasswordWorkBusy (after the pause) if a request arriving now could get neither a slot
+        nor a place in the queue: the answer `enter` would give, without anything else asked
+        first."""
         if self._slots is not None and self._slots.locked() and self.waiting >= self.queue:
-            raise self._busy()
+            await self._refuse()
 
     async def enter(self) -> None:
         """Take a slot, waiting for one if the queue has room; PasswordWorkBusy otherwise."""
@@ -177,7 +182,7 @@ class PasswordGate:
             await slots.acquire()
             return
         if self.waiting >= self.queue:
-            raise self._busy()
+            await self._refuse()
         self.waiting += 1
         try:
             await asyncio.wait_for(slots.acquire(), timeout=self.wait)
@@ -189,6 +194,11 @@ class PasswordGate:
     def leave(self) -> None:
         if self._slots is not None:
             self._slots.release()
+
+    async def _refuse(self) -> NoReturn:
+        if self.busy_pause:
+            await asyncio.sleep(self.busy_pause)
+        raise self._busy()
 
     def _busy(self) -> PasswordWorkBusy:
         return PasswordWorkBusy(headers={"Retry-After": self._retry_after})

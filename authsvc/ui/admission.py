@@ -47,7 +47,7 @@ async def _page_slot_unless_throttled(
     # As for the JSON routes: with no room at all, the busy page before the throttle is asked;
     # a request its throttle refuses gets its 429 page without queueing.
     try:
-        runtime.password_gate.refuse_if_full()
+        await runtime.password_gate.refuse_if_full()
     except PasswordWorkBusy as busy:
         yield busy
         return

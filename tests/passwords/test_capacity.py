@@ -276,6 +276,30 @@ async def test_a_login_with_no_room_for_hashing_is_refused_503_before_the_thrott
         assert again.json()["error"] == "too_many_attempts"
 
 
+async def test_a_login_with_no_room_for_hashing_is_refused_after_the_busy_pause(
+    client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
+) -> None:
+    """A client that retries a refusal at once gets each refusal only after the pause: it can
+    send at most one login per pause and connection. (The pause is a lower bound: a sleep never
+    ends early, however loaded the machine.)"""
+    make_user()
+    hasher = HoldingHasher()
+    settings = make_settings(
+        password_hashing_workers=1,
+        password_hashing_queue=0,
+        password_hashing_wait_seconds=0,
+        password_hashing_busy_pause_seconds=0.5,
+    )
+    loop = asyncio.get_running_loop()
+    async with client_factory(settings, hasher=hasher) as client:
+        async with slot_held(client, hasher):
+            started = loop.time()
+            refused = await client.post("/login", json={"username": "alice", "password": "x"})
+            paused = loop.time() - started
+            assert_busy(refused)
+            assert paused >= 0.5
+
+
 async def test_a_throttled_registration_is_refused_429_without_waiting_for_a_hashing_slot(
     client_factory: ClientFactory, make_settings: MakeSettings
 ) -> None:
