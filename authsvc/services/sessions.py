@@ -11,13 +11,20 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
-from authsvc.errors import NotFound, SessionActive, SessionEnded, SessionStateTooLarge
+from authsvc.errors import (
+    NotFound,
+    SessionActive,
+    SessionEnded,
+    SessionStateTooLarge,
+    TokenRevoked,
+)
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.revocation.publish import announce_session_end
 from authsvc.services.authentication import Authenticated
 from authsvc.services.issuing import IssuedToken, TokenIssuer
 from authsvc.services.users import bump_token_version
+from authsvc.storage.locking import lock_user
 from authsvc.storage.models import RotatedRefreshToken, User
 from authsvc.storage.models import Session as SessionRow
 from authsvc.tokens.access import claim_size
@@ -158,9 +165,19 @@ def update_state(
     max_bytes: int,
     now: datetime,
 ) -> StateUpdated:
-    """Merge the patch into the session's state and sign an access token that carries it."""
-    user = authenticated.user
-    row = live_session(db, user.id, authenticated.claims.sid, now=now)
+    """Merge the patch into the session's state and sign an access token that carries it.
+
+    The user's row is locked before the state is read: two patches of one session at once (two
+    tabs) each merge into what the other stored instead of writing over it. Under the lock the
+    token is checked again: a revocation that committed since the request's check must not get
+    a fresh token signed with the version it set.
+    """
+    user = lock_user(db, authenticated.claims.sub)
+    if user is None or user.disabled or user.token_version != authenticated.claims.tv:
+        raise TokenRevoked()
+    row = db.get(SessionRow, authenticated.claims.sid, populate_existing=True)
+    if row is None or row.user_id != user.id or not is_alive(row, now):
+        raise SessionEnded()
     state = _merged_within_limit(row, patch, max_bytes=max_bytes, now=now)
     return StateUpdated(session=row, access=issuer.issue_for(user, row, state, now=now))
 

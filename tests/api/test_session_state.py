@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -130,3 +131,42 @@ async def test_the_limit_counts_the_bytes_the_state_takes_in_the_token(
             payload + "=" * (-len(payload) % 4)
         ).decode("ascii")
         assert len(claim) <= 256
+
+
+async def test_concurrent_patches_of_one_session_each_keep_their_change(
+    client: httpx.AsyncClient, device: Device, db_query: DbQuery
+) -> None:
+    """Two tabs patch the session at once: each merges into what the other stored, none is
+    written over (the user's row is locked before the session's state is read)."""
+    access = device.access
+    responses = await asyncio.gather(
+        *(client.patch("/session", json={f"tab{n}": n}, headers=bearer(access)) for n in range(12))
+    )
+    assert [response.status_code for response in responses] == [200] * 12
+    stored = db_query("SELECT state FROM sessions")[0].state
+    state = json.loads(stored) if isinstance(stored, str) else stored
+    assert state == {f"tab{n}": n for n in range(12)}
+
+
+async def test_a_patch_that_overlaps_logout_everywhere_hands_out_no_live_token(
+    client: httpx.AsyncClient, device: Device
+) -> None:
+    """Patches racing a logout everywhere: each is answered 200 or refused as revoked, and no
+    token any of them handed out still works afterwards."""
+    access = device.access
+    patches = [
+        client.patch("/session", json={f"tab{n}": n}, headers=bearer(access)) for n in range(12)
+    ]
+    logout = client.post("/logout", params={"everywhere": "true"}, headers=bearer(access))
+    *patched, logged_out = await asyncio.gather(*patches, logout)
+    assert logged_out.status_code == 200, logged_out.text
+    assert logged_out.json()["everywhere"] is True
+    handed_out = [access_token_of(response) for response in patched if response.status_code == 200]
+    for response in patched:
+        if response.status_code != 200:
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] in {"token_revoked", "session_ended"}
+    for token in handed_out:
+        check = await client.get("/session", headers=bearer(token))
+        assert check.status_code == 401, check.text
+        assert check.json()["error"] in {"token_revoked", "session_ended"}
