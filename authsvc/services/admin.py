@@ -224,10 +224,15 @@ def set_roles(
     use, and the user's sessions go on with the new roles at their next refresh.
     """
     new = validate_roles(roles)
-    old = list(user.roles)
+    # The roles replaced are read under the user's row lock: read before it, a change that
+    # committed meanwhile would be overwritten unaudited, or this one skipped as a no-op.
+    locked = lock_user(db, user.id)
+    if locked is None:
+        raise NotFound("No such user.")
+    old = list(locked.roles)
     if new == old:
         return False
-    user.roles = new
+    locked.roles = new
     bump_token_version(db, user.id)
     db.expire(user, ["token_version"])
     audit.record(

@@ -174,6 +174,37 @@ async def test_an_admin_sets_a_password_under_the_policy_and_every_session_ends(
     assert (await admin.get("/session")).status_code == 200
 
 
+async def test_concurrent_roles_changes_are_audited_as_one_chain_ending_in_the_stored_roles(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    """Each change reads the roles it replaces under the user's row lock: replayed in order, the
+    audit's added and removed roles lead from the first roles to the stored ones, every answer
+    names the roles its change left, and no change is skipped as a no-op against stale roles."""
+    admin = await signed_in_admin(client, make_user)
+    alice_id = make_user(roles=["reader"])
+    path = f"/admin/users/{alice_id}/roles"
+    wanted = [["editor"], ["reader"], ["ops"], ["editor", "ops"]] * 3
+    answers = await asyncio.gather(
+        *(client.put(path, json={"roles": roles}, headers=bearer(admin.access)) for roles in wanted)
+    )
+    for roles, answer in zip(wanted, answers, strict=True):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["roles"] == sorted(roles)
+    current = {"reader"}
+    events = db_query(
+        "SELECT detail FROM audit_events WHERE event = 'user_roles_changed' ORDER BY id"
+    )
+    assert events
+    for event in events:
+        detail = detail_of(event.detail)
+        added, removed = set(detail["added"]), set(detail["removed"])  # type: ignore[call-overload]
+        assert removed <= current and not added & current, (current, detail)
+        current = (current - removed) | added
+    [stored] = db_query("SELECT roles FROM users WHERE username = 'alice'")
+    stored_roles = json.loads(stored.roles) if isinstance(stored.roles, str) else stored.roles
+    assert set(stored_roles) == current
+
+
 async def test_a_roles_change_refuses_old_tokens_and_the_next_refresh_carries_the_new_roles(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
