@@ -52,6 +52,13 @@ def client_core() -> str:
     return CLIENT_CORE if len(os.sched_getaffinity(0)) > 1 else SERVER_CORE
 
 
+def pin_to_client_core() -> None:
+    """Move this process (and what it starts from now on) to the load generators' core, for a
+    benchmark whose clients are Python code of its own: left to the scheduler, they would run
+    on the server's core now and then and take from it what the benchmark measures."""
+    os.sched_setaffinity(0, {int(client_core())})
+
+
 def pinned(core: str, command: list[str]) -> list[str]:
     taskset = shutil.which("taskset")
     if taskset is None:
@@ -116,6 +123,16 @@ def server(
     command: list[str], *, port: int, env: Mapping[str, str], ready: str, log: Path
 ) -> Iterator[str]:
     """Run `command` (pinned by the caller) until the block ends; stopped by its PID."""
+    with served(command, port=port, env=env, ready=ready, log=log) as (base, _):
+        yield base
+
+
+@contextmanager
+def served(
+    command: list[str], *, port: int, env: Mapping[str, str], ready: str, log: Path
+) -> Iterator[tuple[str, int]]:
+    """`server`, also yielding the server's PID (taskset runs the command in its own process),
+    for `cpu_seconds`."""
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=dict(env), stdout=output, stderr=output)
         base = f"http://127.0.0.1:{port}"
@@ -133,7 +150,7 @@ def server(
                 if time.monotonic() > deadline:
                     raise BenchmarkFailed(f"{base}{ready} did not answer 200 in 180 s; see {log}")
                 time.sleep(0.1)
-            yield base
+            yield base, process.pid
         finally:
             process.terminate()
             try:
@@ -141,6 +158,14 @@ def server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, every thread, ended ones included) process `pid` has used
+    so far, from /proc: the difference over a step, divided by its wall time, is the share of
+    its core the step took."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
