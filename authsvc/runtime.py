@@ -29,7 +29,8 @@ from authsvc.mfa.sealing import SecretSealer
 from authsvc.mfa.service import MfaRules, MfaService
 from authsvc.observability.audit import ClientInfo
 from authsvc.observability.metrics import Metrics, PoolCollector
-from authsvc.passwords.capacity import BoundedHasher, PasswordGate, usable_cores
+from authsvc.passwords.capacity import BoundedHasher, PasswordGate
+from authsvc.passwords.cores import usable_cores
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.passwords.policy import PasswordPolicy
 from authsvc.revocation.cache import VersionCacheCollector, start_version_cache
@@ -344,10 +345,21 @@ def _csrf_secrets(settings: Settings) -> list[str]:
 
 def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
     """Every password operation of the service through one bound (a test's hasher too)."""
+    workers = settings.password_hashing_workers
+    if workers is None:
+        # Each worker process has its own bound: together they take the cores, no more.
+        cores, counted = usable_cores()
+        workers = max(1, cores // settings.workers)
+        logger.info(
+            "password hashing: %d at once per worker process (%d cores, %s, over %d workers)",
+            workers,
+            cores,
+            counted,
+            settings.workers,
+        )
     return BoundedHasher(
         hasher,
-        # Each worker process has its own bound: together they take the cores, no more.
-        workers=settings.password_hashing_workers or max(1, usable_cores() // settings.workers),
+        workers=workers,
         queue=settings.password_hashing_queue,
         wait=settings.password_hashing_wait_seconds,
         niceness=settings.password_hashing_niceness,

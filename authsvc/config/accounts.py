@@ -127,8 +127,10 @@ class PasswordHashingSettings(SettingsGroup):
             "Password hashes and verifications that run at once (login, registration, password "
             "change and reset, `PATCH /account`, the operator's set-password); each takes a "
             "core and 19 MiB for tens of milliseconds; per worker process. Unset: the cores the "
-            "process may use divided by AUTHSVC_WORKERS (at least 1), so a burst of logins "
-            "leaves the token checks their share of the CPU."
+            "process may use (its CPU affinity, or its cgroup's CPU limit, a container's or "
+            "pod's, rounded down, if that is smaller) divided by AUTHSVC_WORKERS (at least 1), "
+            "so a burst of logins leaves the token checks their share of the CPU; the log says "
+            "at start-up what it found."
         ),
     )
     password_hashing_queue: int = Field(

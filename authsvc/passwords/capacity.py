@@ -32,14 +32,6 @@ from authsvc.passwords.hashing import PasswordHasher, Verification
 logger = logging.getLogger("authsvc")
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, e.g. under taskset), at least one."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _lowered(niceness: int) -> Callable[[], None]:
     """A thread initializer that lowers the calling thread's priority by `niceness`."""
 
