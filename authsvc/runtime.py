@@ -351,7 +351,8 @@ def bounded_hasher(settings: Settings, hasher: PasswordHasher) -> BoundedHasher:
         cores, counted = usable_cores()
         workers = max(1, cores // settings.workers)
         logger.info(
-            "password hashing: %d at once per worker process (%d cores, %s, over %d workers)",
+            "password hashing: %d at once per worker process (%d cores, from %s, shared by "
+            "%d worker processes)",
             workers,
             cores,
             counted,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -37,6 +39,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn; SIGTERM drains in-flight requests before exiting."""
+    before_start_up = signal.signal(signal.SIGTERM, _stop_during_start_up)
     import uvicorn
 
     # The options stand for their settings, in this process and in every worker it starts, so
@@ -60,6 +63,10 @@ def serve(
         except (MissingSetting, StartupError) as exc:
             raise fail(str(exc)) from None
         _introduce(settings)
+        # uvicorn claims SIGTERM as it starts (to drain requests), and hands it back to the
+        # handler it found once it has stopped, to act on the signal again: it must find the
+        # one this process started with, not the start-up's.
+        signal.signal(signal.SIGTERM, before_start_up or signal.SIG_DFL)
         uvicorn.run(
             "authsvc.app:create_app_from_environment",
             factory=True,
@@ -75,6 +82,18 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
+
+
+def _stop_during_start_up(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM before uvicorn serves: exit at once, with a line that says so.
+
+    As a container's first process, the image's entrypoint, a signal the process has not
+    claimed is ignored by the kernel, so without this a stop during start-up (waiting for a
+    database, say) would wait for the orchestrator's SIGKILL. SystemExit, not an Exception,
+    so that no handler on the way mistakes it for a failure to retry.
+    """
+    typer.secho("authsvc: stopped by SIGTERM during start-up", err=True)
+    raise SystemExit(128 + signum)
 
 
 def _introduce(settings: Settings) -> None:

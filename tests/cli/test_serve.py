@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -12,6 +17,7 @@ from tests.helpers.cli import assert_refused_run, cli_env, run_cli
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import DbQuery, StartServer
 from tests.helpers.headers import spa_headers
+from tests.helpers.processes import authsvc_command, inherited_env
 
 pytestmark = pytest.mark.server
 
@@ -127,3 +133,57 @@ def test_serve_refuses_an_unmigrated_database_with_a_clear_message(tmp_path: Pat
     env = cli_env(f"sqlite:///{tmp_path}/empty.db")
     result = run_cli("serve", env=env, cwd=tmp_path)
     assert_refused_run(result, "did `authsvc db upgrade` run?")
+
+
+def test_sigterm_stops_serve_while_it_waits_for_the_database_even_as_pid_1(
+    tmp_path: Path,
+) -> None:
+    """As a container's first process (the image's entrypoint), a signal the process has not
+    claimed is ignored by the kernel: SIGTERM during start-up, here a database that accepts the
+    connection and never answers, must still stop it, not leave it to SIGKILL."""
+    unshare = shutil.which("unshare")
+    if (
+        unshare is None
+        or subprocess.run(
+            [unshare, "--pid", "--fork", "true"], capture_output=True, check=False
+        ).returncode
+    ):
+        pytest.skip("unshare --pid needs util-linux and root: serve cannot be run as a PID 1")
+    with socket.socket() as silent_database:
+        silent_database.bind(("127.0.0.1", 0))
+        silent_database.listen()
+        port = silent_database.getsockname()[1]
+        env = cli_env(f"postgresql+psycopg://postgres@127.0.0.1:{port}/never")
+        with subprocess.Popen(
+            [unshare, "--pid", "--fork", "--kill-child", *authsvc_command("serve")],
+            env={**inherited_env(), **env},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as launcher:
+            try:
+                silent_database.settimeout(60)
+                connection, _ = silent_database.accept()  # start-up waits for the database
+                with connection:
+                    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
+                    (serve_pid,) = children.read_text().split()
+                    # Its ids from the outside in: the innermost, its own namespace's, is 1.
+                    assert namespace_pids(int(serve_pid))[-1] == 1
+                    os.kill(int(serve_pid), signal.SIGTERM)
+                    _, stderr = launcher.communicate(timeout=60)
+            finally:
+                if launcher.poll() is None:
+                    launcher.kill()
+                    launcher.wait()
+    assert launcher.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM during start-up" in stderr, stderr
+    assert "not usable" not in stderr
+
+
+def namespace_pids(pid: int) -> list[int]:
+    """The ids process `pid` has in each PID namespace it is in, outermost first."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return [int(field) for field in line.split()[1:]]
+    raise AssertionError(f"no NSpid line for process {pid}")
