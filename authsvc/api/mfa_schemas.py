@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from authsvc.api.schemas import LoginResponse
+from authsvc.mfa.factors import NAME_MAX_LENGTH, clean_name
+
+# The length is bounded before the name is trimmed (the bound OpenAPI clients see), then the
+# trimmed name is checked as the hosted pages check it.
+FactorName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        description=f"Trimmed, then 1 to {NAME_MAX_LENGTH} characters on one line.",
+    ),
+    AfterValidator(clean_name),
+]
 
 
 class _Strict(BaseModel):
@@ -51,7 +64,7 @@ class MfaLoginResponse(LoginResponse):
 
 
 class TotpEnrolRequest(_Strict):
-    name: str = Field(default="Authenticator app", min_length=1, max_length=64)
+    name: FactorName = Field(default="Authenticator app")
 
 
 class TotpEnrolmentResponse(BaseModel):
@@ -104,7 +117,7 @@ class PasskeyOptionsResponse(BaseModel):
 
 
 class PasskeyAddRequest(_Strict):
-    name: str = Field(default="Passkey", min_length=1, max_length=64)
+    name: FactorName = Field(default="Passkey")
     credential: dict[str, Any] = Field(
         description="The PublicKeyCredential navigator.credentials.create() made, as JSON."
     )
@@ -118,4 +131,4 @@ class PasskeySignInRequest(_Strict):
 
 
 class FactorRenameRequest(_Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: FactorName

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,21 @@ from authsvc.storage.models import MfaFactor
 
 TOTP = "totp"
 WEBAUTHN = "webauthn"
+NAME_MAX_LENGTH = 64
+
+
+def clean_name(name: str) -> str:
+    """A factor's name as it is stored: trimmed, 1 to 64 characters, no control characters
+    (it is shown on the account page and in security notices, a line each).
+
+    Raises ValueError, which the API reports as 400 invalid_request.
+    """
+    trimmed = name.strip()
+    if not 1 <= len(trimmed) <= NAME_MAX_LENGTH:
+        raise ValueError(f"a name needs 1 to {NAME_MAX_LENGTH} characters besides spaces")
+    if any(unicodedata.category(character) in {"Cc", "Zl", "Zp"} for character in trimmed):
+        raise ValueError("a name cannot hold line breaks or control characters")
+    return trimmed
 
 
 @dataclass(frozen=True)

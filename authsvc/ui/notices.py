@@ -24,7 +24,7 @@ NOTICES = {
     "mfa-added": "The authenticator app is added: signing in now asks for its code.",
     "mfa-removed": "The second factor is removed.",
     "passkey-renamed": "The passkey is renamed.",
-    "factor-name-invalid": "A name needs 1 to 64 characters.",
+    "factor-name-invalid": "A name needs 1 to 64 characters, on one line.",
     "step-up": "Sign in again with your second factor to make this change.",
     # A sign-in at an external provider that did not end in a session (the callback's codes).
     "provider-denied": "The identity provider did not sign you in.",

@@ -19,6 +19,7 @@ from authsvc.errors import (
     TooManyAttempts,
 )
 from authsvc.mfa import account as mfa_account
+from authsvc.mfa import factors
 from authsvc.storage.engine import kept_when_refused
 from authsvc.ui.account import signed_out
 from authsvc.ui.forms import ACCOUNT_PAGE, read_form, see_other
@@ -28,8 +29,6 @@ from authsvc.ui.rendering import PagesDep
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 FormDep = Annotated[dict[str, str], Depends(read_form)]
-# The API's limit on a factor's name (FactorRenameRequest).
-_MAX_NAME = 64
 
 
 @router.post("/account/mfa/totp")
@@ -135,8 +134,9 @@ def rename_factor(
     """PATCH /account/mfa/factors/{id} as a form: a label only, so no step-up, as there."""
     if current is None:
         return signed_out(runtime, request)
-    name = form.get("name", "").strip()
-    if not 1 <= len(name) <= _MAX_NAME:
+    try:
+        name = factors.clean_name(form.get("name", ""))
+    except ValueError:
         return see_other(ACCOUNT_PAGE, notice="factor-name-invalid")
     try:
         mfa_account.rename(db, current, factor_id, name)

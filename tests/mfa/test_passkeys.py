@@ -188,3 +188,39 @@ async def test_a_passkey_is_renamed_and_removed(
     assert db_query("SELECT count(*) FROM mfa_factors")[0][0] == 0
     await client.post("/logout")
     assert (await log_in(client)).status_code == 200
+
+
+async def test_a_factor_name_is_trimmed_and_a_blank_or_multi_line_one_refused(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    key = SoftAuthenticator()
+    added = await _registered(client, make_user, key)
+    factor_id = added["factor"]["id"]
+    done = await client.post("/login/mfa", json={"webauthn": key.get(await _step_options(client))})
+    assert done.status_code == 200, done.text
+    path = f"/account/mfa/factors/{factor_id}"
+
+    trimmed = await client.patch(path, json={"name": "  Work laptop \t"})
+    refusals = {
+        name: await client.patch(path, json={"name": name})
+        for name in ("   ", "\t\n", "Work\nlaptop", "bell\x07", "x" * 65, " " + "y" * 65)
+    }
+
+    assert trimmed.status_code == 200 and trimmed.json()["name"] == "Work laptop"
+    for name, refused in refusals.items():
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_request"), name
+    assert db_query("SELECT name FROM mfa_factors")[0][0] == "Work laptop"
+
+
+async def test_a_name_given_at_enrolment_is_trimmed_too(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    make_user()
+    await log_in(client)
+
+    blank = await client.post("/account/mfa/totp", json={"name": "  "})
+    begun = await client.post("/account/mfa/totp", json={"name": " Phone "})
+
+    assert (blank.status_code, blank.json()["error"]) == (400, "invalid_request")
+    assert begun.status_code == 200, begun.text
+    assert db_query("SELECT name FROM mfa_factors")[0][0] == "Phone"

@@ -127,10 +127,13 @@ async def test_a_passkey_is_renamed_from_the_account_page_with_a_plain_form(
         forged = await submit(client, account, action, {"name": "Forged"}, origin=_EVIL)
         too_long = await submit(client, account, action, {"name": "x" * 65})
         blank = await submit(client, account, action, {"name": "   "})
+        two_lines = await submit(client, account, action, {"name": "Work\r\nlaptop"})
         renamed = await submit(client, account, action, {"name": "  Work laptop "})
 
         assert forged.status_code == 403
-        assert too_long.status_code == 303 and blank.status_code == 303
+        for refused in (too_long, blank, two_lines):
+            assert refused.status_code == 303
+            assert refused.headers["location"] == "/ui/account?notice=factor-name-invalid"
         assert renamed.status_code == 303
         assert renamed.headers["location"] == "/ui/account?notice=passkey-renamed"
         assert [row.name for row in db_query("SELECT name FROM mfa_factors")] == ["Work laptop"]
