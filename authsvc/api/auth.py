@@ -31,7 +31,8 @@ from authsvc.api.schemas import (
     UserOut,
 )
 from authsvc.api.step_cookie import set_step
-from authsvc.errors import SecondStepDue
+from authsvc.errors import NotAuthenticated, SecondStepDue
+from authsvc.errors.responses import error_response
 from authsvc.services import logout as logout_service
 from authsvc.services.authentication import Authenticated
 from authsvc.services.login import Credentials
@@ -113,6 +114,14 @@ def login(
     response_model=LogoutResponse,
     responses={
         303: {"description": "Signed out; the browser goes on to `next` (a sign-out form)."},
+        401: {
+            "model": ErrorResponse,
+            "description": (
+                "`not_authenticated`: everywhere=true, but neither the access token nor the "
+                "refresh cookie names a live session, so nothing was revoked (the cookies are "
+                "cleared all the same)."
+            ),
+        },
         503: {"model": ErrorResponse},
     },
     summary="Clear the cookie and end this session; everywhere=true revokes every token",
@@ -137,7 +146,7 @@ def logout(
             ),
         ),
     ] = None,
-) -> LogoutResponse | RedirectResponse:
+) -> LogoutResponse | Response:
     logged_out = logout_service.logout(
         db,
         authenticated,
@@ -150,6 +159,14 @@ def logout(
     if logged_out:
         runtime.metrics.revoked("token_version" if everywhere else "session")
     answer: Response = response
+    if everywhere and not logged_out:
+        # Nothing could be revoked: a client that checks only the status must not take this
+        # for done while the user's other devices stay signed in.
+        answer = error_response(
+            NotAuthenticated(
+                "No live session here to log out everywhere from: sign in again, then retry."
+            )
+        )
     if next_url is not None:
         fallback = SIGN_IN_PAGE if runtime.settings.ui else None
         target = safe_next(next_url, runtime.settings.effective_allowed_origins()) or fallback
@@ -158,7 +175,7 @@ def logout(
     runtime.cookies.clear_all(answer, request)
     # Browsers also drop every other cookie of ours (the CSRF token, anything added later).
     answer.headers["Clear-Site-Data"] = '"cookies"'
-    if isinstance(answer, RedirectResponse):
+    if answer is not response:
         return answer
     return LogoutResponse(everywhere=everywhere and logged_out)
 

@@ -82,3 +82,26 @@ async def test_a_new_login_after_logout_everywhere_works(
     response = await client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
     assert (await client.get("/session")).status_code == 200
+
+
+async def test_logout_everywhere_that_finds_nobody_is_refused_not_reported_done(
+    client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
+) -> None:
+    """A device whose session already ended (or that never had one) cannot revoke the other
+    devices: the answer says so, rather than a 200 a client could take for done."""
+    user_id = make_user()
+    saved = await access_token(client)
+    assert (await client.post("/logout")).status_code == 200
+    audited = db_query("SELECT count(*) FROM audit_events")[0][0]
+
+    anonymous = await client.post("/logout", params={"everywhere": "true"})
+    ended_token = await client.post(
+        "/logout", params={"everywhere": "true"}, headers={"Authorization": f"Bearer {saved}"}
+    )
+
+    for refused in (anonymous, ended_token):
+        assert (refused.status_code, refused.json()["error"]) == (401, "not_authenticated")
+        # Whatever cookies the browser still held are cleared all the same.
+        assert "max-age=0" in refused.headers["set-cookie"].lower()
+    assert db_query("SELECT token_version FROM users WHERE id = :id", id=user_id)[0][0] == 0
+    assert db_query("SELECT count(*) FROM audit_events")[0][0] == audited

@@ -23,9 +23,10 @@ def upstream_port(response: httpx.Response) -> int | None:
 
 
 def error_code(response: httpx.Response | None) -> str | None:
-    """The error code of a refusal; "nobody_logged_out" for a logout everywhere that revoked
-    nothing (its token was already refused: it answered as to an anonymous client, 200 with
-    `"everywhere": false`)."""
+    """The error code of a refusal (a logout everywhere whose token was already refused is one:
+    401 `not_authenticated`); "nobody_logged_out" for a success that says it revoked nothing
+    (`"everywhere": false`), which the service no longer answers to a logout everywhere, so
+    that such a regression is not counted as a revocation."""
     if response is None or not response.headers.get("content-type", "").startswith(
         "application/json"
     ):
