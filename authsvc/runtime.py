@@ -221,6 +221,7 @@ class Runtime:
         runtime.metrics.watch_process(PoolCollector(engine))
         runtime.metrics.watch_shared(KeyCollector(session_factory, clock))
         runtime.metrics.watch_process(KeyChannelCollector(keys))
+        keys.report_reloads(runtime.metrics.key_ring_reloaded)
         if isinstance(token_versions, PushCachedSource | SqliteVersionCache):
             runtime.metrics.watch_process(VersionCacheCollector(token_versions))
         runtime.metrics.watch_process(

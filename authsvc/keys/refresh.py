@@ -104,6 +104,7 @@ class KeyRingHolder:
         # Announcements heard, and how many of them the current ring reflects.
         self._announced = 0
         self._caught_up = 0
+        self._report: Callable[[str, bool], None] = _report_nowhere
 
     @property
     def ring(self) -> KeyRing:
@@ -120,11 +121,12 @@ class KeyRingHolder:
         for _ in range(8):
             now = self._clock.now()
             if self._stale(now):
-                self._wait(self._start(now, full=False), fail_closed=True)
+                reason = "announced" if self._caught_up < self._announced else "channel_lost"
+                self._wait(self._start(now, reason, full=False), fail_closed=True)
             elif self._refresh is not None and now >= self._next_refresh:
                 # The rotation timeline counts on no ring serving longer than an interval; if
                 # the refresh fails, the last good ring serves until the next one.
-                reload = self._start(now, full=True)
+                reload = self._start(now, "scheduled", full=True)
                 if reload is None:
                     return self._ring
                 self._wait(reload, fail_closed=False)
@@ -142,6 +144,12 @@ class KeyRingHolder:
         return self._caught_up < self._announced or (
             not self._channel_up and now - self._last_reload >= CHANNEL_LOST_RELOAD_GAP
         )
+
+    def report_reloads(self, report: Callable[[str, bool], None]) -> None:
+        """Tell `report` the reason and success of every reload from now on: "scheduled",
+        "announced" (a key change was announced), "channel_lost" (no announcements can come),
+        "unknown_kid" (a token named a key the ring does not hold)."""
+        self._report = report
 
     def watch(self, listener: KeyChangeListener) -> None:
         """Reload whenever `listener` announces a key change; started here, stopped by close()."""
@@ -167,14 +175,14 @@ class KeyRingHolder:
         with self._lock:
             self._announced += 1
         if self._load is not None:
-            self._start(self._clock.now(), full=False)
+            self._start(self._clock.now(), "announced", full=False)
 
     def refresh_if_due(self) -> None:
         """Start the periodic refresh if it is due and wait for its outcome (off the loop)."""
         now = self._clock.now()
         if self._refresh is None or now < self._next_refresh:
             return
-        reload = self._start(now, full=True)
+        reload = self._start(now, "scheduled", full=True)
         if reload is not None:
             with contextlib.suppress(Exception):  # logged by the reload itself
                 reload.result()
@@ -216,9 +224,9 @@ class KeyRingHolder:
         with self._lock:
             if self._reloading is None and now - self._last_attempt < UNKNOWN_KID_RELOAD_GAP:
                 return None
-        return self._start(now, full=False)
+        return self._start(now, "unknown_kid", full=False)
 
-    def _start(self, now: datetime, *, full: bool) -> Future[None] | None:
+    def _start(self, now: datetime, reason: str, *, full: bool) -> Future[None] | None:
         """The reload under way, or a new one; None while backing off after a failure."""
         with self._lock:
             if self._reloading is not None:
@@ -227,7 +235,7 @@ class KeyRingHolder:
                 return None
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="authsvc-keys")
-            self._reloading = self._executor.submit(self._run, full, self._announced)
+            self._reloading = self._executor.submit(self._run, reason, full, self._announced)
             return self._reloading
 
     def _wait(self, reload: Future[None] | None, *, fail_closed: bool) -> None:
@@ -245,7 +253,7 @@ class KeyRingHolder:
             if fail_closed:
                 raise
 
-    def _run(self, full: bool, announced: int) -> None:
+    def _run(self, reason: str, full: bool, announced: int) -> None:
         """One reload, in the holder's thread: transitions and keys when `full`, else keys."""
         load = self._refresh if full else self._load
         assert load is not None
@@ -260,6 +268,7 @@ class KeyRingHolder:
                 if full:
                     self._next_refresh = finished + self._interval
                 self._reloading = None
+            self._report(reason, False)
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
             # Keep the last good ring: requests that need a current one fail closed meanwhile.
             logger.warning(
@@ -278,8 +287,13 @@ class KeyRingHolder:
                 self._next_refresh = finished + self._interval
             self._reloading = None
             behind = self._caught_up < self._announced
+        self._report(reason, True)
         if behind:  # announced while this reload ran: it may have missed the change
-            self._start(self._clock.now(), full=False)
+            self._start(self._clock.now(), "announced", full=False)
+
+
+def _report_nowhere(reason: str, succeeded: bool) -> None:
+    pass
 
 
 def _on_event_loop() -> bool:

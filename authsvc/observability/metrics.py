@@ -81,6 +81,8 @@ VALIDATION_RESULTS = (
     "token_expired",
     "token_revoked",
 )
+# Why an instance reloads its signing keys (authsvc.keys.refresh.KeyRingHolder).
+KEY_RELOAD_REASONS = ("scheduled", "announced", "channel_lost", "unknown_kid")
 # Methods that get a label of their own; any other a client invents is "other", so that no
 # request, authenticated or not, can add series (and memory) to /metrics. Routes are bounded
 # already: a request that matches none is labelled "unmatched".
@@ -134,7 +136,18 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.key_ring_reloads = Counter(
+            "authsvc_signing_key_reloads",
+            "Reloads of this instance's signing keys from the database, by reason (scheduled, "
+            "announced: a key change was announced, channel_lost: none can be, unknown_kid: a "
+            "token named a key the ring did not hold) and outcome (ok, failed).",
+            ["reason", "outcome"],
+            registry=self.registry,
+        )
         # Zero-valued series from the start, so rate() and alerts work before the first event.
+        for reason in KEY_RELOAD_REASONS:
+            for outcome in ("ok", "failed"):
+                self.key_ring_reloads.labels(reason, outcome)
         for outcome in LOGIN_OUTCOMES:
             self.logins.labels(outcome)
         for outcome in REFRESH_OUTCOMES:
@@ -143,6 +156,9 @@ class Metrics:
             self.token_validations.labels(result)
         for kind in ("session", "token_version"):
             self.revocations.labels(kind)
+
+    def key_ring_reloaded(self, reason: str, succeeded: bool) -> None:
+        self.key_ring_reloads.labels(reason, "ok" if succeeded else "failed").inc()
 
     def observe_request(
         self,

@@ -24,6 +24,7 @@ from authsvc.runtime import Runtime
 from tests.helpers.asgi import state_per_request
 from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import MakeSettings
+from tests.helpers.metrics import scrape, value
 from tests.helpers.sessions import session_status
 from tests.helpers.waiting import wait_until
 from tests.keys.test_ring_reload import made_up_token
@@ -89,6 +90,7 @@ async def test_concurrent_unknown_kids_reload_the_ring_once_per_rate_window(
     settings = make_settings(key_refresh_seconds=REFRESH)
     async with settled_instance(settings, clock, fast_hasher) as (client, _runtime):
         before = keys_load.calls
+        counted = await reloads(client, "unknown_kid", "ok")
         clock.advance(1)
         for window in (1, 2):
             answers = await asyncio.gather(
@@ -96,8 +98,10 @@ async def test_concurrent_unknown_kids_reload_the_ring_once_per_rate_window(
             )
             assert answers == [(401, "invalid_token")] * 40
             assert keys_load.calls - before == window
+            assert await reloads(client, "unknown_kid", "ok") - counted == window
             # The next window opens a quarter of a second after the last reload.
             clock.advance(0.25)
+        assert await reloads(client, "unknown_kid", "failed") == 0
 
 
 async def test_a_failing_reload_leaves_the_event_loop_free_and_backs_off(
@@ -118,6 +122,7 @@ async def test_a_failing_reload_leaves_the_event_loop_free_and_backs_off(
         keys_load.gate.set()
         assert await waiting == (401, "invalid_token")
         assert keys_load.calls - before == 1
+        assert await reloads(client, "unknown_kid", "failed") == 1
 
         # Backing off: no new attempt for twice the rate window, then one.
         clock.advance(0.3)
@@ -126,3 +131,22 @@ async def test_a_failing_reload_leaves_the_event_loop_free_and_backs_off(
         clock.advance(0.25)
         assert await session_status(client, random_kid_token()) == (401, "invalid_token")
         assert keys_load.calls - before == 2
+
+
+async def test_the_scheduled_reload_is_counted_by_reason(
+    make_settings: MakeSettings, clock: FakeClock, fast_hasher: Argon2Hasher, keys_load: GatedLoad
+) -> None:
+    settings = make_settings(key_refresh_seconds=REFRESH)
+    async with settled_instance(settings, clock, fast_hasher) as (client, runtime):
+        counted = await reloads(client, "scheduled", "ok")
+        clock.advance(REFRESH + 1)
+        # The first use of the ring after the interval reloads it (read in a thread, it waits).
+        await asyncio.to_thread(lambda: runtime.keys.ring)
+        await asyncio.to_thread(lambda: runtime.keys.ring)
+        assert await reloads(client, "scheduled", "ok") - counted == 1
+        assert await reloads(client, "unknown_kid", "ok") == 0
+
+
+async def reloads(client: httpx.AsyncClient, reason: str, outcome: str) -> float:
+    page = await scrape(client)
+    return value(page, "authsvc_signing_key_reloads_total", reason=reason, outcome=outcome)
