@@ -1,9 +1,11 @@
 """Service settings, read from AUTHSVC_* environment variables and an optional .env file."""
 
 # One class per concept, in a module per area (server, signing, sessions, accounts, mail, mfa,
-# federation, operations; `base` holds what they share), composed into `Settings`; `reference`
-# renders docs/configuration.md from their descriptions. The package imports nothing of the
-# service but errors and the rate-limit syntax, so every layer may depend on it.
+# federation, operations; `base` holds what they share, `values` the enumerations and parsed
+# value types), composed into `Settings` by `settings`, which also checks the settings that
+# depend on each other; `reference` renders docs/configuration.md from their descriptions. The
+# package imports nothing of the service but errors and the rate-limit syntax, so every layer
+# may depend on it.
 from authsvc.config.accounts import AccountSettings, LoginThrottleSettings, PasswordHashingSettings
 from authsvc.config.base import KEY_TIMING_MARGIN_SECONDS, SettingsGroup
 from authsvc.config.mail import MailSettings

@@ -20,8 +20,11 @@ class LoginThrottleSettings(SettingsGroup):
     login_throttle_enabled: bool = Field(
         default=True,
         description=(
-            "Throttle every endpoint that checks a password (`POST /login`, `POST /password`) "
-            "and `POST /register`. The counters live in Redis when AUTHSVC_REDIS_URL is set, so "
+            "Throttle every endpoint that checks a password (`POST /login`, `POST /password`, "
+            "`PATCH /account`) or a second-factor code (`POST /login/mfa`), and those that send "
+            "mail or store something for a visitor not yet known (`POST /register`, "
+            "`/password/forgot`, `/email/verify/request`, `/login/passkey/options`); off turns "
+            "off every one of them. The counters live in Redis when AUTHSVC_REDIS_URL is set, so "
             "every instance sees them; otherwise each process counts alone, in memory. An IPv6 "
             "client is counted by its /64."
         ),
