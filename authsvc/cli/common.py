@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.orm import Session
 
 from authsvc.config import Settings, describe_validation_error
@@ -43,7 +44,7 @@ def user_reference(username: str | None, user_id: str | None) -> UserRef:
 def load_settings() -> Settings:
     try:
         return Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         raise fail("invalid configuration\n" + describe_validation_error(exc)) from None
 
 

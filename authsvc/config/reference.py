@@ -25,6 +25,13 @@ working directory; a variable set in the environment wins over the same one in `
 case-insensitive. Every value is checked once, at start-up: a wrong one stops the service with a
 message that names the variable. Lists are written comma-separated (`a,b`); blanks around the
 commas are ignored.
+
+Any setting can be read from a file instead, for secrets kept out of the environment (Docker and
+Compose secrets, a Kubernetes Secret mounted as files): `AUTHSVC_<NAME>_FILE` in the environment
+names the file, whose contents are the value, less one final line break. The file wins over the
+same setting in `.env`; setting both `AUTHSVC_<NAME>` and `AUTHSVC_<NAME>_FILE` in the
+environment is refused, as is a file that cannot be read, is not UTF-8 text or is larger than
+64 KiB.
 """
 
 

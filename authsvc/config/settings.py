@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, Self
 
 from pydantic import ValidationError, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from authsvc.config.accounts import AccountSettings, LoginThrottleSettings, PasswordHashingSettings
 from authsvc.config.base import SettingsGroup
 from authsvc.config.federation import FederationSettings
+from authsvc.config.files import SettingsFileError
 from authsvc.config.mail import MailSettings
 from authsvc.config.mfa import MfaSettings
 from authsvc.config.operations import (
@@ -140,7 +141,10 @@ GROUPS: tuple[type[SettingsGroup], ...] = tuple(
 
 
 def describe_validation_error(error: Exception) -> str:
-    """Turn a pydantic ValidationError into lines that name the environment variables."""
+    """Turn a pydantic ValidationError into lines that name the environment variables (and a
+    settings source's failure, such as an unreadable AUTHSVC_*_FILE, into its own message)."""
+    if isinstance(error, SettingsError) and isinstance(error.__cause__, SettingsFileError):
+        return str(error.__cause__)
     if not isinstance(error, ValidationError):
         return str(error)
     lines = []
