@@ -51,7 +51,12 @@ def refresh(
     try:
         presented = runtime.cookies.read_refresh(request)
         result = refresh_service.refresh(
-            db, runtime.issuer, presented, client, now=runtime.clock.now()
+            db,
+            runtime.issuer,
+            presented,
+            client,
+            now=runtime.clock.now(),
+            needs_second_factor=runtime.mfa.rules.must_have_factor,
         )
     except InvalidRefreshToken as exc:
         # The service kept what must outlive the refusal (a reused token's ended session).

@@ -40,6 +40,7 @@ Exception
  │    │    └── KeyRetired (401 key_retired)
  │    ├── InvalidRefreshToken (401 invalid_refresh_token)
  │    │    ├── SessionExpired (401 session_expired)
+ │    │    ├── SecondFactorRequired (401 second_factor_required)
  │    │    └── RefreshTokenReused (401 refresh_token_reused)
  │    ├── InvalidClient (401 invalid_client)
  │    ├── IdTokenInvalid (401 id_token_invalid): the provider's ID token does not hold
@@ -136,6 +137,7 @@ from authsvc.errors.tokens import (
     KeyRetired,
     KeyRevoked,
     RefreshTokenReused,
+    SecondFactorRequired,
     SessionActive,
     SessionEnded,
     SessionExpired,
@@ -197,6 +199,7 @@ __all__ = [
     "ProviderUnavailable",
     "RaceLost",
     "RefreshTokenReused",
+    "SecondFactorRequired",
     "RegistrationClosed",
     "SecondStepDue",
     "ServiceUnavailable",

@@ -47,6 +47,14 @@ class SessionExpired(InvalidRefreshToken):
     default_detail = "The session has expired; log in again."
 
 
+class SecondFactorRequired(InvalidRefreshToken):
+    code = "second_factor_required"
+    default_detail = (
+        "This account must now sign in with a second factor: log in again (POST /login), "
+        "which asks for it or for its enrolment."
+    )
+
+
 class RefreshTokenReused(InvalidRefreshToken):
     code = "refresh_token_reused"
     default_detail = "This refresh token was already used; the session has been ended."

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from authsvc.errors import InvalidRefreshToken, RefreshTokenReused, SessionExpired
+from authsvc.errors import (
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    SecondFactorRequired,
+    SessionExpired,
+)
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.issuing import IssuedToken, SessionLifetimes, TokenIssuer
@@ -30,10 +36,28 @@ class RefreshResult:
     refresh_token: str | None
 
 
+# Whether the MFA policy wants this user to sign in with a second factor.
+NeedsSecondFactor = Callable[[User], bool]
+
+
+def _never(user: User) -> bool:
+    return False
+
+
 def refresh(
-    db: Session, issuer: TokenIssuer, token: str | None, client: ClientInfo, *, now: datetime
+    db: Session,
+    issuer: TokenIssuer,
+    token: str | None,
+    client: ClientInfo,
+    *,
+    now: datetime,
+    needs_second_factor: NeedsSecondFactor = _never,
 ) -> RefreshResult:
-    """Rotate the refresh token; a refusal that ended a session keeps that end when refused."""
+    """Rotate the refresh token; a refusal that ended a session keeps that end when refused.
+
+    A session that signed in without a second factor, of a user the MFA policy now wants to
+    show one (the policy turned on, a role granted), is ended instead of renewed.
+    """
     if token is None or not well_formed(token):
         raise InvalidRefreshToken()
     presented = hash_refresh_token(token)
@@ -60,13 +84,19 @@ def refresh(
         assert row is not None  # the UPDATE just returned it, inside this transaction
         idle = issuer.lifetimes.idle_for(row.remember)
         row.idle_expires_at = min(now + idle, row.absolute_expires_at)
-        user, access = _issue(db, issuer, row, now=now)
+        user, access = _issue(db, issuer, row, needs_second_factor, now=now)
         return RefreshResult(user, row, access, rotated.token)
-    return _not_rotated(db, issuer, presented, client, now=now)
+    return _not_rotated(db, issuer, presented, client, needs_second_factor, now=now)
 
 
 def _not_rotated(
-    db: Session, issuer: TokenIssuer, presented: str, client: ClientInfo, *, now: datetime
+    db: Session,
+    issuer: TokenIssuer,
+    presented: str,
+    client: ClientInfo,
+    needs_second_factor: NeedsSecondFactor,
+    *,
+    now: datetime,
 ) -> RefreshResult:
     current = db.scalars(
         select(SessionRow)
@@ -92,7 +122,7 @@ def _not_rotated(
         # The other tab's request rotated a moment ago. Answer with an access token for the same
         # session and leave the refresh cookie alone: the winner's response sets the new one.
         row.last_used_at = now
-        user, access = _issue(db, issuer, row, now=now)
+        user, access = _issue(db, issuer, row, needs_second_factor, now=now)
         return RefreshResult(user, row, access, None)
     _reuse_detected(db, row, client=client, now=now)
     keep_when_refused(db)
@@ -149,11 +179,21 @@ def _reuse_detected(db: Session, row: SessionRow, *, client: ClientInfo, now: da
 
 
 def _issue(
-    db: Session, issuer: TokenIssuer, row: SessionRow, *, now: datetime
+    db: Session,
+    issuer: TokenIssuer,
+    row: SessionRow,
+    needs_second_factor: NeedsSecondFactor,
+    *,
+    now: datetime,
 ) -> tuple[User, IssuedToken]:
     user = db.get(User, row.user_id, populate_existing=True)
     if user is None or user.disabled:
         end_session(row, reason="disabled", now=now)
         keep_when_refused(db)
         raise InvalidRefreshToken()
+    # Sessions older than the recorded assurance level count as a password alone.
+    if (row.aal or 1) < 2 and needs_second_factor(user):
+        end_session(row, reason="second_factor_required", now=now)
+        keep_when_refused(db)
+        raise SecondFactorRequired()
     return user, issuer.issue_for(user, row, row.state, now=now)

@@ -9,11 +9,13 @@ import httpx
 from authsvc.config import Settings
 from tests.helpers.cli import cli
 from tests.helpers.clock import FakeClock
+from tests.helpers.cookies import refresh_token_of
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.login import log_in
 from tests.helpers.mail import MailServer, body_text
 from tests.helpers.mfa import code, enrol_totp, password_step, sign_in_with_code
+from tests.helpers.sessions import refresh_with
 
 
 async def test_sensitive_changes_need_a_recent_second_factor(
@@ -284,3 +286,48 @@ async def test_in_hs256_mode_a_new_first_secret_keeps_the_factors_readable(
         make_settings(jwt_secrets=f"{new},{old}", key_encryption_secret=None)
     ) as client:
         await sign_in_with_code(client, enrolled.secret, clock)
+
+
+async def test_a_policy_turned_on_ends_older_sessions_without_a_factor_at_their_next_refresh(
+    client_factory: ClientFactory,
+    make_user: MakeUser,
+    make_settings: MakeSettings,
+    clock: FakeClock,
+    db_query: DbQuery,
+) -> None:
+    """Sessions opened before AUTHSVC_MFA=required (or a required role) with a password alone
+    are not renewed: the policy holds for them within one access-token lifetime. A session
+    that showed a second factor goes on, and so does one the policy does not cover."""
+    make_user("alice", roles=["admin"])
+    make_user("bob", roles=["admin"])
+    make_user("carol")
+    tokens: dict[str, str] = {}
+    async with client_factory(make_settings(mfa="optional")) as before:
+        for name in ("alice", "carol"):
+            tokens[name] = refresh_token_of(await log_in(before, name))
+            before.cookies.clear()
+        await log_in(before, "bob")
+        secret = (await enrol_totp(before, clock)).secret
+        await before.post("/logout")
+        await password_step(before, "bob")
+        clock.advance(30)
+        second = await before.post("/login/mfa", json={"code": code(secret, clock)})
+        assert second.status_code == 200, second.text
+        tokens["bob"] = refresh_token_of(second)
+
+    after = make_settings(mfa="required_for_roles", mfa_required_roles="admin")
+    async with client_factory(after) as client:
+        await client.get("/session")  # as a page does first: the CSRF token
+        alice = await refresh_with(client, tokens["alice"])
+        bob = await refresh_with(client, tokens["bob"])
+        carol = await refresh_with(client, tokens["carol"])
+
+    assert (alice.status_code, alice.json()["error"]) == (401, "second_factor_required")
+    assert "max-age=0" in alice.headers["set-cookie"].lower()
+    assert bob.status_code == 200, bob.text
+    assert carol.status_code == 200, carol.text
+    (ended,) = db_query(
+        "SELECT s.end_reason FROM sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE u.username = 'alice'"
+    )
+    assert ended.end_reason == "second_factor_required"
