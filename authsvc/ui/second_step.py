@@ -3,6 +3,7 @@ the enrolment of a first factor where the policy asks for one; no JavaScript nee
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,7 +14,7 @@ from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
 from authsvc.api.issuing import hand_out
 from authsvc.api.step_cookie import clear_step, read_step
 from authsvc.errors import InvalidMfaCode, MfaStepInvalid, SessionActive, TooManyAttempts
-from authsvc.mfa.factors import WEBAUTHN
+from authsvc.mfa.factors import TOTP, WEBAUTHN
 from authsvc.mfa.service import ENROL, Proof
 from authsvc.observability.audit import ClientInfo
 from authsvc.runtime import Runtime
@@ -50,7 +51,7 @@ def second_step_page(
         next=next_target(runtime, next_url),
         enrol=challenge.purpose == ENROL,
         enrolment=None,
-        passkey=WEBAUTHN in runtime.mfa.step_factors(db, challenge),
+        offers=_Offers.of(runtime.mfa.step_factors(db, challenge)),
     )
 
 
@@ -111,7 +112,7 @@ def complete(
         return _start_again(runtime, request)
     except (InvalidMfaCode, TooManyAttempts, SessionActive) as exc:
         _keep(db)
-        passkey = _offers_passkey(runtime, request, db, client)
+        offers = _Offers.of(_step_factors(runtime, request, db, client))
         return pages.render(
             request,
             "login-mfa.html",
@@ -121,7 +122,7 @@ def complete(
             enrol=False,
             enrolment=None,
             error=exc.detail,
-            passkey=passkey,
+            offers=offers,
         )
     db.commit()
     result = completed.login
@@ -154,16 +155,30 @@ def _start_again(runtime: Runtime, request: Request) -> Response:
     return response
 
 
-def _offers_passkey(runtime: Runtime, request: Request, db: Session, client: ClientInfo) -> bool:
-    """Whether the step this browser holds may be answered with a passkey."""
+def _step_factors(runtime: Runtime, request: Request, db: Session, client: ClientInfo) -> list[str]:
+    """The kinds of factor the step this browser holds may be answered with."""
     try:
         challenge = runtime.mfa.step(
             db, read_step(runtime, request), client, now=runtime.clock.now()
         )
     except MfaStepInvalid:
         _keep(db)
-        return False
-    return WEBAUTHN in runtime.mfa.step_factors(db, challenge)
+        return []
+    return runtime.mfa.step_factors(db, challenge)
+
+
+@dataclass(frozen=True)
+class _Offers:
+    """What the page offers: a passkey button and an app's code field only to an account that
+    has them (with nothing known, the code field, as before the step was read); recovery
+    codes always."""
+
+    passkey: bool
+    app_code: bool
+
+    @classmethod
+    def of(cls, kinds: list[str]) -> _Offers:
+        return cls(passkey=WEBAUTHN in kinds, app_code=TOTP in kinds or not kinds)
 
 
 def _keep(db: Session) -> None:

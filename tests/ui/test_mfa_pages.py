@@ -78,9 +78,11 @@ async def test_add_an_app_on_the_account_page_then_sign_in_with_its_code_or_a_re
         assert "Recovery codes left: <strong>9</strong>" in account.text
 
 
-async def test_the_second_step_offers_a_passkey_only_to_an_account_that_has_one(
+async def test_the_second_step_offers_only_the_factors_the_account_has(
     client_factory: ClientFactory, settings: Settings, make_user: MakeUser, clock: FakeClock
 ) -> None:
+    """An authenticator app's code field for an account with one, a passkey button for one with
+    a passkey, and recovery codes for both; the same after a wrong answer."""
     make_user("alice")
     make_user("bob")
     async with client_factory(settings) as client:
@@ -97,18 +99,23 @@ async def test_the_second_step_offers_a_passkey_only_to_an_account_that_has_one(
             step = await sign_in_through_page(client, username)
             assert step.headers["location"] == "/ui/login/mfa"
             page = await client.get("/ui/login/mfa")
-            assert "Code from your authenticator app" in page.text
-            offered[username] = 'id="passkey-second-step"' in page.text
-            wrong = await submit(client, page, "/ui/login/mfa", {"code": "000000"})
+            wrong = await submit(client, page, "/ui/login/mfa", {"recovery_code": "not-a-code"})
             assert wrong.status_code == 401
-            offered[f"{username} again"] = 'id="passkey-second-step"' in wrong.text
+            for when, html in (("first", page.text), ("again", wrong.text)):
+                offered[username, when] = {
+                    "code": 'name="code"' in html,
+                    "passkey": 'id="passkey-second-step"' in html,
+                    "recovery code": 'name="recovery_code"' in html,
+                }
             client.cookies.clear()
 
+        app_only = {"code": True, "passkey": False, "recovery code": True}
+        passkey_only = {"code": False, "passkey": True, "recovery code": True}
         assert offered == {
-            "alice": False,
-            "alice again": False,
-            "bob": True,
-            "bob again": True,
+            ("alice", "first"): app_only,
+            ("alice", "again"): app_only,
+            ("bob", "first"): passkey_only,
+            ("bob", "again"): passkey_only,
         }
 
 
