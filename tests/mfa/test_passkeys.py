@@ -171,14 +171,20 @@ async def test_adding_a_passkey_needs_step_up_when_the_user_has_a_factor(
     assert (refused.status_code, refused.json()["error"]) == (403, "step_up_required")
 
 
+async def _signed_in_with_a_passkey(client: httpx.AsyncClient, make_user: MakeUser) -> str:
+    """A user with a passkey, signed in with it as the second step; the passkey's factor id."""
+    key = SoftAuthenticator()
+    added = await _registered(client, make_user, key)
+    done = await client.post("/login/mfa", json={"webauthn": key.get(await _step_options(client))})
+    assert done.status_code == 200, done.text
+    factor_id: str = added["factor"]["id"]
+    return factor_id
+
+
 async def test_a_passkey_is_renamed_and_removed(
     client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
-    key = SoftAuthenticator()
-    added = await _registered(client, make_user, key)
-    factor_id = added["factor"]["id"]
-    done = await client.post("/login/mfa", json={"webauthn": key.get(await _step_options(client))})
-    assert done.status_code == 200, done.text
+    factor_id = await _signed_in_with_a_passkey(client, make_user)
 
     renamed = await client.patch(f"/account/mfa/factors/{factor_id}", json={"name": "Yubikey"})
     removed = await client.delete(f"/account/mfa/factors/{factor_id}")
@@ -193,11 +199,7 @@ async def test_a_passkey_is_renamed_and_removed(
 async def test_a_factor_name_is_trimmed_and_a_blank_or_multi_line_one_refused(
     client: httpx.AsyncClient, make_user: MakeUser, db_query: DbQuery
 ) -> None:
-    key = SoftAuthenticator()
-    added = await _registered(client, make_user, key)
-    factor_id = added["factor"]["id"]
-    done = await client.post("/login/mfa", json={"webauthn": key.get(await _step_options(client))})
-    assert done.status_code == 200, done.text
+    factor_id = await _signed_in_with_a_passkey(client, make_user)
     path = f"/account/mfa/factors/{factor_id}"
 
     trimmed = await client.patch(path, json={"name": "  Work laptop \t"})
