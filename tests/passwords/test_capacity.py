@@ -32,6 +32,13 @@ def assert_busy(response: httpx.Response, retry_after: str = "1") -> None:
     assert response.headers["retry-after"] == retry_after
 
 
+async def guess_wrong(client: httpx.AsyncClient, *, times: int) -> None:
+    """Wrong passwords for alice, each answered as one (not yet throttled)."""
+    for _ in range(times):
+        wrong = await client.post("/login", json={"username": "alice", "password": "nope"})
+        assert wrong.json()["error"] == "invalid_credentials"
+
+
 async def test_a_login_beyond_the_bound_is_refused_503_with_retry_after_and_counts_no_guess(
     client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser
 ) -> None:
@@ -226,9 +233,7 @@ async def test_a_throttled_login_is_refused_429_without_waiting_for_a_hashing_sl
         login_limit_client_account="2/hour",
     )
     async with client_factory(settings, hasher=hasher) as client:
-        for _ in range(2):
-            wrong = await client.post("/login", json={"username": "alice", "password": "nope"})
-            assert wrong.json()["error"] == "invalid_credentials"
+        await guess_wrong(client, times=2)
         async with slot_held(client, hasher):
             # Every slot is busy: queued, it would wait the full 30 s for one.
             refused = await asyncio.wait_for(
@@ -263,9 +268,7 @@ async def test_a_login_with_no_room_for_hashing_is_refused_503_before_the_thrott
         login_limit_client_account="2/hour",
     )
     async with client_factory(settings, hasher=hasher) as client:
-        for _ in range(2):
-            wrong = await client.post("/login", json={"username": "alice", "password": "nope"})
-            assert wrong.json()["error"] == "invalid_credentials"
+        await guess_wrong(client, times=2)
         throttled = await client.post("/login", json={"username": "alice", "password": "nope"})
         assert throttled.json()["error"] == "too_many_attempts"
         async with slot_held(client, hasher):
