@@ -35,6 +35,10 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def get_db(runtime: RuntimeDep) -> Iterator[Session]:
     """A session per request: routes commit what succeeded, and a refusal keeps what its use case
     marked to keep (an audit record, an ended session); anything else is rolled back."""
+    # A key rotation that has fallen due is made here, before the request's transaction begins:
+    # made when the request signs a token, after its first write, the rotation's own writes
+    # would wait on SQLite for the lock this very request holds.
+    runtime.keys.refresh_if_due()
     with runtime.session_factory() as db:
         try:
             yield db

@@ -7,11 +7,12 @@ from typing import Any
 import httpx
 
 from authsvc.config import Settings
+from tests.helpers.cli import cli_json
 from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.keys import CachingJwksClient, kid_of
 from tests.helpers.login import access_token
-from tests.helpers.sessions import session_status
+from tests.helpers.sessions import Device, session_status
 
 DAY = 86400
 STEP = 20
@@ -105,3 +106,31 @@ async def test_scheduled_rotation_on_two_instances_rejects_no_valid_token(
             "key_activated",
             "key_retired",
         ]
+
+
+async def test_a_key_falling_due_as_a_refresh_signs_takes_effect_at_once(
+    make_settings: MakeSettings,
+    client_factory: ClientFactory,
+    make_user: MakeUser,
+    database_url: str,
+    clock: FakeClock,
+) -> None:
+    """The first request after a rotation falls due is a refresh, which writes before it signs.
+    The due activation is a write too: on SQLite, made inside the refresh's transaction it would
+    wait for that transaction's own lock (15 s), fail, and leave the old key signing."""
+    make_user()
+    # Longer than the test: the background refresh stays asleep, so the request meets the due
+    # transition first.
+    interval = 300
+    settings = make_settings(key_refresh_seconds=interval)
+    async with client_factory(settings) as client:
+        phone = Device(client)
+        await phone.login()
+        old = kid_of(phone.access)
+        pending = cli_json(database_url, "keys", "rotate")["kid"]
+        clock.advance(settings.key_publish_ahead + interval)
+
+        refreshed = await phone.refresh_now()
+
+        assert refreshed.status_code == 200, refreshed.text
+        assert kid_of(phone.access) == pending != old
