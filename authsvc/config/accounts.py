@@ -164,7 +164,8 @@ class PasswordHashingSettings(SettingsGroup):
             "How long a request that finds no hashing slot and no place in the queue is held "
             "before its 503 `password_work_busy`. A client that retries at once, ignoring "
             "`Retry-After`, then retries at most this often per connection instead of "
-            "spending the CPU on its refusals. 0 answers at once."
+            "spending the CPU on its refusals. Held on the event loop, costing no thread or "
+            "connection; each worker process holds its own. 0 answers at once."
         ),
     )
     password_hashing_niceness: int = Field(
