@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from authsvc.clock import Clock, SystemClock
 from authsvc.config import Settings
 from authsvc.config.values import Registration
-from authsvc.errors import KeyDecryptionError, MissingSetting, StartupError
+from authsvc.errors import DatabaseNotReady, KeyDecryptionError, MissingSetting, StartupError
 from authsvc.federation.providers import ProviderClient
 from authsvc.federation.service import FederationService
 from authsvc.keys.encryption import KeyEncryptor
@@ -129,7 +129,7 @@ class Runtime:
             encryptor, keys, key_listener = _prepare_keys(settings, session_factory, clock)
         except DBAPIError as exc:
             engine.dispose()
-            raise StartupError(
+            raise DatabaseNotReady(
                 f"database {engine.url.render_as_string(hide_password=True)} is not usable "
                 f"({type(exc.orig).__name__}); is it reachable, and did `authsvc db upgrade` run?"
             ) from exc

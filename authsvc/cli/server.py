@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from authsvc.cli.common import database, fail, load_settings
 from authsvc.config import Settings, served_url
-from authsvc.errors import MissingSetting, StartupError
+from authsvc.errors import DatabaseNotReady, MissingSetting, StartupError
 from authsvc.observability.logs import configure_logging
 from authsvc.observability.metrics import MULTIPROCESS_DIR_ENV, multiprocess_directory
 from authsvc.revocation.siblings import sibling_counter_file
@@ -58,10 +59,7 @@ def serve(
             stack.enter_context(sibling_counter_file())
         # Start once here, so a bad secret or an unmigrated database is one clear line, not a
         # traceback from every worker; this also creates the first signing key if there is none.
-        try:
-            Runtime.start(settings).close()
-        except (MissingSetting, StartupError) as exc:
-            raise fail(str(exc)) from None
+        _start_once(settings)
         _introduce(settings)
         # uvicorn claims SIGTERM as it starts (to drain requests), and hands it back to the
         # handler it found once it has stopped, to act on the signal again: it must find the
@@ -82,6 +80,29 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
+
+
+# How often a start-up that waits for the database tries again.
+DATABASE_RETRY_SECONDS = 2.0
+
+
+def _start_once(settings: Settings) -> None:
+    """Start the runtime and close it again; a database not ready yet is tried again every
+    DATABASE_RETRY_SECONDS for AUTHSVC_DATABASE_WAIT_SECONDS, then refused with its reason."""
+    deadline = time.monotonic() + settings.database_wait_seconds
+    while True:
+        try:
+            Runtime.start(settings).close()
+        except DatabaseNotReady as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise fail(str(exc)) from None
+            typer.echo(f"authsvc: waiting for the database ({left:.0f} s left): {exc}", err=True)
+            time.sleep(min(DATABASE_RETRY_SECONDS, left))
+        except (MissingSetting, StartupError) as exc:
+            raise fail(str(exc)) from None
+        else:
+            return
 
 
 def _stop_during_start_up(signum: int, frame: FrameType | None) -> None:

@@ -84,6 +84,17 @@ class DatabaseSettings(SettingsGroup):
     database_pool_size: int = Field(
         default=10, ge=1, le=200, description="Connections each process keeps (PostgreSQL)."
     )
+    database_wait_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long `authsvc serve` waits at start-up for a database it cannot use yet "
+            "(unreachable, or not migrated: the migrations Job or Compose service still "
+            "running), trying again every 2 s and saying so in the log, before it gives up. "
+            "0: it gives up at once, with the reason."
+        ),
+    )
     listen_database_url: str | None = Field(
         default=None,
         description=(

@@ -66,6 +66,7 @@ Exception
  ├── SecondStepDue: the password was right and the login goes on to its second step
  ├── MissingSetting: a command needs a setting that is not configured
  ├── StartupError: the service cannot start; the message says what the operator must do
+ │    └── DatabaseNotReady: the database is unreachable or not migrated (yet)
  ├── KeyDecryptionError: the key-encryption secret does not open a stored key
  ├── RaceLost: another instance made a key transition first
  ├── ChannelDeaf: a push channel is subscribed but its own probe does not come back
@@ -126,6 +127,7 @@ from authsvc.errors.mfa import (
 from authsvc.errors.responses import ERROR_CODE_STATE, error_response, framework_error
 from authsvc.errors.service import (
     ChannelDeaf,
+    DatabaseNotReady,
     KeyDecryptionError,
     MissingSetting,
     RaceLost,
@@ -208,6 +210,7 @@ __all__ = [
     "SessionExpired",
     "SessionStateTooLarge",
     "StartupError",
+    "DatabaseNotReady",
     "StepUpRequired",
     "TokenExpired",
     "TokenRevoked",

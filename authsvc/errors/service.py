@@ -11,6 +11,10 @@ class StartupError(Exception):
     """The service cannot start; the message says what the operator must do."""
 
 
+class DatabaseNotReady(StartupError):
+    """The database cannot be used yet: unreachable, or its schema not migrated."""
+
+
 class KeyDecryptionError(Exception):
     """The key-encryption secret does not open a stored key."""
 

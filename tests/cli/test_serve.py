@@ -17,7 +17,8 @@ from tests.helpers.cli import assert_refused_run, cli_env, run_cli
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fixture_types import DbQuery, StartServer
 from tests.helpers.headers import spa_headers
-from tests.helpers.processes import authsvc_command, inherited_env
+from tests.helpers.processes import LiveServer, authsvc_command, free_port, inherited_env
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.server
 
@@ -187,3 +188,34 @@ def namespace_pids(pid: int) -> list[int]:
         if line.startswith("NSpid:"):
             return [int(field) for field in line.split()[1:]]
     raise AssertionError(f"no NSpid line for process {pid}")
+
+
+def test_serve_waits_for_the_migrations_when_told_to(tmp_path: Path) -> None:
+    """Started beside its migrations (a Compose service, a Kubernetes Job), serve waits for the
+    schema instead of exiting, says so, and serves once `db upgrade` has run."""
+    env = {
+        **cli_env(f"sqlite:///{tmp_path}/later.db"),
+        "AUTHSVC_DATABASE_WAIT_SECONDS": "600",
+        "AUTHSVC_COOKIE_SECURE": "false",
+    }
+    server = LiveServer(
+        port=free_port(),
+        env={**inherited_env(), **env, "AUTHSVC_HOST": "127.0.0.1"},
+        workdir=tmp_path,
+    )
+    server.env["AUTHSVC_PORT"] = str(server.port)
+    server.launch()
+    try:
+        wait_for(
+            lambda: "waiting for the database" in server.log(),
+            timeout=120,
+            what="serve to say it waits for the database",
+        )
+        assert server.alive(), server.log()
+        assert run_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+        # It tries again every 2 s; the bound is for a loaded machine's start-up.
+        server.wait_until_healthy(timeout=120)
+        assert httpx.get(f"{server.url}/readyz").json()["signing_key"] is True
+    finally:
+        server.stop()
+    assert "did `authsvc db upgrade` run?" in server.log()
