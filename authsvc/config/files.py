@@ -30,13 +30,17 @@ class SettingsFileError(ValueError):
 class SettingFilesSource(PydanticBaseEnvSettingsSource):
     """Settings source: each field's `<prefix><NAME>_FILE` variable, read from the file."""
 
+    def __call__(self) -> dict[str, Any]:
+        # The environment once per load, its names in upper case (names are case-insensitive).
+        self._given = {name.upper(): value for name, value in os.environ.items()}
+        return super().__call__()
+
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         variable = f"{self.env_prefix}{field_name}".upper()
-        given = {name.upper(): value for name, value in os.environ.items()}
-        path = given.get(variable + FILE_SUFFIX)
+        path = self._given.get(variable + FILE_SUFFIX)
         if path is None:
             return None, field_name, False
-        if variable in given:
+        if variable in self._given:
             raise SettingsFileError(
                 f"{variable} and {variable}{FILE_SUFFIX} are both set; keep one of them"
             )
