@@ -6,14 +6,10 @@ one would have renewed stays alive."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event
 
 from authsvc.config import Settings
 from tests.helpers.defaults import PASSWORD
@@ -23,6 +19,7 @@ from tests.helpers.headers import bearer
 from tests.helpers.login import post_login
 from tests.helpers.mail import MailServer, token_in
 from tests.helpers.sessions import Device, refresh_with
+from tests.helpers.statements import held_at_statement
 
 ADMINS_PASSWORD = "an operator's passphrase"
 USERS_PASSWORD = "the user's own passphrase"
@@ -190,27 +187,6 @@ async def test_a_reset_link_used_while_an_operator_sets_a_password_is_dead(
         assert not await signs_in_with(client, USERS_PASSWORD)
 
 
-@contextmanager
-def held_after_statement(marker: str) -> Iterator[tuple[threading.Event, threading.Event]]:
-    """The first SQL statement containing `marker` waits, once run, until the gate opens.
-
-    Yields (entered, gate). For a step with no hashing to stop in: a database read.
-    """
-    entered, gate = threading.Event(), threading.Event()
-
-    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if marker in statement and not entered.is_set():
-            entered.set()
-            gate.wait(timeout=30)
-
-    event.listen(Engine, "after_cursor_execute", hold)
-    try:
-        yield entered, gate
-    finally:
-        gate.set()
-        event.remove(Engine, "after_cursor_execute", hold)
-
-
 # SQLite holds its write lock from the refresh's first statement on, so a logout cannot commit
 # inside the grace path there: the overlap exists on PostgreSQL only.
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -227,7 +203,7 @@ async def test_a_refresh_in_its_grace_period_overlapping_a_logout_everywhere_is_
         earlier = phone.refresh
         assert (await phone.refresh_now()).status_code == 200
         # The token just rotated, presented again within the grace period (the other tab).
-        with held_after_statement("JOIN rotated_refresh_tokens") as (entered, gate):
+        with held_at_statement("JOIN rotated_refresh_tokens") as (entered, gate):
             tab = asyncio.create_task(refresh_with(client, earlier))
             assert await asyncio.to_thread(entered.wait, 30)
             logout = await client.post("/logout?everywhere=true", headers=bearer(phone.access))

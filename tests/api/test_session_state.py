@@ -8,11 +8,13 @@ import json
 
 import httpx
 
+from authsvc.config import Settings
 from tests.helpers.clock import FakeClock
 from tests.helpers.cookies import access_token_of
 from tests.helpers.fixture_types import ClientFactory, DbQuery, MakeSettings, MakeUser
 from tests.helpers.headers import bearer
 from tests.helpers.sessions import Device
+from tests.helpers.statements import USER_ROW_LOCK, held_at_statement
 
 
 async def patch(client: httpx.AsyncClient, device: Device, body: object) -> httpx.Response:
@@ -170,3 +172,27 @@ async def test_a_patch_that_overlaps_logout_everywhere_hands_out_no_live_token(
         check = await client.get("/session", headers=bearer(token))
         assert check.status_code == 401, check.text
         assert check.json()["error"] in {"token_revoked", "session_ended"}
+
+
+async def test_a_revocation_that_commits_before_the_patch_locks_the_user_is_seen_under_the_lock(
+    client: httpx.AsyncClient, device: Device, settings: Settings, db_query: DbQuery
+) -> None:
+    """The request's check passed on the token version it read (here from the cache); a logout
+    everywhere commits before the patch locks the user's row. The re-check under the lock
+    refuses the patch as revoked instead of signing a token for it."""
+    access = device.access
+    dialect = settings.database_url.split(":")[0].split("+")[0]
+    with held_at_statement(USER_ROW_LOCK[dialect], moment="before") as (entered, gate):
+        patching = asyncio.create_task(
+            client.patch("/session", json={"theme": "dark"}, headers=bearer(access))
+        )
+        assert await asyncio.to_thread(entered.wait, 30)
+        logout = await client.post("/logout", params={"everywhere": "true"}, headers=bearer(access))
+        assert logout.status_code == 200, logout.text
+        gate.set()
+        refused = await patching
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "token_revoked"
+    assert "set-cookie" not in refused.headers
+    stored = db_query("SELECT state FROM sessions")[0].state
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == {}
