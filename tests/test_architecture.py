@@ -21,7 +21,6 @@ LAYERS: dict[str, int] = {
     "authsvc": 0,  # the package's face: its version only
     "authsvc.clock": 0,
     "authsvc.errors": 0,
-    "authsvc.throttle.syntax": 0,
     # Parsing what an operator writes (addresses, the relay's URL), for the settings to check.
     "authsvc.mail.address": 0,
     "authsvc.mail.smtp": 0,

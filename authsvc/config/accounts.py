@@ -6,10 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from authsvc.config.base import SettingsGroup
-from authsvc.config.values import (
-    Registration,
-)
-from authsvc.throttle.syntax import parse_limits
+from authsvc.config.values import Registration, parse_limits
 
 
 class LoginThrottleSettings(SettingsGroup):

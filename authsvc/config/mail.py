@@ -8,10 +8,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from authsvc.config.base import SettingsGroup
+from authsvc.config.values import parse_limits
 from authsvc.errors import MissingSetting
 from authsvc.mail.address import parse_sender
 from authsvc.mail.smtp import SmtpRelay
-from authsvc.throttle.syntax import parse_limits
 
 
 class MailSettings(SettingsGroup):

@@ -1,10 +1,11 @@
-"""The value types settings take: closed choices, and lists written comma-separated."""
+"""The value types settings take: closed choices, lists written comma-separated, rate limits."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 
+import limits
 from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
@@ -20,6 +21,19 @@ def _split_commas(value: object) -> object:
 # pydantic-settings would read a list variable as JSON; NoDecode hands the raw string to the
 # splitter instead, so operators write `a,b` and blanks around or between commas are dropped.
 CommaSeparated = Annotated[list[T], NoDecode, BeforeValidator(_split_commas)]
+
+
+def parse_limits(text: str) -> list[limits.RateLimitItem]:
+    """A rate limit such as "5/minute;20/hour", parsed by the `limits` library; what would
+    disable the limit (empty, zero or unreadable) is refused."""
+    try:
+        items = limits.parse_many(text)
+    except ValueError as exc:
+        example = "'100/hour' or '5/minute;20/hour'"
+        raise ValueError(f"{text!r} is not a rate limit like {example}") from exc
+    if not items or any(item.amount < 1 for item in items):
+        raise ValueError(f"{text!r} must allow at least one attempt per window")
+    return items
 
 
 class CookieSecure(StrEnum):

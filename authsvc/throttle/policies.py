@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from limits import RateLimitItem
 
 from authsvc.config import Settings
+from authsvc.config.values import parse_limits
 from authsvc.throttle.counters import Counters
 from authsvc.throttle.endpoint import Limit, Per, Throttle
-from authsvc.throttle.syntax import parse_limits
 
 
 @dataclass(frozen=True)
