@@ -19,7 +19,7 @@ from authsvc.api.deps import (
     checked_identity,
 )
 from authsvc.api.forms import login_request_body, read_login_request
-from authsvc.api.issuing import hand_out, token_in_body
+from authsvc.api.issuing import signed_in
 from authsvc.api.mfa_schemas import SecondStepResponse
 from authsvc.api.schemas import (
     CurrentSessionResponse,
@@ -94,19 +94,7 @@ def login(
             expires_in=due.expires_in,
         )
     db.commit()
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
-    return LoginResponse(
-        user=UserOut.model_validate(result.user),
-        session=session,
-        access_token=token_in_body(runtime, result.access),
-    )
+    return signed_in(runtime, request, response, result, LoginResponse)
 
 
 @router.post(

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, TypeVar
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authsvc.api.schemas import SessionOut
+from authsvc.api.schemas import LoginResponse, SessionOut, UserOut
 from authsvc.runtime import Runtime
 from authsvc.services.issuing import IssuedToken
 from authsvc.storage.models import Session as SessionRow
+from authsvc.storage.models import User
+
+SignedInBody = TypeVar("SignedInBody", bound=LoginResponse)
+
+
+class Issued(Protocol):
+    """What a login, a second step or a refresh hands back: the user and their new tokens."""
+
+    @property
+    def user(self) -> User: ...
+    @property
+    def session(self) -> SessionRow: ...
+    @property
+    def access(self) -> IssuedToken: ...
+    @property
+    def refresh_token(self) -> str | None: ...
 
 
 def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:
@@ -41,3 +59,28 @@ def hand_out(
 def token_in_body(runtime: Runtime, access: IssuedToken) -> str | None:
     """The access token for the body too, only where the operator asked for it."""
     return access.token if runtime.settings.expose_token_in_body else None
+
+
+def signed_in(
+    runtime: Runtime,
+    request: Request,
+    response: Response,
+    result: Issued,
+    body: type[SignedInBody],
+    **extra: Any,
+) -> SignedInBody:
+    """Hand out the new tokens as cookies; the body every route that signs a user in answers."""
+    session = hand_out(
+        runtime,
+        request,
+        response,
+        access=result.access,
+        session=result.session,
+        refresh_token=result.refresh_token,
+    )
+    return body(
+        user=UserOut.model_validate(result.user),
+        session=session,
+        access_token=token_in_body(runtime, result.access),
+        **extra,
+    )

@@ -15,7 +15,7 @@ from authsvc.api.deps import (
     OptionalSession,
     RuntimeDep,
 )
-from authsvc.api.issuing import hand_out, token_in_body
+from authsvc.api.issuing import signed_in
 from authsvc.api.mfa_schemas import (
     FactorConfirmedResponse,
     FactorOut,
@@ -28,7 +28,7 @@ from authsvc.api.mfa_schemas import (
     TotpEnrolmentResponse,
     TotpEnrolRequest,
 )
-from authsvc.api.schemas import ErrorResponse, UserOut
+from authsvc.api.schemas import ErrorResponse
 from authsvc.api.step_cookie import clear_step, read_step
 from authsvc.errors import NotFound
 from authsvc.mfa import account as mfa_account
@@ -87,19 +87,13 @@ def complete_login(
     result = completed.login
     if completed.recovery_codes is not None:
         runtime.mfa.notices.send(result.user.id, "mfa_factor_added")
-    session = hand_out(
+    clear_step(runtime, request, response)
+    return signed_in(
         runtime,
         request,
         response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
-    clear_step(runtime, request, response)
-    return MfaLoginResponse(
-        user=UserOut.model_validate(result.user),
-        session=session,
-        access_token=token_in_body(runtime, result.access),
+        result,
+        MfaLoginResponse,
         recovery_codes=completed.recovery_codes,
     )
 

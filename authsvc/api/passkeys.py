@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, OptionalSession, RuntimeDep
-from authsvc.api.issuing import hand_out, token_in_body
+from authsvc.api.issuing import signed_in
 from authsvc.api.mfa import reissue
 from authsvc.api.mfa_schemas import (
     FactorConfirmedResponse,
@@ -17,7 +17,7 @@ from authsvc.api.mfa_schemas import (
     PasskeyOptionsResponse,
     PasskeySignInRequest,
 )
-from authsvc.api.schemas import ErrorResponse, LoginResponse, UserOut
+from authsvc.api.schemas import ErrorResponse, LoginResponse
 from authsvc.api.step_cookie import read_step
 from authsvc.mfa import account as mfa_account
 from authsvc.mfa import passwordless
@@ -166,16 +166,4 @@ def sign_in(
         replaces_session=previous.claims.sid if previous is not None else None,
     )
     db.commit()
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
-    return LoginResponse(
-        user=UserOut.model_validate(result.user),
-        session=session,
-        access_token=token_in_body(runtime, result.access),
-    )
+    return signed_in(runtime, request, response, result, LoginResponse)

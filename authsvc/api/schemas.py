@@ -77,12 +77,8 @@ class JsonWebKeySet(BaseModel):
     keys: list[JsonWebKey]
 
 
-class RefreshResponse(BaseModel):
-    user: UserOut
-    session: SessionOut
-    access_token: str | None = Field(
-        default=None, description="Only when AUTHSVC_EXPOSE_TOKEN_IN_BODY=true."
-    )
+class RefreshResponse(LoginResponse):
+    pass
 
 
 class DeviceOut(BaseModel):

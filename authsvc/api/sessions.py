@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out, token_in_body
+from authsvc.api.issuing import hand_out, signed_in
 from authsvc.api.schemas import (
     CurrentSessionResponse,
     DeviceOut,
@@ -66,19 +66,7 @@ def refresh(
         runtime.cookies.clear_all(failure, request)
         return failure
     db.commit()
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
-    return RefreshResponse(
-        user=UserOut.model_validate(result.user),
-        session=session,
-        access_token=token_in_body(runtime, result.access),
-    )
+    return signed_in(runtime, request, response, result, RefreshResponse)
 
 
 @router.get(
