@@ -10,6 +10,7 @@ login          logging in: in-process async client, synchronous clients, live se
 sessions       using a session: status, refresh, logout everywhere, Device (one browser)
 cookies        reading Set-Cookie: names, attributes, the tokens they carry
 headers        bearer and CSRF (Origin + X-CSRF-Token) headers, a same-origin SPA client
+csrf           the origins and header of CSRF tests, what a refused request leaves alone
 keys           kids, the JWKS, a strictly caching downstream JWKS client
 forged         tokens the service did not issue (minted with its key, or a stranger's)
 token_attacks  the catalogue of forged and malformed tokens every verifier must refuse
