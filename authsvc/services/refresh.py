@@ -18,7 +18,14 @@ from authsvc.errors import (
 from authsvc.observability import audit
 from authsvc.observability.audit import ClientInfo
 from authsvc.services.issuing import IssuedToken, SessionLifetimes, TokenIssuer
-from authsvc.services.sessions import alive_clause, end_session, is_alive, retire_refresh_hash
+from authsvc.services.sessions import (
+    SECOND_FACTOR_REQUIRED,
+    alive_clause,
+    end_session,
+    is_alive,
+    retire_refresh_hash,
+    showed_second_factor,
+)
 from authsvc.services.users import bump_token_version
 from authsvc.storage.engine import keep_when_refused
 from authsvc.storage.locking import lock_user
@@ -191,9 +198,8 @@ def _issue(
         end_session(row, reason="disabled", now=now)
         keep_when_refused(db)
         raise InvalidRefreshToken()
-    # Sessions older than the recorded assurance level count as a password alone.
-    if (row.aal or 1) < 2 and needs_second_factor(user):
-        end_session(row, reason="second_factor_required", now=now)
+    if not showed_second_factor(row) and needs_second_factor(user):
+        end_session(row, reason=SECOND_FACTOR_REQUIRED, now=now)
         keep_when_refused(db)
         raise SecondFactorRequired()
     return user, issuer.issue_for(user, row, row.state, now=now)

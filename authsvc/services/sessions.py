@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from authsvc.config import SingleSession
@@ -40,6 +40,20 @@ def alive_clause(now: datetime) -> ColumnElement[bool]:
 
 def is_alive(row: SessionRow, now: datetime) -> bool:
     return row.ended_at is None and row.idle_expires_at > now and row.absolute_expires_at > now
+
+
+# What a refresh refused by the MFA policy, or the operator enforcing it, records as the end.
+SECOND_FACTOR_REQUIRED = "second_factor_required"
+
+
+def showed_second_factor(row: SessionRow) -> bool:
+    # Sessions older than the recorded assurance level count as a password alone.
+    return (row.aal or 1) >= 2
+
+
+def without_second_factor_clause() -> ColumnElement[bool]:
+    """The SQL of `not showed_second_factor(row)`."""
+    return or_(SessionRow.aal.is_(None), SessionRow.aal < 2)
 
 
 def expires_at(row: SessionRow) -> datetime:

@@ -52,10 +52,15 @@ async def password_step(
 
 
 async def sign_in_with_code(
-    client: httpx.AsyncClient, secret: str, clock: FakeClock, *, steps: int = 0
+    client: httpx.AsyncClient,
+    secret: str,
+    clock: FakeClock,
+    *,
+    steps: int = 0,
+    username: str = "alice",
 ) -> httpx.Response:
     """Both steps; the clock moves a step first, so the code was never used before."""
-    await password_step(client)
+    await password_step(client, username)
     clock.advance(30)
     response = await client.post("/login/mfa", json={"code": code(secret, clock, steps=steps)})
     assert response.status_code == 200, response.text
