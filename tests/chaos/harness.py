@@ -16,11 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.chaos.accounts import Account, Admin, enrol_totp
 from tests.chaos.checker import SessionRow
+from tests.chaos.client import Client
 from tests.chaos.faults import FaultInjector
 from tests.chaos.history import History
 from tests.chaos.recorder import Recorder, refresh_headers
-from tests.chaos.workload import Account, Admin, Client, enrol_totp
+from tests.chaos.signin import log_in_admin, login
+from tests.chaos.workload import step
 from tests.helpers.database import add_user, execute
 from tests.helpers.defaults import PASSWORD
 from tests.helpers.fleet import Fleet, HarnessUnavailable, require, start_fleet
@@ -138,12 +141,12 @@ def drive(
 ) -> None:
     """The clients until the time is up, the injector beside them; every instance up after."""
     first = Client(Recorder(fleet.url, history), users, admin, random.Random(config.seed))
-    first.log_in_admin()
+    log_in_admin(first)
     # Every other user signs in with a second factor: their logins take two steps.
     for account in users[::2]:
         enrol_totp(fleet.url, account)
     for account in users:
-        first.login(account, generation=0)
+        login(first, account, generation=0)
     first.http.close()
     deadline = time.monotonic() + config.seconds
 
@@ -151,9 +154,9 @@ def drive(
         rng = random.Random(f"{config.seed}-{number}")
         recorder = Recorder(fleet.url, history)
         try:
-            moves = Client(recorder, users, admin, rng)
+            actor = Client(recorder, users, admin, rng)
             while time.monotonic() < deadline:
-                moves.step()
+                step(actor)
                 time.sleep(rng.uniform(0.01, 0.05))
         finally:
             recorder.close()
