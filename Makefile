@@ -62,7 +62,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy authsvc tests
+	$(BIN)/mypy authsvc tests benchmarks
 
 # PostgreSQL and Redis suites run when the local servers answer (CI sets the URLs itself).
 pytest: install

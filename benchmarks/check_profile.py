@@ -219,11 +219,11 @@ def main() -> None:
     if args.counted:
         url, full = args.counted
         label = full.split("-", 1)[1]
-        overrides = {**CONFIGURATIONS, "push-channel-down": {"token_version_cache": "postgres"}}
+        every = {**CONFIGURATIONS, "push-channel-down": {"token_version_cache": "postgres"}}
         asyncio.run(
             measure(
                 url,
-                overrides[label],
+                every[label],
                 args.calls,
                 down=label == "push-channel-down",
                 counted=True,

@@ -253,9 +253,10 @@ def main() -> None:
         for size in (1, 2, 3)
     ]
     extra: list[LiveServer | Nginx] = []
+    first: list[LiveServer | Nginx] = [*instances, *balancers]
     missed: list[str] = []
     try:
-        for part in (*instances, *balancers):
+        for part in first:
             part.start()
         token = login(balancers[0].url, "bench")
         print(
@@ -289,7 +290,7 @@ def main() -> None:
         )
 
         # The same with the push-invalidated token-version cache, on three fresh instances.
-        for part in (*instances, *balancers):
+        for part in first:
             part.stop()
         cached_settings = {**settings, "AUTHSVC_TOKEN_VERSION_CACHE": "postgres"}
         cached = [fleet_instance(args.postgres_url, workdir, **cached_settings) for _ in range(3)]
@@ -297,7 +298,8 @@ def main() -> None:
             upstream_ports=[i.port for i in cached], workdir=workdir / "nginx-cached"
         )
         extra.extend([*cached, cached_balancer])
-        for part in (*cached, cached_balancer):
+        second: list[LiveServer | Nginx] = [*cached, cached_balancer]
+        for part in second:
             part.start()
         token = login(cached_balancer.url, "bench")
         load(cached_balancer.url, token, 1, args.connections)
