@@ -32,7 +32,9 @@ class MfaSettings(SettingsGroup):
             "`optional`: users may add a second factor, and a user who has one must show it at "
             "every login. `required`: every user must have one; `required_for_roles`: users "
             "holding a role in AUTHSVC_MFA_REQUIRED_ROLES must. A user who must and has none "
-            "gets, after the password, only the enrolment of a factor, no session."
+            "gets, after the password, only the enrolment of a factor, no session. A session "
+            "that began without a factor the policy now wants ends at its next refresh; "
+            "`authsvc sessions enforce-mfa` ends such sessions at once."
         ),
     )
     mfa_required_roles: CommaSeparated[str] = Field(
