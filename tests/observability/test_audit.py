@@ -76,6 +76,7 @@ async def test_security_events_are_recorded_without_secrets(
     assert (success.user_id, success.client_ip) == (user_id, "203.0.113.9")  # type: ignore[attr-defined]
     # No password, token, CSRF token or key-encryption secret anywhere in rows or log lines.
     private_keys = [row[0] for row in db_query("SELECT private_key_encrypted FROM signing_keys")]
+    assert private_keys
     text = repr(rows) + "\n".join(
         f"{record.getMessage()} {record.__dict__}" for record in caplog.records
     )
