@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from authsvc.config.files import SettingFilesSource
 
@@ -11,8 +16,8 @@ KEY_TIMING_MARGIN_SECONDS = 60
 
 
 class SettingsGroup(BaseSettings):
-    """Where every group reads from: AUTHSVC_* variables, then AUTHSVC_*_FILE files, then
-    `.env`; frozen once validated."""
+    """Where every group reads from: AUTHSVC_* variables, then AUTHSVC_*_FILE files (named in
+    the environment or in `.env`), then `.env`; frozen once validated."""
 
     model_config = SettingsConfigDict(
         env_prefix="AUTHSVC_",
@@ -31,5 +36,6 @@ class SettingsGroup(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = SettingFilesSource(settings_cls)
+        dotenv = dotenv_settings if isinstance(dotenv_settings, DotEnvSettingsSource) else None
+        files = SettingFilesSource(settings_cls, dotenv)
         return init_settings, env_settings, files, dotenv_settings, file_secret_settings

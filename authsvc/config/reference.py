@@ -27,11 +27,12 @@ message that names the variable. Lists are written comma-separated (`a,b`); blan
 commas are ignored.
 
 Any setting can be read from a file instead, for secrets kept out of the environment (Docker and
-Compose secrets, a Kubernetes Secret mounted as files): `AUTHSVC_<NAME>_FILE` in the environment
-names the file, whose contents are the value, less one final line break. The file wins over the
-same setting in `.env`; setting both `AUTHSVC_<NAME>` and `AUTHSVC_<NAME>_FILE` in the
-environment is refused, as is a file that cannot be read, is not UTF-8 text or is larger than
-64 KiB.
+Compose secrets, a Kubernetes Secret mounted as files): `AUTHSVC_<NAME>_FILE` names the file,
+whose contents are the value, less one final line break. It may stand in the environment or in
+`.env`, and the environment wins here too: a file named in the environment wins over the setting
+in `.env`, and a setting in the environment over a file named in `.env` (not read then). Setting
+both `AUTHSVC_<NAME>` and `AUTHSVC_<NAME>_FILE` in the same place is refused, as is a file that
+cannot be read, is not UTF-8 text or is larger than 64 KiB.
 """
 
 

@@ -138,3 +138,49 @@ def test_the_commands_run_on_settings_from_files(tmp_path: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     assert created.returncode == 0, created.stderr
     assert (tmp_path / "files.db").exists()
+
+
+def test_dot_env_may_name_a_file_too(clean_environment: Path) -> None:
+    secret_file = clean_environment / "key-secret"
+    secret_file.write_text(SECRET + "\n")
+    (clean_environment / ".env").write_text(f"AUTHSVC_KEY_ENCRYPTION_SECRET_FILE={secret_file}\n")
+
+    settings = Settings()
+
+    assert settings.key_encryption_secret is not None
+    assert settings.key_encryption_secret.get_secret_value() == SECRET
+
+
+def test_the_environment_wins_over_a_file_named_in_dot_env(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every variable of the environment wins over `.env`: the file is not even read, so a
+    path that only the developer's machine has does not stop a start configured otherwise."""
+    (clean_environment / ".env").write_text(
+        f"AUTHSVC_KEY_ENCRYPTION_SECRET_FILE={clean_environment / 'absent'}\n"
+    )
+    monkeypatch.setenv("AUTHSVC_KEY_ENCRYPTION_SECRET", SECRET)
+
+    settings = Settings()
+
+    assert settings.key_encryption_secret is not None
+    assert settings.key_encryption_secret.get_secret_value() == SECRET
+
+
+def test_dot_env_giving_a_setting_and_its_file_is_refused(tmp_path: Path) -> None:
+    secret_file = tmp_path / "key-secret"
+    secret_file.write_text(SECRET)
+    (tmp_path / ".env").write_text(
+        "AUTHSVC_KEY_ENCRYPTION_SECRET=another secret given in .env 0123456789\n"
+        f"AUTHSVC_KEY_ENCRYPTION_SECRET_FILE={secret_file}\n"
+    )
+    env = {"AUTHSVC_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+
+    result = run_cli("db", "upgrade", env=env, cwd=tmp_path)
+
+    assert_refused_run(
+        result,
+        "AUTHSVC_KEY_ENCRYPTION_SECRET and AUTHSVC_KEY_ENCRYPTION_SECRET_FILE are both set in .env",
+    )
+    assert SECRET not in result.stderr
+    assert "another secret" not in result.stderr
