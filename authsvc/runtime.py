@@ -125,8 +125,11 @@ class Runtime:
             logger.warning(warning)
         engine = engine_from_settings(settings)
         session_factory = make_session_factory(engine)
+        metrics = Metrics()
         try:
-            encryptor, keys, key_listener = _prepare_keys(settings, session_factory, clock)
+            encryptor, keys, key_listener = _prepare_keys(
+                settings, session_factory, clock, metrics.key_ring_reloaded
+            )
         except DBAPIError as exc:
             engine.dispose()
             raise DatabaseNotReady(
@@ -178,6 +181,7 @@ class Runtime:
         )
         runtime = cls(
             settings=settings,
+            metrics=metrics,
             clock=clock,
             engine=engine,
             session_factory=session_factory,
@@ -221,7 +225,6 @@ class Runtime:
         runtime.metrics.watch_process(PoolCollector(engine))
         runtime.metrics.watch_shared(KeyCollector(session_factory, clock))
         runtime.metrics.watch_process(KeyChannelCollector(keys))
-        keys.report_reloads(runtime.metrics.key_ring_reloaded)
         if isinstance(token_versions, PushCachedSource | SqliteVersionCache):
             runtime.metrics.watch_process(VersionCacheCollector(token_versions))
         runtime.metrics.watch_process(
@@ -302,9 +305,15 @@ def _lifetimes(settings: Settings) -> SessionLifetimes:
 
 
 def _prepare_keys(
-    settings: Settings, session_factory: sessionmaker[Session], clock: Clock
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    report_reloads: Callable[[str, bool], None],
 ) -> tuple[KeyEncryptor | None, KeyRingHolder, KeyChangeListener | None]:
-    """The key ring, and the listener that keeps it current if the database has a channel."""
+    """The key ring, and the listener that keeps it current if the database has a channel.
+
+    Reloads are reported from the start: the listener's first subscription asks for one while
+    the rest of the runtime is still being built."""
     interval = timedelta(seconds=settings.key_refresh_seconds)
     if settings.hs256_mode:
         secrets = [secret.get_secret_value() for secret in settings.jwt_secrets]
@@ -324,6 +333,7 @@ def _prepare_keys(
     holder = KeyRingHolder(
         ring, clock=clock, refresh=maintainer, load=maintainer.load, interval=interval
     )
+    holder.report_reloads(report_reloads)
     # Key changes made anywhere (another instance, the CLI) are announced when they commit.
     listener = key_change_listener(
         settings.database_url,

@@ -26,7 +26,7 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.fixture_types import MakeSettings
 from tests.helpers.metrics import scrape, value
 from tests.helpers.sessions import session_status
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import eventually, wait_until
 from tests.keys.test_ring_reload import made_up_token
 
 # Longer than anything these tests do: the periodic refresh never falls due in them.
@@ -150,3 +150,18 @@ async def test_the_scheduled_reload_is_counted_by_reason(
 async def reloads(client: httpx.AsyncClient, reason: str, outcome: str) -> float:
     page = await scrape(client)
     return value(page, "authsvc_signing_key_reloads_total", reason=reason, outcome=outcome)
+
+
+async def test_the_reload_when_the_key_channel_first_comes_up_is_counted(
+    make_settings: MakeSettings, clock: FakeClock, fast_hasher: Argon2Hasher
+) -> None:
+    """The channel's first subscription asks for a reload (whatever changed before it was up
+    went unheard) while the instance is still starting: counted like any later one."""
+    settings = make_settings(key_refresh_seconds=REFRESH)
+    async with settled_instance(settings, clock, fast_hasher) as (client, _):
+
+        async def counted() -> bool:
+            # The ring may be read a moment before its reload reports.
+            return await reloads(client, "announced", "ok") == 1
+
+        assert await eventually(counted, timeout=GENEROUS)
