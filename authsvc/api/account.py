@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 
 from authsvc.api.admission import PASSWORD_SLOT, REGISTRATION_SLOT
 from authsvc.api.deps import ClientDep, CurrentSession, DbDep, RuntimeDep, StepUpSession
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.api.schemas import (
     AccountOut,
     AccountUpdateRequest,
@@ -77,14 +77,7 @@ def update_account(
         return AccountUpdateResponse(account=_account(user), session=None)
     if user.email is not None and runtime.verification is not None:
         runtime.verification.send_link(user.id, client, now=now)
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=renewed.access,
-        session=renewed.session,
-        refresh_token=renewed.refresh_token,
-    )
+    session = hand_out_tokens(runtime, request, response, renewed)
     return AccountUpdateResponse(account=_account(user), session=session)
 
 
@@ -118,14 +111,7 @@ def change_password(
         now=runtime.clock.now(),
     )
     db.commit()
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=changed.access,
-        session=changed.session,
-        refresh_token=changed.refresh_token,
-    )
+    session = hand_out_tokens(runtime, request, response, changed)
     return CurrentSessionResponse(user=UserOut.model_validate(authenticated.user), session=session)
 
 

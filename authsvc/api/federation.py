@@ -19,7 +19,7 @@ from authsvc.api.deps import (
     RuntimeDep,
     StepUpSession,
 )
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.api.mfa import reissue
 from authsvc.api.schemas import ErrorResponse
 from authsvc.api.step_cookie import set_step
@@ -263,14 +263,7 @@ def _callback(
         set_step(runtime, request, step, due.token, due.expires_in)
         return step
     db.commit()
-    hand_out(
-        runtime,
-        request,
-        answer,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
+    hand_out_tokens(runtime, request, answer, result)
     return answer
 
 

@@ -16,17 +16,22 @@ from authsvc.storage.models import User
 SignedInBody = TypeVar("SignedInBody", bound=LoginResponse)
 
 
-class Issued(Protocol):
-    """What a login, a second step or a refresh hands back: the user and their new tokens."""
+class NewTokens(Protocol):
+    """What a use case that renews a session's tokens hands back."""
 
-    @property
-    def user(self) -> User: ...
     @property
     def session(self) -> SessionRow: ...
     @property
     def access(self) -> IssuedToken: ...
     @property
     def refresh_token(self) -> str | None: ...
+
+
+class SignIn(NewTokens, Protocol):
+    """What a login, a second step or a refresh hands back: the user and their new tokens."""
+
+    @property
+    def user(self) -> User: ...
 
 
 def remember_max_age(runtime: Runtime, row: SessionRow) -> int | None:
@@ -56,6 +61,20 @@ def hand_out(
     return SessionOut(id=session.id, expires_at=access.expires_at, state=dict(access.claims.sess))
 
 
+def hand_out_tokens(
+    runtime: Runtime, request: Request, response: Response, tokens: NewTokens
+) -> SessionOut:
+    """`hand_out` of everything a use case renewed."""
+    return hand_out(
+        runtime,
+        request,
+        response,
+        access=tokens.access,
+        session=tokens.session,
+        refresh_token=tokens.refresh_token,
+    )
+
+
 def token_in_body(runtime: Runtime, access: IssuedToken) -> str | None:
     """The access token for the body too, only where the operator asked for it."""
     return access.token if runtime.settings.expose_token_in_body else None
@@ -65,19 +84,12 @@ def signed_in(
     runtime: Runtime,
     request: Request,
     response: Response,
-    result: Issued,
+    result: SignIn,
     body: type[SignedInBody],
     **extra: Any,
 ) -> SignedInBody:
     """Hand out the new tokens as cookies; the body every route that signs a user in answers."""
-    session = hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
+    session = hand_out_tokens(runtime, request, response, result)
     return body(
         user=UserOut.model_validate(result.user),
         session=session,

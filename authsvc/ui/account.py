@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.errors import (
     InvalidCredentials,
     NotFound,
@@ -93,14 +93,7 @@ def change_password(
         return render_account(request, pages, runtime, db, current, errors=errors, status=400)
     db.commit()
     response = see_other(ACCOUNT_PAGE, notice="password-changed")
-    hand_out(
-        runtime,
-        request,
-        response,
-        access=changed.access,
-        session=changed.session,
-        refresh_token=changed.refresh_token,
-    )
+    hand_out_tokens(runtime, request, response, changed)
     return response
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.api.schemas import LoginRequest
 from authsvc.api.step_cookie import set_step
 from authsvc.errors import (
@@ -119,14 +119,7 @@ def sign_in(
         return step
     db.commit()
     response = see_other(target or ACCOUNT_PAGE)
-    hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
+    hand_out_tokens(runtime, request, response, result)
     return response
 
 

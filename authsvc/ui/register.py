@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.errors import BadRequest, Conflict, InvalidCredentials, TooManyAttempts
 from authsvc.services.login import Credentials
 from authsvc.storage.engine import kept_when_refused
@@ -101,12 +101,5 @@ def register(
         return see_other("/ui/login", next=target, notice="registered")
     db.commit()
     response = see_other(target or ACCOUNT_PAGE)
-    hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
+    hand_out_tokens(runtime, request, response, result)
     return response

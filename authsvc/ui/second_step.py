@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from authsvc.api.deps import ClientDep, DbDep, RuntimeDep
-from authsvc.api.issuing import hand_out
+from authsvc.api.issuing import hand_out_tokens
 from authsvc.api.step_cookie import clear_step, read_step
 from authsvc.errors import InvalidMfaCode, MfaStepInvalid, SessionActive, TooManyAttempts
 from authsvc.mfa.factors import TOTP, WEBAUTHN
@@ -136,14 +136,7 @@ def complete(
         )
     else:
         response = see_other(target or ACCOUNT_PAGE)
-    hand_out(
-        runtime,
-        request,
-        response,
-        access=result.access,
-        session=result.session,
-        refresh_token=result.refresh_token,
-    )
+    hand_out_tokens(runtime, request, response, result)
     clear_step(runtime, request, response)
     return response
 
