@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from authsvc.mfa.service import MfaRules
@@ -40,11 +40,15 @@ class Shortfall:
         return Shortfall(self.users + other.users, self.sessions + other.sessions)
 
 
+def _alive_without_second_factor(now: datetime) -> ColumnElement[bool]:
+    return and_(alive_clause(now), without_second_factor_clause())
+
+
 def users_to_check(db: Session, *, now: datetime) -> list[str]:
     """Users with a live session that showed no second factor, whatever their roles."""
     query = (
         select(SessionRow.user_id)
-        .where(and_(alive_clause(now), without_second_factor_clause()))
+        .where(_alive_without_second_factor(now))
         .distinct()
         .order_by(SessionRow.user_id)
     )
@@ -67,7 +71,7 @@ def end_for_user(
         db.scalars(
             select(SessionRow)
             .where(SessionRow.user_id == user.id)
-            .where(and_(alive_clause(now), without_second_factor_clause()))
+            .where(_alive_without_second_factor(now))
             .execution_options(populate_existing=True)
         )
     )
