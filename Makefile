@@ -65,10 +65,13 @@ typecheck: install
 	$(BIN)/mypy authsvc tests benchmarks
 
 # PostgreSQL and Redis suites run when the local servers answer (CI sets the URLs itself).
+# The suite runs in PYTEST_WORKERS processes (0: one process, as plain `pytest` runs it); the
+# tests that share Redis or the container image stay on one of them (tests/helpers/parallel.py).
+PYTEST_WORKERS ?= 2
 pytest: install
 	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
 	AUTHSVC_TEST_REDIS_URL="$${AUTHSVC_TEST_REDIS_URL:-$$($(BIN)/python scripts/local_services.py redis)}" \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

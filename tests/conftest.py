@@ -22,6 +22,7 @@ from authsvc.config import Settings
 from authsvc.passwords.hashing import Argon2Hasher, PasswordHasher
 from authsvc.storage.engine import make_engine
 from authsvc.storage.migrations import upgrade_database
+from tests.helpers import parallel
 from tests.helpers.asgi import SyncClient, authsvc_test_client, state_per_request
 from tests.helpers.cli import cli_env
 from tests.helpers.clock import FakeClock
@@ -48,6 +49,32 @@ def pytest_configure(config: pytest.Config) -> None:
         for variable, suite in ((POSTGRES_ENV, "PostgreSQL"), (REDIS_ENV, "Redis")):
             if not os.environ.get(variable):
                 raise pytest.UsageError(f"CI must run the {suite} suite: {variable} is not set")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = parallel.group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    parallel.claim(item)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of a split run hands what the summary names to the process that prints it."""
+    output: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["skipped_suites"] = sorted(SKIPPED_SUITES)
+        output["measurements"] = list(measurements)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output: dict[str, Any] = getattr(node, "workeroutput", {})
+    SKIPPED_SUITES.update(output.get("skipped_suites", ()))
+    measurements.extend(output.get("measurements", ()))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -82,8 +109,10 @@ def postgres_base_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         skip_suite(POSTGRES_HINT)
-    parsed = make_url(url)
-    assert parsed.database, f"{POSTGRES_ENV} must name a database of its own"
+    named = make_url(url)
+    assert named.database, f"{POSTGRES_ENV} must name a database of its own"
+    parsed = named.set(database=parallel.database_for_worker(named.database))
+    url = parsed.render_as_string(hide_password=False)
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         exists = connection.execute(

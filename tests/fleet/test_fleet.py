@@ -318,7 +318,8 @@ def test_sigterm_drains_a_request_in_flight(fleet_database: str, tmp_path: Path)
                         probe.execute(
                             text(
                                 "SELECT count(*) FROM pg_stat_activity "
-                                "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE users%'"
+                                "WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE users%'"
                             )
                         ).scalar_one()
                     )

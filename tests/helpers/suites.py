@@ -8,6 +8,8 @@ from typing import NoReturn
 
 import pytest
 
+from tests.helpers import parallel
+
 SKIPPED_SUITES: set[str] = set()
 
 POSTGRES_ENV = "AUTHSVC_TEST_POSTGRES_URL"
@@ -34,4 +36,5 @@ def redis_test_url() -> str:
     url = os.environ.get(REDIS_ENV)
     if not url:
         skip_suite(REDIS_HINT)
+    parallel.require(parallel.REDIS)
     return url
