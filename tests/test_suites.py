@@ -13,7 +13,13 @@ import pytest
 from tests.helpers import fleet
 from tests.helpers.fleet import HarnessUnavailable, start_fleet
 from tests.helpers.paths import REPO_ROOT
-from tests.helpers.suites import POSTGRES_ENV, REDIS_ENV, SKIPPED_SUITES
+from tests.helpers.suites import (
+    POSTGRES_ENV,
+    POSTGRES_HINT,
+    REDIS_ENV,
+    SKIPPED_SUITES,
+    redis_test_url,
+)
 
 
 def collect(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -67,3 +73,28 @@ def test_without_nginx_a_fleet_is_skipped_before_anything_starts(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run the fleet tests"):
         start_fleet("postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path / "fleet")
+
+
+def test_a_split_run_names_each_skipped_suite_once_in_its_summary() -> None:
+    """Workers skip the tests; the process that started them prints the summary line."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("CI", POSTGRES_ENV, REDIS_ENV)
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
+         "tests/api/test_discovery.py"],
+        cwd=REPO_ROOT, env=inherited, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(POSTGRES_HINT) == 1, result.stdout
+
+
+def test_a_test_outside_its_group_may_not_reach_a_server_shared_by_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv(REDIS_ENV, "redis://127.0.0.1:6379/15")
+    with pytest.raises(pytest.fail.Exception, match="is not in the 'redis' group"):
+        redis_test_url()
