@@ -71,7 +71,7 @@ PYTEST_WORKERS ?= 2
 pytest: install
 	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
 	AUTHSVC_TEST_REDIS_URL="$${AUTHSVC_TEST_REDIS_URL:-$$($(BIN)/python scripts/local_services.py redis)}" \
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -51,15 +51,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"CI must run the {suite} suite: {variable} is not set")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = parallel.group_of(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """A split run keeps the tests that share Redis or the image on one worker."""
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for by name
+    return parallel.SharedResourceScheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    parallel.claim(item)
+    parallel.note_running(item)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

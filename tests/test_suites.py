@@ -75,20 +75,37 @@ def test_without_nginx_a_fleet_is_skipped_before_anything_starts(
         start_fleet("postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path / "fleet")
 
 
-def test_a_split_run_names_each_skipped_suite_once_in_its_summary() -> None:
-    """Workers skip the tests; the process that started them prints the summary line."""
+def split_run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A fresh pytest over two workers, without PostgreSQL (whose databases the outer run's
+    workers are using) and with only the given test settings."""
     inherited = {
         name: value
         for name, value in os.environ.items()
         if name not in ("CI", POSTGRES_ENV, REDIS_ENV)
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
-         "tests/api/test_discovery.py"],
-        cwd=REPO_ROOT, env=inherited, capture_output=True, text=True, timeout=300, check=False,
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", *args],
+        cwd=REPO_ROOT, env={**inherited, **env}, capture_output=True, text=True, timeout=300,
+        check=False,
     )  # fmt: skip
+
+
+def test_a_split_run_names_each_skipped_suite_once_in_its_summary() -> None:
+    """Workers skip the tests; the process that started them prints the summary line."""
+    result = split_run("-q", "tests/api/test_discovery.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(POSTGRES_HINT) == 1, result.stdout
+
+
+def test_a_split_run_keeps_the_tests_that_share_redis_on_one_worker(redis_url: str) -> None:
+    result = split_run("-v", "tests/security/test_throttle.py", **{REDIS_ENV: redis_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = [line.split() for line in result.stdout.splitlines() if " PASSED " in line]
+    on_redis = {words[0] for words in passed if "redis" in words[-1]}
+    elsewhere = {words[0] for words in passed if "redis" not in words[-1]}
+    assert len([words for words in passed if "redis" in words[-1]]) >= 2, result.stdout
+    assert len(on_redis) == 1, result.stdout
+    assert elsewhere == {"[gw0]", "[gw1]"}, result.stdout  # the rest was split
 
 
 def test_a_test_outside_its_group_may_not_reach_a_server_shared_by_the_run(
