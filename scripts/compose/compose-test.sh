@@ -41,7 +41,17 @@ NETWORK="${PROJECT}_authsvc"
 SUBNET=172.28.0.0/24   # deploy/compose.yaml's, with nginx at .10 (AUTHSVC_TRUSTED_PROXIES)
 STEP=setup
 log() { echo "compose-test: $*" >&2; }
-die() { echo "compose-test: FAILED at [$STEP]: $*" >&2; exit 1; }
+die() {
+    echo "compose-test: FAILED at [$STEP]: $*" >&2
+    # What the instances said last, if they were started (their logs hold no secret).
+    local name
+    for name in authsvc-1 authsvc-2 authsvc-3 nginx; do
+        podman container exists "${PROJECT}_${name}_1" 2>/dev/null || continue
+        echo "compose-test: the last lines of ${name}:" >&2
+        podman logs --tail 15 "${PROJECT}_${name}_1" 2>&1 | cut -c1-400 >&2
+    done
+    exit 1
+}
 # shellcheck source=../lib/in-container.sh
 source "$here/../lib/in-container.sh"
 
@@ -202,8 +212,9 @@ cookie="Cookie: authsvc_at=$token"
 
 STEP=session
 for _ in 1 2 3; do
-    curl -s -m 10 -H "$cookie" "$GATEWAY/session" | grep -q '"username":"alice"' \
-        || die "GET /session through nginx did not answer alice"
+    answer=$(curl -s -m 10 -w ' (HTTP %{http_code})' -H "$cookie" "$GATEWAY/session") || true
+    [[ "$answer" == *'"username":"alice"'* ]] \
+        || die "GET /session through nginx did not answer alice: $answer"
 done
 
 STEP=forward-auth

@@ -245,7 +245,7 @@ async def test_a_roles_change_refuses_old_tokens_and_the_next_refresh_carries_th
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
 
 
-async def test_roles_shown_from_the_identity_memo_follow_a_change_made_on_another_instance(
+async def test_the_identity_memo_follows_a_roles_change_pushed_through_redis(
     client_factory: ClientFactory, make_settings: MakeSettings, make_user: MakeUser, redis_url: str
 ) -> None:
     """With the token-version cache on, `GET /session` answers from a memo of identities; a roles

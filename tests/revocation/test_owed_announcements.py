@@ -93,7 +93,7 @@ def test_a_command_whose_redis_comes_back_in_time_announces_and_exits_0(
     assert sequence(redis_url) > before
 
 
-async def test_a_stopping_server_logs_the_users_it_could_not_announce(
+async def test_a_stopping_server_logs_the_users_it_could_not_announce_on_redis(
     database_url: str,
     make_user: MakeUser,
     redis_url: str,
