@@ -65,9 +65,9 @@ typecheck: install
 	$(BIN)/mypy authsvc tests benchmarks
 
 # PostgreSQL and Redis suites run when the local servers answer (CI sets the URLs itself).
-# The suite runs in PYTEST_WORKERS processes (0: one process, as plain `pytest` runs it); the
-# tests that share Redis or the container image stay on one of them (tests/helpers/parallel.py).
-PYTEST_WORKERS ?= 2
+# PYTEST_WORKERS=2 splits the suite over two processes; the tests that share Redis or the
+# container image stay on one of them (tests/helpers/parallel.py). 0, the default, is one process.
+PYTEST_WORKERS ?= 0
 pytest: install
 	AUTHSVC_TEST_POSTGRES_URL="$${AUTHSVC_TEST_POSTGRES_URL:-$$($(BIN)/python scripts/local_services.py postgres)}" \
 	AUTHSVC_TEST_REDIS_URL="$${AUTHSVC_TEST_REDIS_URL:-$$($(BIN)/python scripts/local_services.py redis)}" \
