@@ -12,7 +12,7 @@ so the tests that use them run one after another on a single worker:
 
 The groups are scheduled here, from the test ids, rather than with xdist's `xdist_group` mark:
 `--dist loadgroup` carries the group in a rewritten test id, which pytest 9.2 no longer lets a
-plugin rewrite, so the mark is silently ignored there (pytest-xdist issue 1386).
+plugin rewrite, so the mark is silently ignored there (reported to pytest-xdist, not yet fixed).
 """
 
 from __future__ import annotations
